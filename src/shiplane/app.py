@@ -1,0 +1,171 @@
+"""The ASGI application: routers, error mapping, lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
+
+from shiplane import __version__, clock
+from shiplane.auth import service as auth_service
+from shiplane.catalog import service as catalog_service
+from shiplane.compat import sleuth
+from shiplane.context import AppContext
+from shiplane.db import Database
+from shiplane.deploys.routes import router as deploys_router
+from shiplane.errors import DomainError
+from shiplane.events import service as events_service
+from shiplane.events.routes import router as events_router
+from shiplane.middleware import BodyLimitMiddleware, MetricsMiddleware
+from shiplane.settings import Settings
+
+log = logging.getLogger("shiplane")
+
+
+class OutdatedSchema(RuntimeError):
+    pass
+
+
+def prepare_database(db: Database, settings: Settings, *, migrate: bool = False) -> None:
+    """Bring the schema up to date (SQLite, or when asked) or refuse to run on an old one."""
+    from shiplane import migrate as migrations
+
+    if db.is_sqlite or migrate:
+        migrations.upgrade(db.engine)
+    elif not migrations.is_current(db.engine):
+        raise OutdatedSchema(
+            "the database schema is not up to date: run 'shiplane db upgrade' (or start with --migrate)"
+        )
+    now = clock.now()
+    with db.write() as conn:
+        if settings.bootstrap_token:
+            auth_service.ensure_bootstrap_token(conn, settings.bootstrap_token.get_secret_value(), now)
+        catalog_service.sync_config(conn, settings.config, now)
+        events_service.record(
+            conn,
+            "config_loaded",
+            now,
+            actor="system",
+            data={
+                "path": settings.config_path,
+                "services": len(settings.config.services),
+                "environments": len(settings.config.environments),
+            },
+        )
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        if len(parts) == 1 or (parts[0] == "body" and len(parts) == 2 and parts[1].isdigit()):
+            return "body"
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def _validation_body(exc: RequestValidationError) -> dict[str, Any]:
+    fields: dict[str, str] = {}
+    for err in exc.errors():
+        loc = tuple(err.get("loc", ()))
+        if err.get("type") == "json_invalid":
+            fields["body"] = f"invalid JSON: {err.get('ctx', {}).get('error', err.get('msg'))}"
+            continue
+        name = _field_name(loc)
+        msg = err.get("msg", "invalid").removeprefix("Value error, ")
+        fields.setdefault(name, msg)
+    detail = "; ".join(f"{k}: {v}" for k, v in fields.items())
+    return {"error": "validation_error", "detail": detail, "fields": fields}
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(_validation_body(exc), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
+        return JSONResponse(
+            {"error": codes.get(exc.status_code, "http_error"), "detail": str(exc.detail)},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+
+async def healthz(_: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+async def metrics(_: Request) -> PlainTextResponse:
+    return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(
+    settings: Settings, *, migrate: bool = False, db: Database | None = None, worker: bool = True
+) -> FastAPI:
+    db = db or Database(settings.database_url)
+    ctx = AppContext(settings=settings, db=db)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        prepare_database(db, settings, migrate=migrate)
+        if not worker:
+            yield
+            return
+        from shiplane.jobs.worker import Worker
+
+        ctx.worker = Worker(settings, db)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ctx.worker.run_forever)
+            yield
+            tg.cancel_scope.cancel()
+
+    app = FastAPI(
+        title="Shiplane",
+        version=__version__,
+        description="Deployment mission control: track deploys, lock them, judge their impact.",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    _install_error_handlers(app)
+    app.router.routes.append(Route("/healthz", healthz, methods=["GET"], include_in_schema=False))
+    app.router.routes.append(Route("/metrics", metrics, methods=["GET"], include_in_schema=False))
+    app.include_router(deploys_router)
+    app.include_router(events_router)
+    app.include_router(sleuth.router)
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(MetricsMiddleware)
+    _document_auth(app)
+    return app
+
+
+def _document_auth(app: FastAPI) -> None:
+    """Add the bearer scheme to the OpenAPI description without a per-request dependency."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
+            "type": "http",
+            "scheme": "bearer",
+        }
+        schema["security"] = [{"bearer": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

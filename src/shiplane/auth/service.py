@@ -1,0 +1,93 @@
+"""API tokens and dashboard users."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
+
+from shiplane.auth.models import api_tokens, users
+from shiplane.errors import Conflict, Invalid
+
+ROLES = ("viewer", "deployer", "admin")
+_RANK = {role: i for i, role in enumerate(ROLES)}
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: str
+
+    def has(self, role: str) -> bool:
+        return _RANK[self.role] >= _RANK[role]
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return "shp_" + secrets.token_urlsafe(32)
+
+
+def _check_role(role: str) -> None:
+    if role not in _RANK:
+        raise Invalid("role", f"must be one of {', '.join(ROLES)} (got {role!r})")
+
+
+def create_token(conn: Connection, name: str, role: str, now: datetime, token: str | None = None) -> str:
+    _check_role(role)
+    token = token or new_token()
+    conn.execute(insert(api_tokens).values(name=name, role=role, token_hash=hash_token(token), created_at=now))
+    return token
+
+
+def ensure_bootstrap_token(conn: Connection, token: str, now: datetime) -> None:
+    """Make sure an admin token with exactly this value exists (SHIPLANE_BOOTSTRAP_TOKEN)."""
+    digest = hash_token(token)
+    row = conn.execute(select(api_tokens.c.id, api_tokens.c.role).where(api_tokens.c.token_hash == digest)).first()
+    if row is None:
+        conn.execute(insert(api_tokens).values(name="bootstrap", role="admin", token_hash=digest, created_at=now))
+    elif row.role != "admin":
+        conn.execute(update(api_tokens).where(api_tokens.c.id == row.id).values(role="admin"))
+
+
+def principal_for_token(conn: Connection, token: str) -> Principal | None:
+    row = conn.execute(
+        select(api_tokens.c.name, api_tokens.c.role).where(api_tokens.c.token_hash == hash_token(token))
+    ).first()
+    return Principal(name=f"token:{row.name}", role=row.role) if row else None
+
+
+def create_user(conn: Connection, username: str, role: str, password: str, now: datetime) -> None:
+    _check_role(role)
+    if not username.strip():
+        raise Invalid("username", "must not be blank")
+    if len(password) < 8:
+        raise Invalid("password", "must be at least 8 characters")
+    exists = conn.execute(select(users.c.id).where(users.c.username == username)).first()
+    if exists:
+        raise Conflict(f"user {username!r} already exists")
+    conn.execute(
+        insert(users).values(username=username, role=role, password_hash=_hasher.hash(password), created_at=now)
+    )
+
+
+def authenticate_user(conn: Connection, username: str, password: str) -> Principal | None:
+    row = conn.execute(select(users.c.role, users.c.password_hash).where(users.c.username == username)).first()
+    if row is None:
+        # Spend the same time as a real check so usernames cannot be probed by timing.
+        _hasher.hash(password)
+        return None
+    try:
+        _hasher.verify(row.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    return Principal(name=username, role=row.role)

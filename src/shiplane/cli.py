@@ -1,0 +1,305 @@
+"""The ``shiplane`` command.
+
+Server-side commands (serve, worker, db, config, token, user) work on the
+database directly; client commands (deploy, gate, lock, unlock, dora) are a
+thin client of the HTTP API at ``--url``/``SHIPLANE_URL``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from shiplane import clock
+from shiplane.settings import ConfigError, Settings, load_settings
+
+app = typer.Typer(
+    help="Shiplane: deployment mission control.", no_args_is_help=True, add_completion=False, rich_markup_mode=None
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+config_app = typer.Typer(help="Configuration file.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+user_app = typer.Typer(help="Dashboard users.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+app.add_typer(token_app, name="token")
+app.add_typer(user_app, name="user")
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="TOML config file (or SHIPLANE_CONFIG).")]
+UrlOpt = Annotated[str, typer.Option("--url", envvar="SHIPLANE_URL", help="Shiplane server URL.")]
+TokenOpt = Annotated[str, typer.Option("--token", envvar="SHIPLANE_TOKEN", help="API token.", show_default=False)]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"error: {message}", markup=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _settings(config: str | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config, **overrides)
+    except ConfigError as exc:
+        for line in exc.lines():
+            err.print(line, markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _database(settings: Settings):
+    from shiplane.app import prepare_database
+    from shiplane.db import Database
+
+    db = Database(settings.database_url, pool_size=2)
+    if db.is_sqlite:
+        prepare_database(db, settings)
+    return db
+
+
+# ---------------------------------------------------------------- server side
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[str | None, typer.Option(help="Listen address (SHIPLANE_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (SHIPLANE_PORT).")] = None,
+    migrate: Annotated[bool, typer.Option("--migrate", help="Apply migrations on PostgreSQL at start.")] = False,
+    access_log: Annotated[bool, typer.Option("--access-log", help="Log every request.")] = False,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not run the background worker here.")] = False,
+) -> None:
+    """Serve the API, dashboard and background worker in one process."""
+    import uvicorn
+
+    from shiplane.app import OutdatedSchema, create_app
+
+    settings = _settings(config, host=host, port=port)
+    application = create_app(settings, migrate=migrate, worker=not no_worker)
+    try:
+        uvicorn.run(
+            application,
+            host=settings.host,
+            port=settings.port,
+            access_log=access_log,
+            log_level="info",
+            timeout_graceful_shutdown=5,
+        )
+    except OutdatedSchema as exc:
+        fail(str(exc), 3)
+
+
+@app.command()
+def worker(config: ConfigOpt = None) -> None:
+    """Run the background worker only (scheduler and outbound deliveries)."""
+    import anyio
+
+    from shiplane.app import OutdatedSchema, prepare_database
+    from shiplane.db import Database
+    from shiplane.jobs.worker import Worker
+
+    settings = _settings(config)
+    db = Database(settings.database_url, pool_size=2)
+    try:
+        prepare_database(db, settings)
+    except OutdatedSchema as exc:
+        fail(str(exc), 3)
+    err.print(f"shiplane worker running on {db.engine.url.render_as_string(hide_password=True)}")
+    try:
+        anyio.run(Worker(settings, db).run_forever)
+    except KeyboardInterrupt:
+        pass
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOpt = None) -> None:
+    """Apply Alembic migrations up to the newest schema."""
+    from shiplane import migrate
+    from shiplane.db import Database
+
+    settings = _settings(config)
+    db = Database(settings.database_url, pool_size=1)
+    migrate.upgrade(db.engine)
+    out.print(f"database at revision {migrate.current(db.engine)}")
+
+
+@config_app.command("check")
+def config_check(config: ConfigOpt = None) -> None:
+    """Validate the config file: exit 0, or print FILE: key: reason lines and exit 2."""
+    settings = _settings(config)
+    where = settings.config_path or "(no config file: defaults)"
+    out.print(f"{where}: ok", markup=False)
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option(help="A name to recognise the token by.")],
+    role: Annotated[str, typer.Option(help="viewer, deployer or admin.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Print a new API token (shown once) as the last line of stdout."""
+    from shiplane.auth import service
+    from shiplane.errors import DomainError
+
+    db = _database(_settings(config))
+    try:
+        with db.write() as conn:
+            token = service.create_token(conn, name, role, clock.now())
+    except DomainError as exc:
+        fail(exc.detail, 2)
+    print(f"created {role} token {name!r}; it is shown only once:", file=sys.stderr)
+    print(token)
+
+
+@user_app.command("create")
+def user_create(
+    username: Annotated[str, typer.Option(help="Login name.")],
+    role: Annotated[str, typer.Option(help="viewer, deployer or admin.")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Create a dashboard user; the password is read from stdin."""
+    from shiplane.auth import service
+    from shiplane.errors import DomainError
+
+    if not password_stdin:
+        fail("pass --password-stdin and the password on standard input", 2)
+    password = sys.stdin.readline().rstrip("\r\n")
+    db = _database(_settings(config))
+    try:
+        with db.write() as conn:
+            service.create_user(conn, username, role, password, clock.now())
+    except DomainError as exc:
+        fail(exc.detail, 2)
+    out.print(f"created {role} user {username!r}", markup=False)
+
+
+# ---------------------------------------------------------------- HTTP client side
+
+
+def _client(url: str, token: str):
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=30.0)
+
+
+def _call(client: Any, method: str, path: str, **kwargs: Any) -> Any:
+    import httpx
+
+    try:
+        return client.request(method, path, **kwargs)
+    except httpx.HTTPError as exc:
+        fail(f"cannot reach {client.base_url}: {exc}")
+
+
+def _error_line(response: Any) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}: {response.text.strip()[:300]}"
+    if isinstance(body, dict):
+        return f"{body.get('error', response.status_code)}: {body.get('detail', '')}"
+    return f"HTTP {response.status_code}"
+
+
+def _blocker_line(b: dict[str, Any]) -> str:
+    parts = [b.get("kind", "?"), b.get("reason") or ""]
+    if b.get("by"):
+        parts.append(f"by {b['by']}")
+    if b.get("until"):
+        parts.append(f"until {b['until']}")
+    return " — ".join(p for p in parts if p)
+
+
+def _print_gate(gate: dict[str, Any]) -> None:
+    scope = gate["environment"] + (f"/{gate['service']}" if gate.get("service") else "")
+    if gate["allowed"]:
+        out.print(f"{scope}: open", markup=False)
+    else:
+        out.print(f"{scope}: blocked", markup=False)
+        for b in gate.get("blockers", []):
+            out.print(f"  {_blocker_line(b)}", markup=False)
+    if gate.get("next_change_at"):
+        out.print(f"  next change at {gate['next_change_at']}", markup=False)
+
+
+def _wait_for_gate(client: Any, params: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """Poll the gate until it opens or time runs out, sleeping until its next change when known."""
+    deadline = time.monotonic() + seconds
+    delay = 2.0
+    while True:
+        response = _call(client, "GET", "/api/v1/gate", params=params)
+        if response.status_code != 200:
+            fail(_error_line(response))
+        gate = response.json()
+        remaining = deadline - time.monotonic()
+        if gate["allowed"] or remaining <= 0:
+            return gate
+        pause = min(delay, remaining)
+        if gate.get("next_change_at"):
+            until = (clock.as_utc(_parse_iso(gate["next_change_at"])) - clock.now()).total_seconds()
+            pause = min(max(until, 1.0), remaining, 60.0)
+        time.sleep(max(pause, 0.2))
+        delay = min(delay * 1.5, 30.0)
+
+
+def _parse_iso(value: str):
+    from datetime import datetime
+
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@app.command()
+def deploy(
+    service: Annotated[str, typer.Option(help="Service slug.")],
+    environment: Annotated[str, typer.Option(help="Environment slug.")],
+    sha: Annotated[str, typer.Option(help="Commit sha (7-64 hex characters).")],
+    url: UrlOpt = "http://127.0.0.1:8700",
+    token: TokenOpt = "",
+    status: Annotated[str, typer.Option(help="started, succeeded or failed.")] = "succeeded",
+    override_reason: Annotated[str | None, typer.Option(help="Deploy through a closed gate; audited.")] = None,
+    wait_for_gate: Annotated[float, typer.Option(help="Wait up to SECONDS for a closed gate to open.")] = 0,
+    version: Annotated[str | None, typer.Option(help="Version label.")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag (repeatable).")] = None,
+) -> None:
+    """Register a deploy."""
+    body: dict[str, Any] = {"service": service, "environment": environment, "sha": sha, "status": status}
+    if override_reason:
+        body["override_reason"] = override_reason
+    if version:
+        body["version"] = version
+    if tag:
+        body["tags"] = tag
+    with _client(url, token) as client:
+        if wait_for_gate > 0 and not override_reason:
+            gate = _wait_for_gate(client, {"environment": environment, "service": service}, wait_for_gate)
+            if not gate["allowed"]:
+                _print_gate(gate)
+                fail(f"gate still closed after {wait_for_gate:g}s")
+        response = _call(client, "POST", "/api/v1/deploys", json=body)
+    if response.status_code not in (200, 201):
+        data = response.json() if "json" in response.headers.get("content-type", "") else {}
+        for b in data.get("blockers", []) if isinstance(data, dict) else []:
+            err.print(f"  {_blocker_line(b)}", markup=False)
+        fail(_error_line(response))
+    d = response.json()
+    verb = "registered" if response.status_code == 201 else "already registered"
+    extra = " (override)" if d.get("override") else (" (during lock)" if d.get("during_lock") else "")
+    out.print(f"{verb} deploy {d['id']}: {d['service']} {d['sha'][:12]} → {d['environment']} {d['status']}{extra}")
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+
+_ = (json, os)

@@ -1,0 +1,26 @@
+"""The one place request and worker code reads the clock.
+
+Decisions (gate, schedules, judge, DORA) take ``now`` as an argument; callers
+read it here once per request or worker tick, so tests can pass any instant.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Naive timestamps from clients (and SQLite) are read as UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return as_utc(value).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,139 @@
+"""Engine, metadata and the two ways code touches the database.
+
+Why the split between ``write``/``read`` and ``run_write``/``run_read``:
+service functions are plain synchronous functions of ``(conn, ..., now)`` that
+the CLI, the worker and the tests call directly. Async routes call them
+through ``run_*``. On SQLite they run inline on the event loop: a local
+statement costs tens of microseconds, a thread hop costs more than that, and
+the event loop becomes the single writer of the process for free. On
+PostgreSQL they run in worker threads so that concurrent commits overlap
+(group commit) instead of queueing behind one another's fsync.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from typing import Any, ParamSpec, TypeVar
+
+import anyio.to_thread
+from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator, create_engine, event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection, Engine
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC in and out, on both databases.
+
+    SQLite has no time zone type: values are stored as naive UTC text, which
+    sorts correctly as a string, and come back aware.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def normalize_url(url: str) -> str:
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def make_engine(url: str, *, pool_size: int = 8) -> Engine:
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        # isolation_level=None stops pysqlite from issuing its own BEGINs; we
+        # issue BEGIN / BEGIN IMMEDIATE ourselves (see _sqlite_begin).
+        engine = create_engine(url, connect_args={"isolation_level": None, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a committed transaction survives a crash of
+            # the process (kill -9); only an OS crash or power loss can lose
+            # the last commits. See docs/operations.md.
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            # A write transaction takes the write lock up front, so two
+            # processes never deadlock upgrading a read lock to a write lock.
+            immediate = conn.get_execution_options().get("shiplane_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+        self.url = normalize_url(url)
+        self.engine = make_engine(self.url, pool_size=pool_size)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One transaction that commits on success and rolls back on any error."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(shiplane_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    def _call(self, write: bool, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        with self.write() if write else self.read() as conn:
+            return fn(conn, *args, **kwargs)
+
+    async def run_write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self.is_sqlite:
+            return self._call(True, fn, *args, **kwargs)
+        return await anyio.to_thread.run_sync(functools.partial(self._call, True, fn, *args, **kwargs))
+
+    async def run_read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self.is_sqlite:
+            return self._call(False, fn, *args, **kwargs)
+        return await anyio.to_thread.run_sync(functools.partial(self._call, False, fn, *args, **kwargs))
+
+    def dispose(self) -> None:
+        self.engine.dispose()

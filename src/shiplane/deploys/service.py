@@ -1,0 +1,424 @@
+"""Registering deploys and moving them through their lifecycle.
+
+Every function takes a connection inside an open transaction and ``now``;
+the caller owns the transaction, so a failure anywhere leaves nothing written.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from shiplane.catalog import service as catalog_service
+from shiplane.catalog.models import environments, services
+from shiplane.changes import parse
+from shiplane.clock import as_utc, iso
+from shiplane.deploys import states
+from shiplane.deploys.models import deploy_commits, deploys
+from shiplane.deploys.schemas import DeployIn
+from shiplane.errors import DeployInProgress, Invalid, Locked, NotFound
+from shiplane.events import service as events
+
+# (conn, service_ref, environment_ref, now) -> schedule/lock blockers (dicts as in the gate API)
+BlockerCheck = Callable[[Connection, Any, Any, datetime], Sequence[dict[str, Any]]]
+
+_COLUMNS = [
+    deploys,
+    services.c.slug.label("service_slug"),
+    environments.c.slug.label("environment_slug"),
+]
+
+
+def _joined():
+    return (
+        select(*_COLUMNS)
+        .join(services, services.c.id == deploys.c.service_id)
+        .join(environments, environments.c.id == deploys.c.environment_id)
+    )
+
+
+def to_dict(row: Any) -> dict[str, Any]:
+    override = {"reason": row.override_reason, "by": row.override_by} if row.override_reason else None
+    return {
+        "id": row.id,
+        "service": row.service_slug,
+        "environment": row.environment_slug,
+        "sha": row.sha,
+        "status": row.status,
+        "health": {"state": row.health_state, "score": row.health_score, "final": row.health_final},
+        "registered_at": iso(row.registered_at),
+        "started_at": iso(row.started_at),
+        "finished_at": iso(row.finished_at),
+        "deployed_at": iso(row.deployed_at),
+        "author": row.author,
+        "email": row.email,
+        "version": row.version,
+        "tags": list(row.tags or []),
+        "url": row.url,
+        "during_lock": bool(row.during_lock),
+        "override": override,
+        "rollback_of": row.rollback_of,
+        "registered_by": row.registered_by,
+    }
+
+
+def get_row(conn: Connection, deploy_id: int) -> Any:
+    row = conn.execute(_joined().where(deploys.c.id == deploy_id)).first()
+    if row is None:
+        raise NotFound(f"no deploy with id {deploy_id}", deploy_id=deploy_id)
+    return row
+
+
+def get(conn: Connection, deploy_id: int) -> dict[str, Any]:
+    """The deploy with its changes and health detail."""
+    row = get_row(conn, deploy_id)
+    out = to_dict(row)
+    out["changes"] = changes_of(conn, row)
+    out["health"].update({"reason": row.health_reason, "metrics": (row.health_detail or {}).get("metrics", [])})
+    return out
+
+
+def changes_of(conn: Connection, row: Any) -> dict[str, Any]:
+    commits = []
+    prs: list[int] = []
+    issues: list[str] = []
+    for c in conn.execute(
+        select(deploy_commits).where(deploy_commits.c.deploy_id == row.id).order_by(deploy_commits.c.position)
+    ):
+        commits.append(
+            {
+                "sha": c.sha,
+                "message": c.message,
+                "author": {"name": c.author_name, "email": c.author_email, "username": c.author_username},
+                "date": iso(c.committed_at),
+                "url": c.url,
+                "pull_requests": list(c.pull_requests or []),
+                "issues": list(c.issue_keys or []),
+            }
+        )
+        prs.extend(n for n in c.pull_requests or [] if n not in prs)
+        issues.extend(k for k in c.issue_keys or [] if k not in issues)
+    return {
+        "commits": commits,
+        "pull_requests": prs,
+        "issues": issues,
+        "known": bool(row.has_changes),
+    }
+
+
+def _latest(conn: Connection, service_id: int, environment_id: int) -> Any:
+    return conn.execute(
+        _joined()
+        .where(deploys.c.service_id == service_id, deploys.c.environment_id == environment_id)
+        .order_by(deploys.c.deployed_at.desc(), deploys.c.id.desc())
+        .limit(1)
+    ).first()
+
+
+def in_progress(conn: Connection, service_id: int, environment_id: int) -> Any:
+    return conn.execute(
+        _joined().where(
+            deploys.c.service_id == service_id,
+            deploys.c.environment_id == environment_id,
+            deploys.c.status == "started",
+        )
+    ).first()
+
+
+def _previous_with_sha(conn: Connection, service_id: int, environment_id: int, sha: str) -> Any:
+    return conn.execute(
+        select(deploys.c.id, deploys.c.deployed_at)
+        .where(
+            deploys.c.service_id == service_id,
+            deploys.c.environment_id == environment_id,
+            deploys.c.sha == sha,
+            deploys.c.status.in_(("succeeded", "rolled_back")),
+        )
+        .order_by(deploys.c.deployed_at.desc(), deploys.c.id.desc())
+        .limit(1)
+    ).first()
+
+
+@dataclass
+class Registration:
+    deploy: dict[str, Any]
+    created: bool
+
+
+def register(
+    conn: Connection,
+    body: DeployIn,
+    *,
+    actor: str,
+    now: datetime,
+    auto_create: bool = True,
+    cache: catalog_service.Cache | None = None,
+    blocker_check: BlockerCheck | None = None,
+) -> Registration:
+    svc = catalog_service.service(conn, body.service, auto_create=auto_create, now=now, cache=cache)
+    env = catalog_service.environment(conn, body.environment, auto_create=auto_create, now=now, cache=cache)
+
+    latest = _latest(conn, svc.id, env.id)
+    if latest is not None and latest.sha == body.sha:
+        if latest.status == body.status:
+            return Registration(to_dict(latest), created=False)
+        if latest.status == "started" and body.status in ("succeeded", "failed"):
+            # The same pipeline reporting the end of the deploy it started.
+            updated = transition(conn, latest.id, body.status, actor=actor, now=now, finished_at=body.finished_at)
+            return Registration(updated, created=False)
+
+    if body.status == "started":
+        blocking = in_progress(conn, svc.id, env.id)
+        if blocking is not None:
+            raise _in_progress_error(blocking)
+
+    blockers = list(blocker_check(conn, svc, env, now)) if blocker_check else []
+    during_lock = False
+    override_reason = override_by = None
+    if blockers:
+        if body.status == "started":
+            if not body.override_reason:
+                raise Locked(
+                    f"{body.environment} is closed for {body.service}: "
+                    + "; ".join(b.get("reason") or b["kind"] for b in blockers),
+                    blockers=blockers,
+                )
+            override_reason, override_by = body.override_reason, actor
+        else:
+            # After-the-fact records are never refused: losing history is worse
+            # than recording that a deploy went out while the gate was closed.
+            during_lock = True
+            if body.override_reason:
+                override_reason, override_by = body.override_reason, actor
+
+    started_at = body.started_at or (now if body.status == "started" else None)
+    finished_at = body.finished_at or (now if body.status != "started" else None)
+    deployed_at = finished_at or started_at or now
+
+    tags = list(dict.fromkeys(body.tags))
+    rollback_of = None
+    if latest is not None and latest.sha != body.sha:
+        previous = _previous_with_sha(conn, svc.id, env.id, body.sha)
+        if previous is not None:
+            rollback_of = previous.id
+            if "rollback" not in tags:
+                tags.append("rollback")
+
+    values = dict(
+        service_id=svc.id,
+        environment_id=env.id,
+        sha=body.sha,
+        status=body.status,
+        registered_at=now,
+        started_at=started_at,
+        finished_at=finished_at,
+        deployed_at=deployed_at,
+        version=body.version,
+        author=body.author,
+        email=body.email,
+        url=body.url,
+        tags=tags,
+        during_lock=during_lock,
+        override_reason=override_reason,
+        override_by=override_by,
+        registered_by=actor,
+        rollback_of=rollback_of,
+        has_changes=body.commits is not None,
+        health_state="pending",
+        health_final=False,
+    )
+    try:
+        with conn.begin_nested():
+            deploy_id = conn.execute(insert(deploys).values(**values).returning(deploys.c.id)).scalar_one()
+    except IntegrityError:
+        # Lost the race for the in-progress slot (uq_deploys_in_progress).
+        blocking = in_progress(conn, svc.id, env.id)
+        if blocking is None:
+            raise
+        raise _in_progress_error(blocking) from None
+
+    if body.commits:
+        conn.execute(insert(deploy_commits), [_commit_row(deploy_id, i, c) for i, c in enumerate(body.commits)])
+
+    events.record(
+        conn,
+        "deploy_registered",
+        now,
+        actor=actor,
+        environment=env.slug,
+        service=svc.slug,
+        deploy_id=deploy_id,
+        data={"sha": body.sha, "status": body.status, "during_lock": during_lock, "tags": tags},
+    )
+    if override_reason and body.status == "started":
+        events.record(
+            conn,
+            "override",
+            now,
+            actor=actor,
+            environment=env.slug,
+            service=svc.slug,
+            deploy_id=deploy_id,
+            data={"reason": override_reason, "blockers": blockers},
+        )
+    if body.status == "succeeded" and rollback_of is not None:
+        _mark_rolled_back(conn, svc.id, env.id, rollback_of, deploy_id, actor, now)
+
+    row = conn.execute(_joined().where(deploys.c.id == deploy_id)).first()
+    return Registration(to_dict(row), created=True)
+
+
+def _in_progress_error(blocking: Any) -> DeployInProgress:
+    return DeployInProgress(
+        f"deploy {blocking.id} of {blocking.service_slug} to {blocking.environment_slug} is still in progress",
+        blocking_deploy=to_dict(blocking),
+    )
+
+
+def _commit_row(deploy_id: int, position: int, commit: Any) -> dict[str, Any]:
+    author = commit.author
+    return dict(
+        deploy_id=deploy_id,
+        position=position,
+        sha=commit.revision,
+        message=commit.message or "",
+        author_name=author.name if author else None,
+        author_email=author.email if author else None,
+        author_username=author.username if author else None,
+        committed_at=commit.date,
+        url=commit.url,
+        pull_requests=parse.pull_requests(commit.message),
+        issue_keys=parse.issue_keys(commit.message),
+    )
+
+
+def _mark_rolled_back(
+    conn: Connection, service_id: int, environment_id: int, target_id: int, new_id: int, actor: str, now: datetime
+) -> None:
+    """Mark the succeeded deploys between the rollback target and the new deploy as rolled back."""
+    target = conn.execute(select(deploys.c.deployed_at).where(deploys.c.id == target_id)).first()
+    new = conn.execute(select(deploys.c.deployed_at).where(deploys.c.id == new_id)).first()
+    after_target = or_(
+        deploys.c.deployed_at > target.deployed_at,
+        and_(deploys.c.deployed_at == target.deployed_at, deploys.c.id > target_id),
+    )
+    before_new = or_(
+        deploys.c.deployed_at < new.deployed_at,
+        and_(deploys.c.deployed_at == new.deployed_at, deploys.c.id < new_id),
+    )
+    between = conn.execute(
+        _joined().where(
+            deploys.c.service_id == service_id,
+            deploys.c.environment_id == environment_id,
+            deploys.c.status == "succeeded",
+            deploys.c.id != new_id,
+            after_target,
+            before_new,
+        )
+    ).all()
+    for row in between:
+        conn.execute(update(deploys).where(deploys.c.id == row.id).values(status="rolled_back"))
+        events.record(
+            conn,
+            "deploy_status_changed",
+            now,
+            actor=actor,
+            environment=row.environment_slug,
+            service=row.service_slug,
+            deploy_id=row.id,
+            data={"from": "succeeded", "to": "rolled_back", "by_deploy": new_id},
+        )
+
+
+def transition(
+    conn: Connection,
+    deploy_id: int,
+    status: str,
+    *,
+    actor: str,
+    now: datetime,
+    finished_at: datetime | None = None,
+) -> dict[str, Any]:
+    row = get_row(conn, deploy_id)
+    if row.status == status:
+        return to_dict(row)
+    states.check_transition(row.status, status)
+    values: dict[str, Any] = {"status": status}
+    if row.status == "started":
+        finished = finished_at or now
+        if row.started_at and finished < row.started_at:
+            raise Invalid("finished_at", f"{iso(finished)} is before started_at {iso(row.started_at)}")
+        values.update(finished_at=finished, deployed_at=finished)
+    conn.execute(update(deploys).where(deploys.c.id == deploy_id).values(**values))
+    events.record(
+        conn,
+        "deploy_status_changed",
+        now,
+        actor=actor,
+        environment=row.environment_slug,
+        service=row.service_slug,
+        deploy_id=deploy_id,
+        data={"from": row.status, "to": status},
+    )
+    if status == "succeeded" and row.rollback_of is not None:
+        _mark_rolled_back(conn, row.service_id, row.environment_id, row.rollback_of, deploy_id, actor, now)
+    return to_dict(get_row(conn, deploy_id))
+
+
+# ---------------------------------------------------------------- listing
+
+
+def encode_cursor(deployed_at: datetime, deploy_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{iso(deployed_at)}|{deploy_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, _, ident = raw.partition("|")
+        return as_utc(datetime.fromisoformat(at.replace("Z", "+00:00"))), int(ident)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise Invalid("cursor", "not a cursor returned by this API") from None
+
+
+def list_deploys(
+    conn: Connection,
+    *,
+    service: str | None = None,
+    environment: str | None = None,
+    status: str | None = None,
+    health: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    query = _joined().order_by(deploys.c.deployed_at.desc(), deploys.c.id.desc()).limit(limit + 1)
+    if service:
+        sid = catalog_service.find(conn, services, service)
+        if sid is None:
+            return {"items": [], "next_cursor": None}
+        query = query.where(deploys.c.service_id == sid)
+    if environment:
+        eid = catalog_service.find(conn, environments, environment)
+        if eid is None:
+            return {"items": [], "next_cursor": None}
+        query = query.where(deploys.c.environment_id == eid)
+    if status:
+        query = query.where(deploys.c.status == status)
+    if health:
+        query = query.where(deploys.c.health_state == health)
+    if cursor:
+        at, ident = decode_cursor(cursor)
+        query = query.where(or_(deploys.c.deployed_at < at, and_(deploys.c.deployed_at == at, deploys.c.id < ident)))
+    rows = conn.execute(query).all()
+    next_cursor = encode_cursor(rows[limit - 1].deployed_at, rows[limit - 1].id) if len(rows) > limit else None
+    return {"items": [to_dict(r) for r in rows[:limit]], "next_cursor": next_cursor}
+
+

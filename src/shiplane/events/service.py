@@ -1,0 +1,81 @@
+"""The append-only audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Connection
+
+from shiplane.clock import iso
+from shiplane.events.models import events
+
+KINDS = (
+    "config_loaded",
+    "deploy_registered",
+    "deploy_status_changed",
+    "deploy_health_changed",
+    "override",
+    "lock_created",
+    "lock_ended",
+    "gate_changed",
+    "window_opened",
+    "window_closed",
+    "incident",
+    "manual_change",
+)
+
+
+def record(
+    conn: Connection,
+    kind: str,
+    now: datetime,
+    *,
+    actor: str | None = None,
+    environment: str | None = None,
+    service: str | None = None,
+    deploy_id: int | None = None,
+    lock_id: int | None = None,
+    data: dict[str, Any] | None = None,
+) -> int:
+    result = conn.execute(
+        insert(events)
+        .values(
+            at=now,
+            kind=kind,
+            actor=actor,
+            environment=environment,
+            service=service,
+            deploy_id=deploy_id,
+            lock_id=lock_id,
+            data=data or {},
+        )
+        .returning(events.c.id)
+    )
+    return result.scalar_one()
+
+
+def to_dict(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "at": iso(row.at),
+        "kind": row.kind,
+        "actor": row.actor,
+        "environment": row.environment,
+        "service": row.service,
+        "deploy_id": row.deploy_id,
+        "lock_id": row.lock_id,
+        "data": row.data or {},
+    }
+
+
+def list_events(
+    conn: Connection, *, since: datetime | None = None, kind: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    query = select(events).order_by(events.c.at, events.c.id).limit(limit)
+    if since is not None:
+        query = query.where(events.c.at >= since)
+    if kind:
+        query = query.where(events.c.kind == kind)
+    return [to_dict(row) for row in conn.execute(query)]

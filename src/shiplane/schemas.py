@@ -1,0 +1,30 @@
+"""Shared request-model building blocks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from shiplane.clock import as_utc
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+SHA_PATTERN = r"^[0-9a-fA-F]{7,64}$"
+
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN, description="lower-case slug, e.g. `web` or `production`")]
+UTC = Annotated[datetime, AfterValidator(as_utc)]
+
+
+def not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+Reason = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(not_blank)]
+
+
+class Body(BaseModel):
+    # Unknown fields are rejected: a misspelt "overide_reason" must not be silently dropped.
+    model_config = ConfigDict(extra="forbid")

@@ -1,0 +1,8 @@
+"""Imports every table so that ``metadata`` is complete (Alembic, tests)."""
+
+from shiplane.auth.models import api_tokens, users  # noqa: F401
+from shiplane.catalog.models import environments, services  # noqa: F401
+from shiplane.db import metadata  # noqa: F401
+from shiplane.deploys.models import deploy_commits, deploys  # noqa: F401
+from shiplane.events.models import events  # noqa: F401
+from shiplane.health.models import metric_samples  # noqa: F401
