@@ -418,7 +418,8 @@ def _problems_from(exc: ValidationError) -> list[tuple[str, str]]:
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            problems.append((_key(loc), "unknown key"))
+            continue
         if "input" in err and err["type"] not in ("missing",) and not isinstance(err["input"], (dict, list)):
             shown = err["input"]
             if repr(shown) not in msg:
