@@ -95,6 +95,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(_validation_body(exc), status_code=422)
 
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Never expected: every bad input is a 4xx. Logged loudly, answered without internals.
+        log.exception("unhandled error", exc_info=exc)
+        return JSONResponse({"error": "internal_error", "detail": "unexpected server error"}, status_code=500)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
@@ -114,14 +120,20 @@ async def metrics(_: Request) -> PlainTextResponse:
 
 
 def create_app(
-    settings: Settings, *, migrate: bool = False, db: Database | None = None, worker: bool = True
+    settings: Settings,
+    *,
+    migrate: bool = False,
+    db: Database | None = None,
+    worker: bool = True,
+    prepared: bool = False,
 ) -> FastAPI:
     db = db or Database(settings.database_url)
     ctx = AppContext(settings=settings, db=db)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        prepare_database(db, settings, migrate=migrate)
+        if not prepared:
+            prepare_database(db, settings, migrate=migrate)
         if not worker:
             yield
             return
@@ -152,19 +164,52 @@ def create_app(
     return app
 
 
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error", "detail"],
+    "properties": {
+        "error": {"type": "string", "description": "machine-readable code, e.g. `deploy_in_progress`"},
+        "detail": {"type": "string", "description": "human-readable explanation"},
+        "fields": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "for validation errors: offending field → reason",
+        },
+    },
+    "additionalProperties": True,
+}
+
+
 def _document_auth(app: FastAPI) -> None:
-    """Add the bearer scheme to the OpenAPI description without a per-request dependency."""
+    """Finish the OpenAPI description: bearer auth and our error body.
+
+    Auth is declared here rather than through a security dependency so it
+    costs nothing per request; FastAPI's default 422 schema is replaced by the
+    error body we actually send.
+    """
     original = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
         schema = original()
-        schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
-            "type": "http",
-            "scheme": "bearer",
-        }
-        schema["security"] = [{"bearer": []}]
+        components = schema.setdefault("components", {})
+        components.setdefault("securitySchemes", {})["bearer"] = {"type": "http", "scheme": "bearer"}
+        schemas = components.setdefault("schemas", {})
+        schemas["Error"] = ERROR_SCHEMA
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        error_ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        for path, item in schema.get("paths", {}).items():
+            for op in item.values():
+                responses = op.setdefault("responses", {})
+                if "422" in responses:
+                    responses["422"] = {"description": "Validation error naming the field(s)"} | error_ref
+                if path.startswith("/api/v1/"):
+                    op["security"] = [{"bearer": []}]
+                    responses.setdefault("401", {"description": "Missing or invalid token"} | error_ref)
+                    responses.setdefault("403", {"description": "The token's role is not enough"} | error_ref)
+                    responses.setdefault("413", {"description": "Body too large"} | error_ref)
         app.openapi_schema = schema
         return schema
 

@@ -78,21 +78,24 @@ def serve(
     """Serve the API, dashboard and background worker in one process."""
     import uvicorn
 
-    from shiplane.app import OutdatedSchema, create_app
+    from shiplane.app import OutdatedSchema, create_app, prepare_database
+    from shiplane.db import Database
 
     settings = _settings(config, host=host, port=port)
-    application = create_app(settings, migrate=migrate, worker=not no_worker)
+    db = Database(settings.database_url)
     try:
-        uvicorn.run(
-            application,
-            host=settings.host,
-            port=settings.port,
-            access_log=access_log,
-            log_level="info",
-            timeout_graceful_shutdown=5,
-        )
+        prepare_database(db, settings, migrate=migrate)
     except OutdatedSchema as exc:
         fail(str(exc), 3)
+    application = create_app(settings, db=db, worker=not no_worker, prepared=True)
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        access_log=access_log,
+        log_level="info",
+        timeout_graceful_shutdown=5,
+    )
 
 
 @app.command()

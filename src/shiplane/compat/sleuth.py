@@ -289,7 +289,16 @@ def _latest_change(conn: Any, service_slug: str, env_slug: str) -> str | None:
     ).scalar()
 
 
-@router.api_route("/graphql", methods=["GET", "POST"], summary="Sleuth: the CLI's latestChange query")
+@router.get("/graphql", summary="Sleuth: the CLI's latestChange query")
+async def graphql_get(request: Request) -> JSONResponse:
+    return await graphql(request)
+
+
+@router.post("/graphql", summary="Sleuth: the CLI's latestChange query (POST)")
+async def graphql_post(request: Request) -> JSONResponse:
+    return await graphql(request)
+
+
 async def graphql(request: Request) -> JSONResponse:
     """Answers only the one query the sleuth CLI sends; anything else is a GraphQL error."""
     ctx = get_context(request)

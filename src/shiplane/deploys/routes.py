@@ -15,7 +15,7 @@ from shiplane.gating import blocker_check_for
 
 router = APIRouter(prefix="/api/v1/deploys", tags=["deploys"])
 
-DeployId = Annotated[int, Path(ge=1, le=2**62)]
+DeployId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # ids are 32-bit INTEGER columns
 
 
 @router.post("", status_code=201, summary="Register a deploy")

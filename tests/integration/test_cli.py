@@ -1,0 +1,114 @@
+"""The `shiplane` command, run as a user would run it."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import BOB, sha
+from tests.integration.live import LiveServer
+
+SHIPLANE = str(Path(sys.executable).parent / "shiplane")
+
+
+def run(*args, env=None, input=None):
+    import os
+
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPLANE_")} | (env or {})
+    return subprocess.run([SHIPLANE, *args], env=full_env, input=input, capture_output=True, text=True, timeout=60)
+
+
+def test_config_check_passes_a_good_file(tmp_path):
+    path = tmp_path / "ok.toml"
+    path.write_text('[[environments]]\nslug = "production"\n')
+    r = run("config", "check", "--config", str(path))
+    assert r.returncode == 0 and r.stdout.strip() == f"{path}: ok"
+
+
+def test_config_check_prints_file_key_reason_and_exits_2(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('[[windows]]\nstart = "25:00"\nend = "15:30"\ntimezone = "Nowhere/City"\n[server]\ncolour = 1\n')
+    r = run("config", "check", "--config", str(path))
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert f"{path}: windows[0].start: not a time of day HH:MM: '25:00'" in lines
+    assert f"{path}: windows[0].timezone: unknown IANA time zone 'Nowhere/City'" in lines
+    assert f"{path}: server.colour: unknown key" in lines
+
+
+def test_serve_fails_at_start_on_a_bad_config(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('[forges.github]\ntoken = "${MISSING_TOKEN}"\n')
+    r = run("serve", "--config", str(path), env={"SHIPLANE_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"{path}: forges.github.token: environment variable 'MISSING_TOKEN' is not set (in '${{MISSING_TOKEN}}')"
+
+
+def test_token_and_user_create_write_to_the_database(db, db_url):
+    from shiplane.auth import service
+
+    r = run("token", "create", "--name", "ci", "--role", "deployer", env={"SHIPLANE_DATABASE_URL": db_url})
+    assert r.returncode == 0, r.stderr
+    token = r.stdout.strip().splitlines()[-1]
+    with db.read() as conn:
+        assert service.principal_for_token(conn, token).role == "deployer"
+
+    r = run("user", "create", "--username", "dana", "--role", "viewer", "--password-stdin",
+            env={"SHIPLANE_DATABASE_URL": db_url}, input="correct horse\n")
+    assert r.returncode == 0, r.stderr
+    with db.read() as conn:
+        assert service.authenticate_user(conn, "dana", "correct horse").role == "viewer"
+        assert service.authenticate_user(conn, "dana", "correct horse\n") is None
+
+    r = run("token", "create", "--name", "x", "--role", "root", env={"SHIPLANE_DATABASE_URL": db_url})
+    assert r.returncode == 2 and "role" in r.stderr
+
+
+def test_deploy_command_talks_to_the_server(db, db_url):
+    with LiveServer(db_url) as server:
+        env = {"SHIPLANE_URL": server.url, "SHIPLANE_TOKEN": BOB}
+        r = run("deploy", "--service", "web", "--environment", "production", "--sha", sha(1), "--status", "started", env=env)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith("registered deploy ")
+        r = run("deploy", "--service", "web", "--environment", "production", "--sha", sha(2), "--status", "started", env=env)
+        assert r.returncode == 1
+        assert r.stderr.strip().splitlines()[-1].startswith("error: deploy_in_progress:")
+        r = run("deploy", "--service", "web", "--environment", "production", "--sha", "nothex", env=env)
+        assert r.returncode == 1 and "sha" in r.stderr
+        r = run("deploy", "--service", "web", "--environment", "production", "--sha", sha(3), env=env | {"SHIPLANE_TOKEN": "bad"})
+        assert r.returncode == 1 and "unauthorized" in r.stderr
+        items = httpx.get(f"{server.url}/api/v1/deploys", headers={"Authorization": f"Bearer {BOB}"}).json()["items"]
+        assert [d["sha"] for d in items] == [sha(1)]
+
+
+def test_client_commands_say_when_the_server_is_down():
+    r = run("deploy", "--service", "web", "--environment", "production", "--sha", sha(1),
+            env={"SHIPLANE_URL": "http://127.0.0.1:9", "SHIPLANE_TOKEN": "x"})
+    assert r.returncode == 1 and r.stderr.startswith("error: cannot reach")
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_serve_refuses_an_outdated_postgresql_schema(pg_url):
+    from sqlalchemy import create_engine, text
+
+    name = pg_url.rsplit("/", 1)[1] + "_fresh"
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = pg_url.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        r = run("serve", "--port", "0", env={"SHIPLANE_DATABASE_URL": url})
+        assert r.returncode == 3
+        assert r.stderr.strip() == (
+            "error: the database schema is not up to date: run 'shiplane db upgrade' (or start with --migrate)"
+        )
+        r = run("db", "upgrade", env={"SHIPLANE_DATABASE_URL": url})
+        assert r.returncode == 0 and "database at revision" in r.stdout
+        with LiveServer(url):
+            pass
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
