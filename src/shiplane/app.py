@@ -25,6 +25,8 @@ from shiplane.deploys.routes import router as deploys_router
 from shiplane.errors import DomainError
 from shiplane.events import service as events_service
 from shiplane.events.routes import router as events_router
+from shiplane.locks.routes import GATE_OPENAPI, gate_endpoint
+from shiplane.locks.routes import router as locks_router
 from shiplane.middleware import BodyLimitMiddleware, MetricsMiddleware
 from shiplane.settings import Settings
 
@@ -50,6 +52,7 @@ def prepare_database(db: Database, settings: Settings, *, migrate: bool = False)
         if settings.bootstrap_token:
             auth_service.ensure_bootstrap_token(conn, settings.bootstrap_token.get_secret_value(), now)
         catalog_service.sync_config(conn, settings.config, now)
+        catalog_service.watch_configured_scopes(conn, settings.config, now)
         events_service.record(
             conn,
             "config_loaded",
@@ -139,7 +142,7 @@ def create_app(
             return
         from shiplane.jobs.worker import Worker
 
-        ctx.worker = Worker(settings, db)
+        ctx.worker = Worker(settings, db, schedule=ctx.schedule, on_gate_change=ctx.gates.clear)
         async with anyio.create_task_group() as tg:
             tg.start_soon(ctx.worker.run_forever)
             yield
@@ -156,6 +159,8 @@ def create_app(
     app.router.routes.append(Route("/healthz", healthz, methods=["GET"], include_in_schema=False))
     app.router.routes.append(Route("/metrics", metrics, methods=["GET"], include_in_schema=False))
     app.include_router(deploys_router)
+    app.include_router(locks_router)
+    app.router.routes.append(Route("/api/v1/gate", gate_endpoint, methods=["GET"], include_in_schema=False))
     app.include_router(events_router)
     app.include_router(sleuth.router)
     app.add_middleware(BodyLimitMiddleware)
@@ -193,6 +198,7 @@ def _document_auth(app: FastAPI) -> None:
         if app.openapi_schema:
             return app.openapi_schema
         schema = original()
+        schema.setdefault("paths", {})["/api/v1/gate"] = GATE_OPENAPI
         components = schema.setdefault("components", {})
         components.setdefault("securitySchemes", {})["bearer"] = {"type": "http", "scheme": "bearer"}
         schemas = components.setdefault("schemas", {})

@@ -31,8 +31,8 @@ app.add_typer(config_app, name="config")
 app.add_typer(token_app, name="token")
 app.add_typer(user_app, name="user")
 
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
 
 ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="TOML config file (or SHIPLANE_CONFIG).")]
 UrlOpt = Annotated[str, typer.Option("--url", envvar="SHIPLANE_URL", help="Shiplane server URL.")]

@@ -1,4 +1,4 @@
-"""What a running Shiplane process holds: settings, database, caches."""
+"""What a running Shiplane process holds: settings, database, caches, the worker."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from starlette.requests import HTTPConnection
 from shiplane.auth.cache import TokenCache
 from shiplane.catalog.service import Cache
 from shiplane.db import Database
+from shiplane.locks.cache import GateCache
+from shiplane.locks.calendar import Schedule, compile_schedule
 from shiplane.settings import Settings
 
 
@@ -19,7 +21,19 @@ class AppContext:
     db: Database
     catalog: Cache = field(default_factory=Cache)
     tokens: TokenCache = field(default_factory=TokenCache)
+    gates: GateCache = field(default_factory=GateCache)
+    schedule: Schedule | None = None
     worker: Any = None  # shiplane.jobs.worker.Worker when this process runs one
+
+    def __post_init__(self) -> None:
+        if self.schedule is None:
+            self.schedule = compile_schedule(self.settings.config)
+
+    def gate_may_have_changed(self) -> None:
+        """Called after a write that can change a gate: drop cached answers, wake the worker."""
+        self.gates.clear()
+        if self.worker is not None:
+            self.worker.poke()
 
 
 def get_context(conn: HTTPConnection) -> AppContext:

@@ -101,6 +101,15 @@ def make_engine(url: str, *, pool_size: int = 8) -> Engine:
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
 
 
+def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
+    """Run ``callback`` after the surrounding ``Database.write`` transaction commits."""
+    pending = conn.info.get("after_commit")
+    if pending is None:
+        callback()  # not inside Database.write: the caller owns the transaction
+    else:
+        pending.append(callback)
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
         self.url = normalize_url(url)
@@ -109,11 +118,22 @@ class Database:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
-        """One transaction that commits on success and rolls back on any error."""
+        """One transaction that commits on success and rolls back on any error.
+
+        Callbacks registered with ``after_commit`` run only once the commit
+        succeeded: in-process caches must never remember a rolled-back row.
+        """
+        callbacks: list[Callable[[], None]] = []
         with self.engine.connect() as conn:
             conn = conn.execution_options(shiplane_write=True)
-            with conn.begin():
-                yield conn
+            conn.info["after_commit"] = callbacks
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.info.pop("after_commit", None)
+        for callback in callbacks:
+            callback()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:

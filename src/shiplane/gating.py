@@ -1,10 +1,25 @@
-"""Where deploy intake asks the gate. Filled in by the locks package."""
+"""Where deploy intake asks the gate (locks, schedules, an unhealthy latest deploy)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
 from shiplane.context import AppContext
 from shiplane.deploys.service import BlockerCheck
+from shiplane.locks import gate, inputs
 
 
-def blocker_check_for(ctx: AppContext) -> BlockerCheck | None:
-    return None
+def blocker_check_for(ctx: AppContext) -> BlockerCheck:
+    schedule = ctx.schedule
+
+    def check(conn: Connection, svc: Any, env: Any, now: datetime) -> list[dict[str, Any]]:
+        # Read inside the registering transaction, never from the gate cache:
+        # enforcement must see a lock committed a millisecond ago.
+        gate_inputs = inputs.load_by_ids(conn, schedule, env.id, svc.id, now)
+        # In-progress deploys are the deploy service's own 409, checked before this.
+        return [b.to_dict() for b in gate.blockers_at(gate_inputs, now, now) if b.kind != "in_progress"]
+
+    return check

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from shiplane.clock import as_utc
 
@@ -25,6 +25,26 @@ def not_blank(value: str) -> str:
 Reason = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(not_blank)]
 
 
-class Body(BaseModel):
+def _reject_nul(value: Any) -> Any:
+    # PostgreSQL text cannot hold U+0000; refuse it on every engine alike.
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+    elif isinstance(value, list):
+        for item in value:
+            _reject_nul(item)
+    return value
+
+
+class Strict(BaseModel):
+    """Base for request bodies: no NUL characters in any text field."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return _reject_nul(value)
+
+
+class Body(Strict):
     # Unknown fields are rejected: a misspelt "overide_reason" must not be silently dropped.
     model_config = ConfigDict(extra="forbid")

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from shiplane.catalog.models import environments, services
+from shiplane.db import after_commit
 from shiplane.errors import UnknownEnvironment, UnknownService
 from shiplane.settings import Config
 
@@ -30,6 +31,7 @@ class Cache:
     def __init__(self) -> None:
         self.services: dict[str, Ref] = {}
         self.environments: dict[str, Ref] = {}
+        self.watched: set[tuple[int, int | None]] = set()
 
 
 def _insert_ignore(conn: Connection, table: Any, values: dict[str, Any]) -> None:
@@ -55,7 +57,7 @@ def _resolve(
         row = conn.execute(select(table.c.id).where(table.c.slug == slug)).first()
     ref = Ref(row.id, slug)
     if cache is not None:
-        cache[slug] = ref
+        after_commit(conn, lambda: cache.__setitem__(slug, ref))
     return ref
 
 
@@ -94,3 +96,30 @@ def sync_config(conn: Connection, config: Config, now: datetime) -> None:
             .where(services.c.slug == svc.slug)
             .values(name=svc.name or svc.slug, repo=svc.repo, branch=svc.branch, paths=list(svc.paths))
         )
+
+
+def watch_scope(conn: Connection, environment_id: int, service_id: int | None, now: datetime, cache: Cache | None) -> None:
+    """Make sure the scheduler watches this scope and its environment (cached: once per process)."""
+    from shiplane.locks import watch
+
+    for key in ((environment_id, service_id), (environment_id, None)):
+        if cache is not None and key in cache.watched:
+            continue
+        watch.ensure(conn, key[0], key[1], now)
+        if cache is not None:
+            after_commit(conn, lambda key=key: cache.watched.add(key))
+
+
+def watch_configured_scopes(conn: Connection, config: Config, now: datetime) -> None:
+    """Every configured environment, and every configured service in its merge-gate environment."""
+    from shiplane.locks import watch
+
+    env_ids = {slug: ident for ident, slug in conn.execute(select(environments.c.id, environments.c.slug))}
+    for env_id in env_ids.values():
+        watch.ensure(conn, env_id, None, now)
+    production = [e.slug for e in config.environments if e.production] or [s for s in env_ids if s in PRODUCTION_SLUGS]
+    for svc in config.services:
+        gate_env = svc.merge_gate or (production[0] if production else "")
+        svc_id = find(conn, services, svc.slug)
+        if gate_env in env_ids and svc_id is not None:
+            watch.ensure(conn, env_ids[gate_env], svc_id, now)

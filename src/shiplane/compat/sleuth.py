@@ -106,6 +106,8 @@ def _text(body: dict[str, Any], key: str) -> str | None:
         return None
     if not isinstance(value, str):
         value = str(value)
+    if "\x00" in value:
+        raise BadRequest(f"{key} must not contain NUL characters")
     value = value.strip()
     return value or None  # the GitHub Action always sends every key, unset ones as ""
 

@@ -33,6 +33,8 @@ async def register_deploy(
         cache=ctx.catalog,
         blocker_check=blocker_check_for(ctx),
     )
+    if result.created or result.deploy["status"] != body.status:
+        ctx.gate_may_have_changed()
     return JSONResponse(result.deploy, status_code=201 if result.created else 200)
 
 
@@ -43,9 +45,11 @@ async def patch_deploy(
     ctx: Annotated[AppContext, Depends(get_context)],
     who: Annotated[Principal, Depends(deps.deployer)],
 ) -> dict:
-    return await ctx.db.run_write(
+    deploy = await ctx.db.run_write(
         service.transition, deploy_id, body.status, actor=who.name, now=clock.now(), finished_at=body.finished_at
     )
+    ctx.gate_may_have_changed()
+    return deploy
 
 
 @router.get("", summary="List deploys, newest first")

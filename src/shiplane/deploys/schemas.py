@@ -2,22 +2,22 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
-from shiplane.schemas import SHA_PATTERN, UTC, Body, Reason, Slug
+from shiplane.schemas import SHA_PATTERN, UTC, Body, Reason, Slug, Strict
 
 Sha = Annotated[str, Field(pattern=SHA_PATTERN), AfterValidator(str.lower)]
 ShortText = Annotated[str, Field(max_length=200)]
 
 
-class CommitAuthor(BaseModel):
+class CommitAuthor(Strict):
     model_config = ConfigDict(extra="ignore")
     name: Annotated[str, Field(max_length=200)] | None = None
     email: Annotated[str, Field(max_length=254)] | None = None
     username: Annotated[str, Field(max_length=200)] | None = None
 
 
-class CommitIn(BaseModel):
+class CommitIn(Strict):
     """A Sleuth-style commit. Extra keys (e.g. ``files``) are accepted and ignored."""
 
     model_config = ConfigDict(extra="ignore")
@@ -55,8 +55,3 @@ class DeployIn(Body):
 class DeployPatch(Body):
     status: Literal["succeeded", "failed", "cancelled", "rolled_back"]
     finished_at: UTC | None = None
-
-
-class DeployList(BaseModel):
-    items: list[dict]
-    next_cursor: str | None

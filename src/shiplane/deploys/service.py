@@ -26,6 +26,7 @@ from shiplane.deploys.models import deploy_commits, deploys
 from shiplane.deploys.schemas import DeployIn
 from shiplane.errors import DeployInProgress, Invalid, Locked, NotFound
 from shiplane.events import service as events
+from shiplane.locks import watch
 
 # (conn, service_ref, environment_ref, now) -> schedule/lock blockers (dicts as in the gate API)
 BlockerCheck = Callable[[Connection, Any, Any, datetime], Sequence[dict[str, Any]]]
@@ -245,6 +246,8 @@ def register(
             raise
         raise _in_progress_error(blocking) from None
 
+    catalog_service.watch_scope(conn, env.id, svc.id, now, cache)
+    watch.mark_scope_due(conn, env.id, svc.id, now)
     if body.commits:
         conn.execute(insert(deploy_commits), [_commit_row(deploy_id, i, c) for i, c in enumerate(body.commits)])
 
@@ -358,6 +361,7 @@ def transition(
             raise Invalid("finished_at", f"{iso(finished)} is before started_at {iso(row.started_at)}")
         values.update(finished_at=finished, deployed_at=finished)
     conn.execute(update(deploys).where(deploys.c.id == deploy_id).values(**values))
+    watch.mark_scope_due(conn, row.environment_id, row.service_id, now)
     events.record(
         conn,
         "deploy_status_changed",

@@ -1,30 +1,115 @@
-"""The background worker loop (embedded in ``serve`` or run alone by ``shiplane worker``)."""
+"""The background worker loop (embedded in ``serve`` or run alone by ``shiplane worker``).
+
+Each tick reads the clock once, then: ends expired locks, re-evaluates the
+gate scopes that are due, and delivers due jobs. It sleeps until the next
+thing is due (at most ``POLL`` seconds, so that changes made by other
+processes are noticed), or until poked by this process.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
 
 import anyio
 
+from shiplane import clock
 from shiplane.db import Database
+from shiplane.jobs import queue
+from shiplane.locks import inputs as gate_inputs
+from shiplane.locks import service as locks_service
+from shiplane.locks import watch
+from shiplane.locks.calendar import Schedule, compile_schedule
 from shiplane.settings import Settings
 
 log = logging.getLogger("shiplane.worker")
 
+POLL = 1.0
+
+# kind -> async handler(payload) that raises queue.TransientError / PermanentError
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+
 
 class Worker:
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        *,
+        schedule: Schedule | None = None,
+        handlers: dict[str, Handler] | None = None,
+        on_gate_change: Callable[[], None] | None = None,
+        reactions: tuple[watch.Reaction, ...] = (),
+    ) -> None:
         self.settings = settings
         self.db = db
+        self.schedule = schedule or compile_schedule(settings.config)
+        self.handlers = handlers or {}
+        self.on_gate_change = on_gate_change
+        self.reactions = reactions
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.wakeup = anyio.Event()
 
     def poke(self) -> None:
-        """Wake the loop now (a gate changed or a job was queued in this process)."""
+        """Wake the loop now (this process changed something)."""
         self.wakeup.set()
+
+    def _load(self, conn: Any, environment_id: int, service_id: int | None):
+        return gate_inputs.load_by_ids(conn, self.schedule, environment_id, service_id, clock.now())
+
+    def _process_one(self, conn: Any, watch_id: int, now: datetime) -> watch.GateChange | None:
+        return watch.process(conn, watch_id, self.schedule, now, self._load, self.reactions)
+
+    async def gates(self, now: datetime) -> int:
+        changes = 0
+        await self.db.run_write(locks_service.expire_due, now)
+        for watch_id in await self.db.run_read(watch.due, now):
+            try:
+                change = await self.db.run_write(self._process_one, watch_id, now)
+            except watch.Lost:
+                continue
+            if change is not None:
+                changes += 1
+        if changes and self.on_gate_change:
+            self.on_gate_change()
+        return changes
+
+    async def deliver(self, now: datetime) -> int:
+        if not self.handlers:
+            return 0
+        claimed = await self.db.run_write(queue.claim, now, self.name, 20, tuple(self.handlers))
+        for job in claimed:
+            try:
+                await self.handlers[job.kind](job.payload)
+            except Exception as exc:  # noqa: BLE001 - every failure is settled on the job row
+                outcome = await self.db.run_write(queue.fail, job, clock.now(), exc)
+                log.warning("job %s (%s) failed, %s: %s", job.id, job.kind, outcome, exc)
+            else:
+                await self.db.run_write(queue.complete, job, clock.now())
+        return len(claimed)
+
+    def _next_due(self, conn: Any) -> datetime | None:
+        candidates = [watch.next_check(conn), locks_service.next_expiry(conn)]
+        if self.handlers:
+            candidates.append(queue.next_due(conn))
+        return min((c for c in candidates if c is not None), default=None)
 
     async def tick(self) -> float:
         """Do what is due; return how many seconds to sleep at most."""
-        return 5.0
+        now = clock.now()
+        await self.gates(now)
+        delivered = await self.deliver(now)
+        if delivered:
+            return 0.0
+        nxt = await self.db.run_read(self._next_due)
+        if nxt is None:
+            return POLL
+        return max(0.0, min(POLL, (nxt - clock.now()).total_seconds()))
 
     async def run_forever(self) -> None:
         while True:
@@ -32,7 +117,8 @@ class Worker:
                 pause = await self.tick()
             except Exception:  # noqa: BLE001 - the loop must survive any one bad tick
                 log.exception("worker tick failed")
-                pause = 5.0
-            with anyio.move_on_after(pause):
-                await self.wakeup.wait()
+                pause = POLL
+            if pause > 0:
+                with anyio.move_on_after(pause):
+                    await self.wakeup.wait()
             self.wakeup = anyio.Event()

@@ -1,0 +1,132 @@
+"""Enqueue, claim and settle durable jobs. Works the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+
+from shiplane.jobs.models import jobs
+
+LEASE = timedelta(minutes=2)
+
+
+class TransientError(Exception):
+    """Try again later (5xx, 429, timeouts). ``retry_after`` overrides the backoff."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(Exception):
+    """Retrying cannot help (404 repo, 401 token, a bad payload)."""
+
+
+def backoff(attempts: int, *, base: float = 2.0, cap: float = 3600.0, jitter: float = 0.25) -> timedelta:
+    """Exponential backoff with jitter: 2 s, 4 s, 8 s ... capped at an hour (pure)."""
+    seconds = min(cap, base * (2 ** max(attempts - 1, 0)))
+    seconds *= 1 + random.uniform(-jitter, jitter)
+    return timedelta(seconds=seconds)
+
+
+def enqueue(
+    conn: Connection,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+    *,
+    run_at: datetime | None = None,
+    dedupe_key: str | None = None,
+    max_attempts: int = 20,
+) -> None:
+    values = dict(
+        kind=kind,
+        payload=payload,
+        state="pending",
+        attempts=0,
+        max_attempts=max_attempts,
+        run_at=run_at or now,
+        created_at=now,
+        dedupe_key=dedupe_key,
+    )
+    ins = pg_insert(jobs) if conn.dialect.name == "postgresql" else sqlite_insert(jobs)
+    conn.execute(ins.values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"]))
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+
+
+def _claimable(now: datetime):
+    return and_(
+        jobs.c.state == "pending",
+        jobs.c.run_at <= now,
+        or_(jobs.c.claimed_until.is_(None), jobs.c.claimed_until < now),
+    )
+
+
+def claim(conn: Connection, now: datetime, worker: str, limit: int = 20, kinds: tuple[str, ...] = ()) -> list[Claimed]:
+    """Claim up to ``limit`` due jobs. A conditional update per row: whoever updates it owns it."""
+    query = select(jobs.c.id).where(_claimable(now)).order_by(jobs.c.run_at, jobs.c.id).limit(limit)
+    if kinds:
+        query = query.where(jobs.c.kind.in_(kinds))
+    claimed = []
+    for job_id in conn.execute(query).scalars().all():
+        result = conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id, _claimable(now))
+            .values(claimed_until=now + LEASE, claimed_by=worker, attempts=jobs.c.attempts + 1)
+            .returning(jobs.c.id, jobs.c.kind, jobs.c.payload, jobs.c.attempts, jobs.c.max_attempts)
+        ).first()
+        if result is not None:  # nobody else got there first
+            claimed.append(Claimed(result.id, result.kind, result.payload, result.attempts, result.max_attempts))
+    return claimed
+
+
+def complete(conn: Connection, job: Claimed, now: datetime) -> None:
+    conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job.id)
+        .values(state="done", finished_at=now, claimed_until=None, last_error=None)
+    )
+
+
+def fail(conn: Connection, job: Claimed, now: datetime, error: Exception) -> str:
+    """Settle a failed attempt: retry later, or give up (``dead``) when permanent or out of attempts."""
+    message = f"{type(error).__name__}: {error}"[:2000]
+    if isinstance(error, PermanentError) or job.attempts >= job.max_attempts:
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job.id)
+            .values(state="dead", finished_at=now, claimed_until=None, last_error=message)
+        )
+        return "dead"
+    delay = backoff(job.attempts)
+    if isinstance(error, TransientError) and error.retry_after is not None:
+        delay = max(delay, timedelta(seconds=error.retry_after))
+    conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job.id)
+        .values(run_at=now + delay, claimed_until=None, last_error=message)
+    )
+    return "retry"
+
+
+def next_due(conn: Connection) -> datetime | None:
+    return conn.execute(select(func.min(jobs.c.run_at)).where(jobs.c.state == "pending")).scalar()
+
+
+def depth(conn: Connection) -> int:
+    return conn.execute(select(func.count()).select_from(jobs).where(jobs.c.state == "pending")).scalar_one()

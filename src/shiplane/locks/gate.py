@@ -1,0 +1,173 @@
+"""The gate: may service S deploy to environment E at time T? (pure)
+
+Takes plain data (locks, the deploy in progress, the unhealthy latest deploy,
+the scope's schedule) and instants; never reads the clock or the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from shiplane.clock import iso
+from shiplane.locks.calendar import ScopedSchedule
+
+_HORIZON = timedelta(days=800)
+_MAX_STEPS = 2000
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    id: int
+    kind: str
+    reason: str
+    created_by: str
+    created_at: datetime
+    expires_at: datetime | None
+    service: str | None
+
+    def active_at(self, t: datetime) -> bool:
+        return self.expires_at is None or self.expires_at > t
+
+
+@dataclass(frozen=True)
+class DeployInfo:
+    id: int
+    sha: str
+    since: datetime
+    by: str | None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Blocker:
+    kind: str  # lock | window | freeze | holiday | in_progress | unhealthy
+    reason: str
+    since: datetime | None = None
+    until: datetime | None = None
+    by: str | None = None
+    lock_id: int | None = None
+    deploy_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "reason": self.reason,
+            "since": iso(self.since),
+            "until": iso(self.until),
+            "by": self.by,
+            "lock_id": self.lock_id,
+            "deploy_id": self.deploy_id,
+        }
+
+
+@dataclass(frozen=True)
+class GateInputs:
+    environment: str
+    service: str | None
+    schedule: ScopedSchedule
+    locks: tuple[LockInfo, ...] = ()
+    in_progress: DeployInfo | None = None
+    unhealthy: DeployInfo | None = None
+
+
+@dataclass(frozen=True)
+class Gate:
+    environment: str
+    service: str | None
+    at: datetime
+    allowed: bool
+    blockers: tuple[Blocker, ...]
+    next_change_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment,
+            "service": self.service,
+            "at": iso(self.at),
+            "allowed": self.allowed,
+            "blockers": [b.to_dict() for b in self.blockers],
+            "next_change_at": iso(self.next_change_at),
+        }
+
+
+def _lock_blocker(lock: LockInfo) -> Blocker:
+    return Blocker(
+        "lock", lock.reason, lock.created_at, lock.expires_at, lock.created_by, lock_id=lock.id
+    )
+
+
+def _deploy_blockers(inputs: GateInputs) -> list[Blocker]:
+    out = []
+    if inputs.in_progress is not None:
+        d = inputs.in_progress
+        out.append(
+            Blocker("in_progress", f"deploy #{d.id} ({d.sha[:12]}) is in progress", d.since, None, d.by, deploy_id=d.id)
+        )
+    if inputs.unhealthy is not None:
+        d = inputs.unhealthy
+        out.append(
+            Blocker("unhealthy", d.reason or f"latest deploy #{d.id} is unhealthy", d.since, None, d.by, deploy_id=d.id)
+        )
+    return out
+
+
+def blockers_at(inputs: GateInputs, now: datetime, at: datetime) -> list[Blocker]:
+    """Locks and deploys as of ``now``; schedules as of ``at`` (the what-if instant)."""
+    out = [_lock_blocker(lock) for lock in inputs.locks if lock.active_at(now)]
+    out += _deploy_blockers(inputs)
+    out += [
+        Blocker(i.kind, i.reason, i.start, i.end) for i in inputs.schedule.closed_by(at)
+    ]
+    return out
+
+
+def _allowed_at(inputs: GateInputs, t: datetime) -> bool:
+    if inputs.in_progress is not None or inputs.unhealthy is not None:
+        return False
+    if any(lock.active_at(t) for lock in inputs.locks):
+        return False
+    return not inputs.schedule.closed_by(t)
+
+
+def next_change(inputs: GateInputs, at: datetime, allowed: bool) -> datetime | None:
+    """The earliest instant after ``at`` at which ``allowed`` flips by the passing of time alone.
+
+    ``None`` when time alone cannot change the answer: a lock without expiry,
+    a deploy in progress or an unhealthy deploy stay until someone acts.
+    """
+    if not allowed:
+        if inputs.in_progress is not None or inputs.unhealthy is not None:
+            return None
+        if any(lock.expires_at is None for lock in inputs.locks if lock.active_at(at)):
+            return None
+    t = at
+    limit = at + _HORIZON
+    for _ in range(_MAX_STEPS):
+        candidates = [lock.expires_at for lock in inputs.locks if lock.expires_at and lock.expires_at > t]
+        edge = inputs.schedule.next_boundary(t)
+        if edge is not None:
+            candidates.append(edge)
+        if not candidates:
+            return None
+        t = min(candidates)
+        if t > limit:
+            return None
+        if _allowed_at(inputs, t) != allowed:
+            return t
+    return None
+
+
+def evaluate(inputs: GateInputs, now: datetime, at: datetime | None = None) -> Gate:
+    at = at or now
+    blockers = blockers_at(inputs, now, at)
+    allowed = not blockers
+    return Gate(
+        environment=inputs.environment,
+        service=inputs.service,
+        at=at,
+        allowed=allowed,
+        blockers=tuple(blockers),
+        next_change_at=next_change(inputs, at, allowed),
+    )

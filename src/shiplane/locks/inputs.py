@@ -1,0 +1,103 @@
+"""Reading what the gate needs from the database (the I/O edge of gate.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from shiplane.catalog.models import environments, services
+from shiplane.deploys.models import deploys
+from shiplane.errors import UnknownEnvironment, UnknownService
+from shiplane.locks import service as locks_service
+from shiplane.locks.calendar import Schedule
+from shiplane.locks.gate import DeployInfo, GateInputs, LockInfo
+
+BAD_HEALTH = ("unhealthy", "incident")
+
+
+def _lock_infos(conn: Connection, environment_id: int, service_id: int | None) -> tuple[LockInfo, ...]:
+    out = []
+    for row in locks_service.active_for(conn, environment_id):
+        # An environment-wide lock blocks every service; a service lock only its service.
+        if row.service_id is None or row.service_id == service_id:
+            out.append(
+                LockInfo(
+                    row.id, row.kind, row.reason, row.created_by, row.created_at, row.expires_at, row.service_slug
+                )
+            )
+    return tuple(out)
+
+
+def _deploys(conn: Connection, environment_id: int, service_id: int) -> tuple[DeployInfo | None, DeployInfo | None]:
+    started = conn.execute(
+        select(deploys.c.id, deploys.c.sha, deploys.c.started_at, deploys.c.registered_at, deploys.c.registered_by)
+        .where(
+            deploys.c.service_id == service_id,
+            deploys.c.environment_id == environment_id,
+            deploys.c.status == "started",
+        )
+        .limit(1)
+    ).first()
+    in_progress = (
+        DeployInfo(started.id, started.sha, started.started_at or started.registered_at, started.registered_by)
+        if started
+        else None
+    )
+    latest = conn.execute(
+        select(deploys.c.id, deploys.c.sha, deploys.c.deployed_at, deploys.c.health_state, deploys.c.health_reason)
+        .where(
+            deploys.c.service_id == service_id,
+            deploys.c.environment_id == environment_id,
+            deploys.c.status != "started",
+        )
+        .order_by(deploys.c.deployed_at.desc(), deploys.c.id.desc())
+        .limit(1)
+    ).first()
+    unhealthy = None
+    if latest is not None and latest.health_state in BAD_HEALTH:
+        reason = f"latest deploy #{latest.id} is {latest.health_state}"
+        if latest.health_reason:
+            reason += f": {latest.health_reason}"
+        unhealthy = DeployInfo(latest.id, latest.sha, latest.deployed_at, None, reason)
+    return in_progress, unhealthy
+
+
+def load(
+    conn: Connection,
+    schedule: Schedule,
+    environment: str,
+    service: str | None,
+    *,
+    auto_create: bool,
+) -> GateInputs:
+    scoped = schedule.for_scope(environment, service)
+    env_id = conn.execute(select(environments.c.id).where(environments.c.slug == environment)).scalar()
+    svc_id = None
+    if service is not None:
+        svc_id = conn.execute(select(services.c.id).where(services.c.slug == service)).scalar()
+        if svc_id is None and not auto_create:
+            raise UnknownService(f"unknown service {service!r}", service=service)
+    if env_id is None:
+        if not auto_create:
+            raise UnknownEnvironment(f"unknown environment {environment!r}", environment=environment)
+        return GateInputs(environment, service, scoped)
+    in_progress = unhealthy = None
+    if svc_id is not None:
+        in_progress, unhealthy = _deploys(conn, env_id, svc_id)
+    return GateInputs(environment, service, scoped, _lock_infos(conn, env_id, svc_id), in_progress, unhealthy)
+
+
+def load_by_ids(
+    conn: Connection, schedule: Schedule, environment_id: int, service_id: int | None, now: datetime
+) -> GateInputs:
+    env = conn.execute(select(environments.c.slug).where(environments.c.id == environment_id)).scalar_one()
+    svc = None
+    if service_id is not None:
+        svc = conn.execute(select(services.c.slug).where(services.c.id == service_id)).scalar_one()
+    scoped = schedule.for_scope(env, svc)
+    in_progress = unhealthy = None
+    if service_id is not None:
+        in_progress, unhealthy = _deploys(conn, environment_id, service_id)
+    return GateInputs(env, svc, scoped, _lock_infos(conn, environment_id, service_id), in_progress, unhealthy)

@@ -1,0 +1,205 @@
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from shiplane import clock
+from shiplane.auth import deps
+from shiplane.auth.service import Principal
+from shiplane.context import AppContext, get_context
+from shiplane.errors import DomainError
+from shiplane.locks import gate as gate_mod
+from shiplane.locks import inputs, service
+from shiplane.locks.schemas import LockIn
+from shiplane.schemas import SLUG_PATTERN
+
+router = APIRouter(prefix="/api/v1/locks", tags=["locks"])
+
+LockId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+@router.post("", status_code=201, summary="Lock an environment, or one service in it")
+async def create_lock(
+    body: LockIn,
+    ctx: Annotated[AppContext, Depends(get_context)],
+    who: Annotated[Principal, Depends(deps.deployer)],
+) -> dict:
+    lock = await ctx.db.run_write(
+        service.create,
+        environment=body.environment,
+        service=body.service,
+        reason=body.reason,
+        actor=who.name,
+        now=clock.now(),
+        expires_at=body.expires_at,
+        auto_create=ctx.settings.config.server.auto_create,
+        cache=ctx.catalog,
+    )
+    ctx.gate_may_have_changed()
+    return lock
+
+
+@router.delete("/{lock_id}", summary="End a lock")
+async def end_lock(
+    lock_id: LockId,
+    ctx: Annotated[AppContext, Depends(get_context)],
+    who: Annotated[Principal, Depends(deps.deployer)],
+    note: Annotated[str | None, Query(max_length=1000)] = None,
+) -> dict:
+    lock = await ctx.db.run_write(service.end, lock_id, actor=who.name, note=note, now=clock.now())
+    ctx.gate_may_have_changed()
+    return lock
+
+
+@router.get("", summary="List locks, newest first")
+async def list_locks(
+    ctx: Annotated[AppContext, Depends(get_context)],
+    _: Annotated[Principal, Depends(deps.viewer)],
+    active: bool | None = None,
+    environment: Annotated[str | None, Query(max_length=64)] = None,
+    service_: Annotated[str | None, Query(alias="service", max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict:
+    items = await ctx.db.run_read(
+        service.list_locks,
+        now=clock.now(),
+        active=active,
+        environment=environment,
+        service=service_,
+        limit=limit,
+    )
+    return {"items": items}
+
+
+# ---------------------------------------------------------------- the gate
+#
+# Served as a plain Starlette route with inline auth and an in-memory answer:
+# every pipeline and merge check calls it, and FastAPI's dependency machinery
+# costs more than the whole answer. It is described in OpenAPI by GATE_OPENAPI.
+
+_SLUG = re.compile(SLUG_PATTERN)
+
+
+def _invalid(fields: dict[str, str]) -> JSONResponse:
+    detail = "; ".join(f"{k}: {v}" for k, v in fields.items())
+    return JSONResponse({"error": "validation_error", "detail": detail, "fields": fields}, status_code=422)
+
+
+async def gate_endpoint(request: Request) -> JSONResponse:
+    ctx: AppContext = request.app.state.ctx
+    try:
+        principal = await deps.principal_for(ctx, deps.token_from_header(request.headers.get("authorization")))
+    except DomainError as exc:
+        return JSONResponse(exc.body(), status_code=exc.status_code)
+    del principal  # every role may read the gate
+    params = request.query_params
+    environment = params.get("environment")
+    service_slug = params.get("service") or None
+    at_raw = params.get("at")
+    errors = {}
+    if not environment:
+        errors["environment"] = "Field required"
+    elif not _SLUG.match(environment):
+        errors["environment"] = f"String should match pattern '{SLUG_PATTERN}'"
+    if service_slug is not None and not _SLUG.match(service_slug):
+        errors["service"] = f"String should match pattern '{SLUG_PATTERN}'"
+    at: datetime | None = None
+    if at_raw:
+        try:
+            at = clock.as_utc(datetime.fromisoformat(at_raw.replace("Z", "+00:00").replace(" ", "+")))
+        except ValueError:
+            errors["at"] = f"not an ISO-8601 date-time: {at_raw!r}"
+    if errors:
+        return _invalid(errors)
+
+    now = clock.now()
+    if at is None:
+        cached = ctx.gates.get(environment, service_slug, now)
+        if cached is not None:
+            return JSONResponse(cached.to_dict() | {"at": clock.iso(now)})
+    try:
+        gate_inputs = await ctx.db.run_read(
+            inputs.load,
+            ctx.schedule,
+            environment,
+            service_slug,
+            auto_create=ctx.settings.config.server.auto_create,
+        )
+    except DomainError as exc:
+        return JSONResponse(exc.body(), status_code=exc.status_code)
+    gate = gate_mod.evaluate(gate_inputs, now, at)
+    if at is None:
+        ctx.gates.put(gate, now)
+    return JSONResponse(gate.to_dict())
+
+
+_BLOCKER = {
+    "type": "object",
+    "required": ["kind", "reason", "since", "until", "by", "lock_id", "deploy_id"],
+    "properties": {
+        "kind": {"type": "string", "enum": ["lock", "window", "freeze", "holiday", "in_progress", "unhealthy"]},
+        "reason": {"type": "string"},
+        "since": {"type": ["string", "null"], "format": "date-time"},
+        "until": {"type": ["string", "null"], "format": "date-time"},
+        "by": {"type": ["string", "null"]},
+        "lock_id": {"type": ["integer", "null"]},
+        "deploy_id": {"type": ["integer", "null"]},
+    },
+}
+
+GATE_OPENAPI = {
+    "get": {
+        "tags": ["gate"],
+        "summary": "May a service deploy to an environment now (or at another instant)?",
+        "operationId": "get_gate",
+        "security": [{"bearer": []}],
+        "parameters": [
+            {"name": "environment", "in": "query", "required": True, "schema": {"type": "string", "pattern": SLUG_PATTERN}},
+            {"name": "service", "in": "query", "required": False, "schema": {"type": "string", "pattern": SLUG_PATTERN}},
+            {
+                "name": "at",
+                "in": "query",
+                "required": False,
+                "description": "evaluate schedules at this instant (what-if); locks and deploys are as of now",
+                "schema": {"type": "string", "format": "date-time"},
+            },
+        ],
+        "responses": {
+            "200": {
+                "description": "The gate",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["environment", "service", "at", "allowed", "blockers", "next_change_at"],
+                            "properties": {
+                                "environment": {"type": "string"},
+                                "service": {"type": ["string", "null"]},
+                                "at": {"type": "string", "format": "date-time"},
+                                "allowed": {"type": "boolean"},
+                                "blockers": {"type": "array", "items": _BLOCKER},
+                                "next_change_at": {"type": ["string", "null"], "format": "date-time"},
+                            },
+                        }
+                    }
+                },
+            },
+            **{
+                code: {
+                    "description": text,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                }
+                for code, text in (
+                    ("401", "Missing or invalid token"),
+                    ("404", "Unknown environment or service (auto_create off)"),
+                    ("422", "Validation error naming the field(s)"),
+                )
+            },
+        },
+    }
+}
