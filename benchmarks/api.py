@@ -56,6 +56,8 @@ LIST_TARGET_P99_MS = 20.0
 # Names of the PostgreSQL databases this script creates (and drops) on the server of --pg-url.
 PG_WRITE_DB = "shiplane_bench_write"
 PG_LIST_DB = "shiplane_bench_list"
+# Set from --no-worker: serve without the embedded background worker.
+NO_WORKER = False
 # Where --keep / --skip-seed keep the seeded SQLite list database between runs.
 KEPT_SQLITE_LIST = Path(tempfile.gettempdir()) / "shiplane-bench" / "list.db"
 
@@ -330,6 +332,8 @@ def spawn_shiplane(name: str, db_url: str, workdir: Path, *, migrate: bool) -> S
     cmd = [shiplane_bin(), "serve", "--host", HOST, "--port", str(port)]
     if migrate:
         cmd.append("--migrate")
+    if NO_WORKER:
+        cmd.append("--no-worker")
     env = {"SHIPLANE_DATABASE_URL": db_url, "SHIPLANE_BOOTSTRAP_TOKEN": TOKEN}
     server = spawn(name, cmd, env, port, workdir)
     if db_url.startswith("postgres"):
@@ -365,6 +369,11 @@ class Result:
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        """Server CPU per answer: the cost that the throughput of one worker is the inverse of."""
+        return self.server_cpu * 1000 / self.rps if self.rps else 0.0
 
     @property
     def non_2xx(self) -> int:
@@ -771,7 +780,7 @@ NOISY_OTHER_CPU = 0.25  # cores used by unrelated processes above which a phase 
 def print_summary(results: list[Result], startup: dict[str, Any] | None, context: list[str]) -> bool:
     """Print the table; return whether every check (no non-2xx, no errors, list p99 target) held."""
     ok = True
-    width = 128
+    width = 136
     print("\n" + "=" * width)
     print("SUMMARY")
     for line in context:
@@ -779,7 +788,7 @@ def print_summary(results: list[Result], startup: dict[str, Any] | None, context
     print("-" * width)
     print(
         f"{'scenario':<24}{'db':<11}{'req/s':>8}{'vs bare':>8}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}"
-        f"{'non-2xx':>8}{'errors':>7}{'cpu srv':>8}{'pg':>6}{'other':>7}{'p99 target':>13}"
+        f"{'non-2xx':>8}{'errors':>7}{'cpu srv':>8}{'ms/req':>8}{'pg':>6}{'other':>7}{'p99 target':>13}"
     )
     print("-" * width)
     for r in results:
@@ -793,7 +802,8 @@ def print_summary(results: list[Result], startup: dict[str, Any] | None, context
         pg = f"{r.db_cpu:.0%}" if r.db == "postgresql" else "-"
         print(
             f"{r.scenario:<24}{r.db:<11}{r.rps:>8.0f}{ratio:>8}{r.p50_ms:>8.2f}{r.p99_ms:>8.2f}{r.max_ms:>8.1f}"
-            f"{r.non_2xx:>8}{r.errors:>7}{r.server_cpu:>8.0%}{pg:>6}{r.other_cpu:>7.0%}{target:>13}"
+            f"{r.non_2xx:>8}{r.errors:>7}{r.server_cpu:>8.0%}{r.cpu_ms_per_request:>8.2f}{pg:>6}{r.other_cpu:>7.0%}"
+            f"{target:>13}"
         )
     print("-" * width)
     for r in results:
@@ -815,10 +825,23 @@ def print_summary(results: list[Result], startup: dict[str, Any] | None, context
         )
     print("  vs bare: throughput as a share of the bare Starlette endpoint (POST for writes, GET for lists).")
     print("  cpu srv / pg / other: CPU of the server process / its PostgreSQL backends / everything else")
-    print("  except the load generator, in shares of one core, during the measured run.")
+    print("  except the load generator, in shares of one core, during the measured run;")
+    print("  ms/req: server-process CPU per answer (one worker tops out near 1000 / ms/req answers a second).")
     print("  non-2xx: answers other than 2xx; errors: socket errors and timeouts (a 500 also closes its connection).")
     print("=" * width)
     return ok
+
+
+def git_revision() -> str:
+    """HEAD, and whether src/ differs from it: the figures belong to that code."""
+    try:
+        head = subprocess.run(
+            ["git", "log", "-1", "--format=%h %s"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=ROOT, capture_output=True, text=True)
+        return head + (" (+ uncommitted changes in src/)" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -849,6 +872,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--skip-seed", action="store_true", help="reuse the list databases kept by an earlier --keep run")
     p.add_argument("--no-bare", action="store_true", help="skip the bare endpoint (no 'vs bare' ratios)")
+    p.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="pass --no-worker to shiplane serve (default: the worker runs, as in production)",
+    )
     args = p.parse_args(argv)
     args.parts = {x.strip() for x in args.parts.split(",") if x.strip()}
     unknown = args.parts - {"write", "list", "startup"}
@@ -862,6 +890,8 @@ def main(argv: list[str]) -> int:
         pyload_main(argv[1])
         return 0
     args = parse_args(argv)
+    global NO_WORKER
+    NO_WORKER = args.no_worker
     command = shlex.join([os.path.relpath(sys.executable, ROOT), os.path.relpath(__file__, ROOT), *argv])
     dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     workdir = Path(tempfile.mkdtemp(prefix="shiplane-bench-"))
@@ -873,6 +903,7 @@ def main(argv: list[str]) -> int:
 
     context = [
         f"command: {command}",
+        f"code: {git_revision()}",
         f"load: {load.describe()}; {args.warmup:g} s warmup + {args.duration:g} s measured per phase",
         f"machine: {os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.2f};"
         f" Python {platform.python_version()}, uvicorn {uvicorn.__version__}, SQLAlchemy {sqlalchemy.__version__},"

@@ -7,8 +7,6 @@ thin client of the HTTP API at ``--url``/``SHIPLANE_URL``.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import time
 from typing import Annotated, Any, NoReturn
@@ -298,6 +296,106 @@ def deploy(
     out.print(f"{verb} deploy {d['id']}: {d['service']} {d['sha'][:12]} → {d['environment']} {d['status']}{extra}")
 
 
+@app.command()
+def gate(
+    environment: Annotated[str, typer.Option(help="Environment slug.")],
+    service: Annotated[str | None, typer.Option(help="Service slug.")] = None,
+    wait: Annotated[float, typer.Option(help="Wait up to SECONDS for the gate to open.")] = 0,
+    at: Annotated[str | None, typer.Option(help="Evaluate schedules at this ISO instant (what-if).")] = None,
+    url: UrlOpt = "http://127.0.0.1:8700",
+    token: TokenOpt = "",
+) -> None:
+    """Print the gate; exit 0 if open, 1 if blocked (for CI pipelines)."""
+    params: dict[str, Any] = {"environment": environment}
+    if service:
+        params["service"] = service
+    with _client(url, token) as client:
+        if at:
+            response = _call(client, "GET", "/api/v1/gate", params=params | {"at": at})
+            if response.status_code != 200:
+                fail(_error_line(response))
+            result = response.json()
+        else:
+            result = _wait_for_gate(client, params, wait)
+    _print_gate(result)
+    raise typer.Exit(0 if result["allowed"] else 1)
+
+
+def _expires(value: str | None) -> str | None:
+    """'30m', '2h', '1d' from now, or an ISO instant."""
+    if not value:
+        return None
+    from shiplane.settings import parse_duration
+
+    try:
+        return clock.iso(clock.now() + parse_duration(value))
+    except ValueError:
+        pass
+    try:
+        return clock.iso(clock.as_utc(_parse_iso(value)))
+    except ValueError:
+        fail(f"--expires: not a duration like '30m' or an ISO date-time: {value!r}", 2)
+
+
+@app.command()
+def lock(
+    environment: Annotated[str, typer.Option(help="Environment slug.")],
+    reason: Annotated[str, typer.Option(help="Why deploys must stop (required).")],
+    service: Annotated[str | None, typer.Option(help="Lock only this service.")] = None,
+    expires: Annotated[str | None, typer.Option(help="Duration ('2h') or ISO instant when the lock ends.")] = None,
+    url: UrlOpt = "http://127.0.0.1:8700",
+    token: TokenOpt = "",
+) -> None:
+    """Lock an environment (or one service in it) with a reason."""
+    body: dict[str, Any] = {"environment": environment, "reason": reason}
+    if service:
+        body["service"] = service
+    if expires:
+        body["expires_at"] = _expires(expires)
+    with _client(url, token) as client:
+        response = _call(client, "POST", "/api/v1/locks", json=body)
+    if response.status_code != 201:
+        fail(_error_line(response))
+    lk = response.json()
+    scope = lk["environment"] + (f"/{lk['service']}" if lk["service"] else "")
+    until = f" until {lk['expires_at']}" if lk["expires_at"] else ""
+    out.print(f"locked {scope} (lock {lk['id']}){until}: {lk['reason']}", markup=False)
+
+
+@app.command()
+def unlock(
+    environment: Annotated[str | None, typer.Option(help="Environment slug.")] = None,
+    service: Annotated[str | None, typer.Option(help="Service slug (for a service lock).")] = None,
+    lock_id: Annotated[int | None, typer.Option("--id", help="End this lock id instead of the scope's.")] = None,
+    note: Annotated[str | None, typer.Option(help="A note recorded with the unlock.")] = None,
+    url: UrlOpt = "http://127.0.0.1:8700",
+    token: TokenOpt = "",
+) -> None:
+    """End a lock: by --id, or the active manual lock on exactly this scope."""
+    with _client(url, token) as client:
+        if lock_id is None:
+            if not environment:
+                fail("give --environment (and --service) or --id", 2)
+            response = _call(client, "GET", "/api/v1/locks", params={"active": "true", "environment": environment})
+            if response.status_code != 200:
+                fail(_error_line(response))
+            matches = [
+                lk
+                for lk in response.json()["items"]
+                if lk["kind"] == "manual" and lk["service"] == (service or None)
+            ]
+            if not matches:
+                scope = environment + (f"/{service}" if service else "")
+                fail(f"no active manual lock on {scope}")
+            lock_id = matches[0]["id"]
+        response = _call(client, "DELETE", f"/api/v1/locks/{lock_id}", params={"note": note} if note else None)
+    if response.status_code != 200:
+        fail(_error_line(response))
+    lk = response.json()
+    scope = lk["environment"] + (f"/{lk['service']}" if lk["service"] else "")
+    out.print(f"unlocked {scope} (lock {lk['id']})", markup=False)
+
+
 def main() -> None:  # pragma: no cover
     app()
 
@@ -305,4 +403,3 @@ def main() -> None:  # pragma: no cover
 if __name__ == "__main__":  # pragma: no cover
     main()
 
-_ = (json, os)

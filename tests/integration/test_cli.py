@@ -112,3 +112,44 @@ def test_serve_refuses_an_outdated_postgresql_schema(pg_url):
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_lock_gate_unlock_from_a_pipeline(db, db_url):
+    import time
+
+    with LiveServer(db_url) as server:
+        env = {"SHIPLANE_URL": server.url, "SHIPLANE_TOKEN": BOB}
+        r = run("gate", "--environment", "production", "--service", "web", env=env)
+        assert (r.returncode, r.stdout.strip()) == (0, "production/web: open")
+
+        r = run("lock", "--environment", "production", "--reason", "no merges after 15:30", env=env)
+        assert r.returncode == 0 and r.stdout.startswith("locked production (lock ")
+
+        r = run("gate", "--environment", "production", "--service", "web", env=env)
+        assert r.returncode == 1
+        lines = r.stdout.strip().splitlines()
+        assert lines[0] == "production/web: blocked"
+        assert lines[1].strip() == "lock — no merges after 15:30 — by token:bob"
+
+        r = run("lock", "--environment", "production", "--reason", "again", env=env)
+        assert r.returncode == 1 and "already_locked" in r.stderr
+
+        r = run("unlock", "--environment", "production", "--service", "web", env=env)
+        assert r.returncode == 1 and "no active manual lock on production/web" in r.stderr
+        r = run("unlock", "--environment", "production", "--note", "done", env=env)
+        assert r.returncode == 0 and r.stdout.startswith("unlocked production")
+        assert run("gate", "--environment", "production", env=env).returncode == 0
+
+        # --wait sleeps until the gate's next change instead of hammering the server
+        r = run("lock", "--environment", "production", "--reason", "short", "--expires", "2s", env=env)
+        assert r.returncode == 0 and " until " in r.stdout
+        t0 = time.monotonic()
+        r = run("gate", "--environment", "production", "--wait", "20", env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert 1.0 < time.monotonic() - t0 < 10
+
+        r = run("lock", "--environment", "production", "--reason", "long", env=env)
+        r = run("gate", "--environment", "production", "--wait", "1", env=env)
+        assert r.returncode == 1
+        r = run("lock", "--environment", "production", "--reason", "x", "--expires", "whenever", env=env)
+        assert r.returncode == 2 and "--expires" in r.stderr

@@ -134,7 +134,9 @@ def process(
     edges += [lock.expires_at for lock in inputs.locks if lock.expires_at and lock.expires_at > now]
     next_at = min((e for e in edges if e is not None), default=None)
 
-    changed = row.signature is not None and row.signature != sig
+    # First sight of a scope counts as a change only when it is closed: "open"
+    # is what everyone assumes of a gate nobody has looked at yet.
+    changed = row.signature != sig if row.signature is not None else not gate.allowed
     result = conn.execute(
         update(gate_watch)
         .where(gate_watch.c.id == watch_id, gate_watch.c.version == row.version)
