@@ -196,3 +196,17 @@ def test_blockers_contain_the_instant_they_describe(rules, at):
             assert b.start <= at < b.end
         else:
             assert b.end > at  # the next opening
+
+
+@given(rules=rule_sets(), at=instants, offset=st.integers(0, 13 * 24 * 3600))
+@settings(max_examples=300, deadline=None)
+def test_the_precomputed_timeline_agrees_with_direct_computation(rules, at, offset):
+    scoped = compile_schedule(Config.model_validate(rules)).for_scope("production", "web")
+    t = at + timedelta(seconds=offset)
+    scoped.timeline(at)  # built around `at`, queried up to two weeks later
+    assert scoped.closed_by(t) == scoped.closed_by_direct(t)
+    fast, direct = scoped.next_boundary(t), scoped.next_boundary_direct(t)
+    # the direct path may report an edge that changes nothing; both must agree on the state there
+    if fast != direct:
+        assert direct is not None and fast is not None and direct < fast
+        assert scoped.closed_by_direct(direct) == scoped.closed_by_direct(t)

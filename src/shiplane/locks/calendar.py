@@ -143,6 +143,10 @@ class Window:
     def last_close(self, at: datetime) -> datetime | None:
         return max((e for _, e in self.occurrences(at, 9, 0) if e <= at), default=None)
 
+    def open_between(self, g0: datetime, g1: datetime) -> list[tuple[datetime, datetime]]:
+        days = (g1 - g0).days + 4
+        return [o for o in self.occurrences(g0, 2, days) if o[1] > g0 and o[0] < g1]
+
 
 @dataclass(frozen=True)
 class OneOffFreeze:
@@ -159,6 +163,11 @@ class OneOffFreeze:
 
     def next_boundary(self, at: datetime) -> datetime | None:
         return min((t for t in (self.start, self.end) if t > at), default=None)
+
+    def intervals(self, g0: datetime, g1: datetime) -> list[Interval]:
+        if self.end > g0 and self.start < g1:
+            return [Interval("freeze", self.reason, self.start, self.end, self.rule)]
+        return []
 
 
 @dataclass(frozen=True)
@@ -193,7 +202,22 @@ class CronFreeze:
         return out
 
     def active(self, at: datetime) -> list[Interval]:
-        return [Interval("freeze", self.reason, s, e, self.rule) for s, e in self._recent(at) if at < e]
+        return sorted(
+            (Interval("freeze", self.reason, s, e, self.rule) for s, e in self._recent(at) if at < e),
+            key=lambda i: i.start,
+        )
+
+    def intervals(self, g0: datetime, g1: datetime) -> list[Interval]:
+        from cronsim import CronSim
+
+        out = [Interval("freeze", self.reason, s, e, self.rule) for s, e in self._recent(g0) if e > g0]
+        for fire in CronSim(self.cron, g0.astimezone(_zone(self.tz))):
+            fire = fire.astimezone(UTC)
+            if fire >= g1:
+                break
+            if fire > g0:
+                out.append(Interval("freeze", self.reason, fire, self._end(fire), self.rule))
+        return out
 
     def next_boundary(self, at: datetime) -> datetime | None:
         from cronsim import CronSim
@@ -251,29 +275,133 @@ class Holidays:
         i = bisect.bisect_right(days, day)
         return _midnight(days[i], self.tz) if i < len(days) else None
 
+    def intervals(self, g0: datetime, g1: datetime) -> list[Interval]:
+        first, last = _local_date(g0, self.tz), _local_date(g1, self.tz)
+        days, reasons = self._table(first)
+        if last.year != first.year:
+            later = self._table(last)
+            merged = dict(zip(days, reasons)) | dict(zip(*later))
+            days, reasons = tuple(sorted(merged)), tuple(merged[d] for d in sorted(merged))
+        out = []
+        for i in range(bisect.bisect_left(days, first), bisect.bisect_right(days, last)):
+            start = _midnight(days[i], self.tz)
+            out.append(Interval("holiday", reasons[i], start, _midnight(days[i] + timedelta(days=1), self.tz), self.rule))
+        return out
+
 
 # ---------------------------------------------------------------- a schedule
 
 
 @dataclass(frozen=True)
+class Timeline:
+    """The scope's schedule precomputed as a piecewise-constant function of time.
+
+    ``edges`` are the sorted instants where the set of active intervals
+    changes; ``active[i]`` holds for ``edges[i-1] <= t < edges[i]``. Valid for
+    queries in ``[start, end)``; answers beyond that fall back to direct
+    computation.
+    """
+
+    start: datetime
+    end: datetime
+    edges: tuple[datetime, ...]
+    active: tuple[tuple[Interval, ...], ...]
+
+    def covers(self, t: datetime) -> bool:
+        return self.start <= t < self.end
+
+    def closed_by(self, t: datetime) -> list[Interval]:
+        return list(self.active[bisect.bisect_right(self.edges, t)])
+
+    def next_boundary(self, t: datetime) -> datetime | None:
+        """The next edge, or None when it lies beyond what this timeline knows."""
+        i = bisect.bisect_right(self.edges, t)
+        if i < len(self.edges) and self.edges[i] < self.end:
+            return self.edges[i]
+        return None
+
+
+_TIMELINE_DAYS = 14
+_WINDOW_LOOKAROUND = timedelta(days=10)
+
+
+@dataclass(frozen=True)
 class ScopedSchedule:
-    """The rules that apply to one (environment, service) scope."""
+    """The rules that apply to one (environment, service) scope.
+
+    Answers come from a ``Timeline`` built once per scope and day, so a gate
+    evaluation costs a few bisections instead of re-deriving every rule.
+    """
 
     windows: tuple[Window, ...] = ()
     closures: tuple[OneOffFreeze | CronFreeze | Holidays, ...] = ()
+    _timelines: dict[date, Timeline] = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def _window_reason(self) -> str:
+        return "outside deploy window (" + " or ".join(w.describe() for w in self.windows) + ")"
+
+    def timeline(self, at: datetime) -> Timeline:
+        day = at.astimezone(UTC).date()
+        tl = self._timelines.get(day)
+        if tl is None:
+            if len(self._timelines) > 8:
+                self._timelines.clear()
+            tl = self._timelines[day] = self._build(day)
+        return tl
+
+    def _build(self, day: date) -> Timeline:
+        start = datetime.combine(day, time(), UTC) - timedelta(days=1)
+        end = start + timedelta(days=_TIMELINE_DAYS)
+        intervals: list[Interval] = []
+        for rule in self.closures:
+            intervals.extend(rule.intervals(start, end))
+        if self.windows:
+            # Closed between open windows; look well around the range so every
+            # closed stretch has its true start ("since") and end ("until").
+            g0, g1 = start - _WINDOW_LOOKAROUND, end + _WINDOW_LOOKAROUND
+            opens = sorted(o for w in self.windows for o in w.open_between(g0, g1))
+            reason, rules = self._window_reason(), ",".join(w.rule for w in self.windows)
+            cursor = g0
+            for s_, e_ in opens + [(g1, g1)]:
+                if s_ > cursor and s_ > start and cursor < end and cursor > g0:
+                    intervals.append(Interval("window", reason, cursor, s_, rules))
+                cursor = max(cursor, e_)
+        # Window blockers first, then rules in configuration order, as closed_by_direct lists them.
+        order = {rule.rule: n for n, rule in enumerate(self.closures)}
+        intervals.sort(key=lambda i: (i.kind != "window", order.get(i.rule, -1), i.start))
+        edges = sorted({t for i in intervals for t in (i.start, i.end)})
+        active: list[tuple[Interval, ...]] = [()]
+        for edge in edges:  # the segment starting at each edge
+            active.append(tuple(i for i in intervals if i.start <= edge < i.end))
+        return Timeline(start, end, tuple(edges), tuple(active))
 
     def closed_by(self, at: datetime) -> list[Interval]:
+        tl = self.timeline(at)
+        if tl.covers(at):
+            return tl.closed_by(at)
+        return self.closed_by_direct(at)
+
+    def next_boundary(self, at: datetime) -> datetime | None:
+        tl = self.timeline(at)
+        if tl.covers(at):
+            edge = tl.next_boundary(at)
+            if edge is not None:
+                return edge
+        return self.next_boundary_direct(at)
+
+    def closed_by_direct(self, at: datetime) -> list[Interval]:
         out: list[Interval] = []
         if self.windows and not any(w.contains(at) for w in self.windows):
             since = max((t for w in self.windows if (t := w.last_close(at))), default=None)
             until = min((t for w in self.windows if (t := w.next_open(at))), default=None)
-            reason = "outside deploy window (" + " or ".join(w.describe() for w in self.windows) + ")"
-            out.append(Interval("window", reason, since or at, until or at, ",".join(w.rule for w in self.windows)))
+            out.append(
+                Interval("window", self._window_reason(), since or at, until or at, ",".join(w.rule for w in self.windows))
+            )
         for rule in self.closures:
             out.extend(rule.active(at))
         return out
 
-    def next_boundary(self, at: datetime) -> datetime | None:
+    def next_boundary_direct(self, at: datetime) -> datetime | None:
         edges = [w.next_boundary(at) for w in self.windows] + [r.next_boundary(at) for r in self.closures]
         return min((e for e in edges if e is not None and e > at), default=None)
 
