@@ -37,7 +37,7 @@ class OutdatedSchema(RuntimeError):
     pass
 
 
-def prepare_database(db: Database, settings: Settings, *, migrate: bool = False) -> None:
+def ensure_schema(db: Database, *, migrate: bool = False) -> None:
     """Bring the schema up to date (SQLite, or when asked) or refuse to run on an old one."""
     from shiplane import migrate as migrations
 
@@ -47,12 +47,21 @@ def prepare_database(db: Database, settings: Settings, *, migrate: bool = False)
         raise OutdatedSchema(
             "the database schema is not up to date: run 'shiplane db upgrade' (or start with --migrate)"
         )
+
+
+def prepare_database(db: Database, settings: Settings, *, migrate: bool = False) -> None:
+    """What a starting server or worker does: schema, bootstrap token, config sync, a fresh look at every gate."""
+    from shiplane.locks import watch
+
+    ensure_schema(db, migrate=migrate)
     now = clock.now()
     with db.write() as conn:
         if settings.bootstrap_token:
             auth_service.ensure_bootstrap_token(conn, settings.bootstrap_token.get_secret_value(), now)
         catalog_service.sync_config(conn, settings.config, now)
         catalog_service.watch_configured_scopes(conn, settings.config, now)
+        # The schedule may have changed while we were down: look at every gate again.
+        watch.mark_all_due(conn, now)
         events_service.record(
             conn,
             "config_loaded",

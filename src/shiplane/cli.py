@@ -52,12 +52,15 @@ def _settings(config: str | None, **overrides: Any) -> Settings:
 
 
 def _database(settings: Settings):
-    from shiplane.app import prepare_database
+    """For commands that write to the database directly (token, user): schema only, no side effects."""
+    from shiplane.app import OutdatedSchema, ensure_schema
     from shiplane.db import Database
 
     db = Database(settings.database_url, pool_size=2)
-    if db.is_sqlite:
-        prepare_database(db, settings)
+    try:
+        ensure_schema(db)
+    except OutdatedSchema as exc:
+        fail(str(exc), 3)
     return db
 
 
@@ -291,7 +294,8 @@ def deploy(
             err.print(f"  {_blocker_line(b)}", markup=False)
         fail(_error_line(response))
     d = response.json()
-    verb = "registered" if response.status_code == 201 else "already registered"
+    # 200: a repeat of the latest deploy, or the end of the started deploy of this sha
+    verb = "registered" if response.status_code == 201 else "recorded on existing"
     extra = " (override)" if d.get("override") else (" (during lock)" if d.get("during_lock") else "")
     out.print(f"{verb} deploy {d['id']}: {d['service']} {d['sha'][:12]} → {d['environment']} {d['status']}{extra}")
 

@@ -111,5 +111,8 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = getattr(route, "path", None)
+            if template is None:
+                # Plain Starlette routes do not put themselves in the scope; their paths have no parameters.
+                template = scope["path"] if status != 404 else "unmatched"
             REQUEST_SECONDS.labels(scope["method"], template, str(status)).observe(time.perf_counter() - t0)

@@ -8,3 +8,10 @@ from shiplane.events.models import events  # noqa: F401
 from shiplane.health.models import metric_samples  # noqa: F401
 from shiplane.jobs.models import jobs  # noqa: F401
 from shiplane.locks.models import gate_watch, locks  # noqa: F401
+from shiplane.enforcement.models import (  # noqa: F401
+    commit_statuses,
+    merge_sync,
+    pull_requests,
+    pushed_commits,
+    webhook_deliveries,
+)

@@ -138,7 +138,8 @@ def _date(value: str | None) -> datetime | None:
 def _slug(value: str, what: str) -> str:
     slug = value.strip().lower()
     if not re.match(r"^[a-z0-9][a-z0-9._-]{0,63}$", slug):
-        raise BadRequest(f"Invalid {what} {value!r}")
+        # Sleuth answers 404 for a deployment it cannot find; clients probe with "-".
+        raise BadRequest(f"{what.capitalize()} {value!r} not found", 404 if what == "deployment" else 400)
     return slug
 
 
@@ -197,7 +198,7 @@ async def register_deploy(request: Request, org: str, deployment: str) -> PlainT
     except DomainError as exc:
         status = 404 if exc.status_code == 404 else 400
         return PlainTextResponse(exc.detail, status_code=status)
-    if not result.created and not ignore_duplicate:
+    if not result.changed and not ignore_duplicate:
         return PlainTextResponse(f"Deploy for sha {deploy_in.sha} has already been registered", status_code=400)
     return PlainTextResponse("Success")
 

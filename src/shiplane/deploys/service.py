@@ -152,6 +152,7 @@ def _previous_with_sha(conn: Connection, service_id: int, environment_id: int, s
 class Registration:
     deploy: dict[str, Any]
     created: bool
+    changed: bool = True  # False only for an exact repeat (idempotent 200, nothing written)
 
 
 def register(
@@ -170,7 +171,7 @@ def register(
     latest = _latest(conn, svc.id, env.id)
     if latest is not None and latest.sha == body.sha:
         if latest.status == body.status:
-            return Registration(to_dict(latest), created=False)
+            return Registration(to_dict(latest), created=False, changed=False)
         if latest.status == "started" and body.status in ("succeeded", "failed"):
             # The same pipeline reporting the end of the deploy it started.
             updated = transition(conn, latest.id, body.status, actor=actor, now=now, finished_at=body.finished_at)
@@ -261,7 +262,7 @@ def register(
         deploy_id=deploy_id,
         data={"sha": body.sha, "status": body.status, "during_lock": during_lock, "tags": tags},
     )
-    if override_reason and body.status == "started":
+    if override_reason:
         events.record(
             conn,
             "override",

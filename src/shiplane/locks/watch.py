@@ -61,6 +61,10 @@ def mark_due(conn: Connection, environment_id: int, now: datetime) -> None:
     )
 
 
+def mark_all_due(conn: Connection, now: datetime) -> None:
+    conn.execute(update(gate_watch).values(next_check_at=now))
+
+
 def mark_scope_due(conn: Connection, environment_id: int, service_id: int | None, now: datetime) -> None:
     """A deploy changed in one scope: look at that scope now (its environment's gate is unaffected)."""
     conn.execute(

@@ -1,0 +1,150 @@
+"""GitLab: commit statuses on merge request heads, open merge requests, webhooks."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from shiplane import http
+from shiplane.enforcement.forges.base import (
+    Commit,
+    Delivery,
+    Ignored,
+    PullRequest,
+    PullRequestChanged,
+    PullRequestClosed,
+    Pushed,
+    WebhookEvent,
+    get,
+    header,
+)
+from shiplane.enforcement.statuses import DesiredStatus
+from shiplane.jobs.queue import PermanentError
+from shiplane.settings import GitLabConfig
+
+STATES = {"success": "success", "pending": "pending", "failure": "failed"}
+
+
+def _project(repo: str) -> str:
+    return quote(repo, safe="")
+
+
+class GitLab:
+    name = "gitlab"
+
+    def __init__(self, config: GitLabConfig, client: httpx.AsyncClient) -> None:
+        self.config = config
+        self.client = client
+        self.api = config.api_url.rstrip("/")
+
+    def _headers(self) -> dict[str, str]:
+        if not self.config.token:
+            raise PermanentError("GitLab: no token configured ([forges.gitlab] token)")
+        return {"PRIVATE-TOKEN": self.config.token.get_secret_value()}
+
+    async def open_pull_requests(self, repo: str, branch: str) -> list[PullRequest]:
+        pulls = []
+        page: str | None = "1"
+        while page:
+            response = await http.send(
+                self.client,
+                "GET",
+                f"{self.api}/projects/{_project(repo)}/merge_requests",
+                f"GitLab list merge requests {repo}",
+                params={"state": "opened", "target_branch": branch, "per_page": 100, "page": page},
+                headers=self._headers(),
+            )
+            pulls.extend(_pull(item) for item in response.json())
+            page = response.headers.get("x-next-page") or None
+        return pulls
+
+    async def resolve_sha(self, repo: str, sha: str) -> str:
+        if re.fullmatch(r"[0-9a-f]{40}", sha):
+            return sha
+        raise PermanentError(f"GitLab: not a full commit sha: {sha!r}")
+
+    async def post_status(self, repo: str, sha: str, status: DesiredStatus) -> None:
+        await http.send(
+            self.client,
+            "POST",
+            f"{self.api}/projects/{_project(repo)}/statuses/{sha}",
+            f"GitLab status {repo}@{sha[:12]}",
+            json={
+                "state": STATES[status.state],
+                "name": status.context,
+                "target_url": status.target_url,
+                "description": status.description,
+            },
+            headers=self._headers(),
+        )
+
+    def verify(self, headers: Mapping[str, str], body: bytes) -> bool:
+        expected = self.config.webhook_token.get_secret_value() if self.config.webhook_token else ""
+        given = header(headers, "X-Gitlab-Token") or ""
+        return bool(expected) and hmac.compare_digest(expected.encode(), given.encode())
+
+
+def _pull(item: Mapping[str, Any]) -> PullRequest:
+    return PullRequest(
+        number=item["iid"],
+        head_sha=item.get("sha") or "",
+        base=item.get("target_branch") or "",
+        updated_at=http.parse_time(item.get("updated_at")),
+        draft=bool(item.get("draft") or item.get("work_in_progress")),
+        mergeable=item.get("detailed_merge_status") == "mergeable" if "detailed_merge_status" in item else None,
+        title=item.get("title") or "",
+        author=get(item, "author", "username"),
+        url=item.get("web_url"),
+    )
+
+
+def parse_webhook(headers: Mapping[str, str], body: bytes) -> Delivery:
+    kind = header(headers, "X-Gitlab-Event") or ""
+    delivery = header(headers, "X-Gitlab-Event-UUID") or header(headers, "Idempotency-Key")
+    payload = json.loads(body)
+    repo = get(payload, "project", "path_with_namespace", default="")
+    event: WebhookEvent
+    if kind == "Merge Request Hook":
+        attrs = payload.get("object_attributes", {})
+        pull = PullRequest(
+            number=attrs.get("iid", 0),
+            head_sha=get(attrs, "last_commit", "id", default=""),
+            base=attrs.get("target_branch", ""),
+            updated_at=http.parse_time(attrs.get("updated_at")),
+            draft=bool(attrs.get("draft") or attrs.get("work_in_progress")),
+            title=attrs.get("title", ""),
+            url=attrs.get("url"),
+        )
+        action = attrs.get("action")
+        if action in ("open", "reopen", "update"):
+            event = PullRequestChanged(repo, pull)
+        elif action in ("merge", "close"):
+            event = PullRequestClosed(
+                repo, pull, merged=action == "merge", merge_sha=attrs.get("merge_commit_sha"), merged_at=pull.updated_at
+            )
+        else:
+            event = Ignored(f"merge request {action}")
+    elif kind == "Push Hook":
+        ref = payload.get("ref", "")
+        commits = tuple(
+            Commit(
+                sha=c.get("id", ""),
+                message=c.get("message", "") or "",
+                author_name=get(c, "author", "name"),
+                author_email=get(c, "author", "email"),
+                timestamp=http.parse_time(c.get("timestamp")),
+                url=c.get("url"),
+                files=tuple(c.get("added", []) + c.get("modified", []) + c.get("removed", [])),
+            )
+            for c in payload.get("commits", [])
+        )
+        event = Pushed(repo, ref.removeprefix("refs/heads/"), commits) if ref.startswith("refs/heads/") else Ignored("tag push")
+    else:
+        event = Ignored(kind)
+    return Delivery("gitlab", delivery, (event,))

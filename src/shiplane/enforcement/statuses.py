@@ -1,0 +1,68 @@
+"""What status every open pull request should carry, given a gate (pure)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+MAX_DESCRIPTION = 140  # GitHub's limit; Bitbucket and GitLab accept it too
+
+# A deploy in progress is a reason to wait before *deploying*, not before
+# *merging*: mirroring it would flip every open PR twice per deploy and burn
+# the forge's write budget (GitHub.com: 500 an hour) for nothing.
+NOT_MIRRORED = frozenset({"in_progress"})
+
+
+@dataclass(frozen=True)
+class DesiredStatus:
+    state: str  # success | pending | failure
+    description: str
+    context: str
+    target_url: str
+
+    @property
+    def signature(self) -> str:
+        raw = f"{self.state}\x1f{self.description}\x1f{self.context}\x1f{self.target_url}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "state": self.state,
+            "description": self.description,
+            "context": self.context,
+            "target_url": self.target_url,
+        }
+
+
+def truncate(text: str, limit: int = MAX_DESCRIPTION) -> str:
+    """Cut to ``limit`` characters on a character boundary, marking the cut."""
+    text = " ".join(text.split())  # forges render one line; newlines in reasons would be lost anyway
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def environment_title(slug: str, name: str | None = None) -> str:
+    if name and name != slug:
+        return name
+    return slug[:1].upper() + slug[1:]
+
+
+def desired(
+    *,
+    blockers: Sequence[Mapping[str, Any]],
+    environment: str,
+    context: str,
+    target_url: str,
+    blocked_state: str = "pending",
+) -> DesiredStatus:
+    mirrored = [b for b in blockers if b["kind"] not in NOT_MIRRORED]
+    if not mirrored:
+        return DesiredStatus("success", truncate(f"{environment} open for deploys"), context, target_url)
+    first = mirrored[0]
+    text = f"{environment} locked: {first['reason']}"
+    if first.get("by"):
+        text += f" ({first['by']})"
+    if len(mirrored) > 1:
+        text += f" (+{len(mirrored) - 1} more)"
+    return DesiredStatus(blocked_state, truncate(text), context, target_url)

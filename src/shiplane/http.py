@@ -1,0 +1,93 @@
+"""The outbound-HTTP seam: every call Shiplane makes to another service goes through here.
+
+One client factory (timeouts, user agent) and one place that decides whether
+a failed call is worth retrying. Tests inject an ``httpx`` transport.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from datetime import datetime, timezone
+
+import httpx
+
+from shiplane import __version__
+from shiplane.jobs.queue import PermanentError, TransientError
+
+USER_AGENT = f"shiplane/{__version__}"
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+def make_client(
+    base_url: str = "", *, transport: httpx.AsyncBaseTransport | None = None, headers: dict | None = None
+) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=base_url,
+        transport=transport,
+        timeout=DEFAULT_TIMEOUT,
+        headers={"User-Agent": USER_AGENT, **(headers or {})},
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+    )
+
+
+def retry_after(response: httpx.Response, now: float | None = None) -> float | None:
+    """Seconds to wait, from ``Retry-After`` (seconds or HTTP date) or an exhausted ``X-RateLimit-Reset``."""
+    value = response.headers.get("retry-after")
+    now = time.time() if now is None else now
+    if value:
+        if value.strip().isdigit():
+            return float(value.strip())
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+            return max(0.0, when.timestamp() - now)
+        except (TypeError, ValueError):
+            pass
+    if response.headers.get("x-ratelimit-remaining") == "0":
+        reset = response.headers.get("x-ratelimit-reset")
+        if reset and reset.isdigit():
+            return max(1.0, float(reset) - now)
+    return None
+
+
+def _snippet(response: httpx.Response) -> str:
+    text = response.text.strip().replace("\n", " ")
+    return text[:300]
+
+
+def check(response: httpx.Response, what: str) -> httpx.Response:
+    """Return the response if it succeeded; otherwise raise a classified error."""
+    if response.is_success:
+        return response
+    status = response.status_code
+    message = f"{what}: HTTP {status}: {_snippet(response)}"
+    wait = retry_after(response)
+    if status == 429 or status >= 500:
+        raise TransientError(message, retry_after=wait)
+    if status == 403 and (wait is not None or "rate limit" in response.text.lower()):
+        # GitHub's secondary rate limits are 403s; without Retry-After, wait a minute.
+        raise TransientError(message, retry_after=wait if wait is not None else 60.0)
+    if status == 408:
+        raise TransientError(message, retry_after=wait)
+    raise PermanentError(message)
+
+
+async def send(client: httpx.AsyncClient, method: str, url: str, what: str, **kwargs) -> httpx.Response:
+    """One outbound call: network failures and timeouts are transient, HTTP errors classified by ``check``."""
+    try:
+        response = await client.request(method, url, **kwargs)
+    except httpx.TimeoutException as exc:
+        raise TransientError(f"{what}: timed out ({type(exc).__name__})") from exc
+    except httpx.TransportError as exc:
+        raise TransientError(f"{what}: {type(exc).__name__}: {exc}") from exc
+    return check(response, what)
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
