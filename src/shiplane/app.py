@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -22,6 +23,7 @@ from shiplane.compat import sleuth
 from shiplane.context import AppContext
 from shiplane.db import Database
 from shiplane.deploys.routes import router as deploys_router
+from shiplane.enforcement.routes import bitbucket_hook, github_hook, gitlab_hook
 from shiplane.errors import DomainError
 from shiplane.events import service as events_service
 from shiplane.events.routes import router as events_router
@@ -131,6 +133,24 @@ async def metrics(_: Request) -> PlainTextResponse:
     return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
+def make_worker(ctx: AppContext) -> Any:
+    """The worker for this process, wired to everything that reacts to gates and delivers jobs."""
+    from shiplane.jobs.worker import Worker
+
+    enforcement = ctx.enforcement
+    with ctx.db.write() as conn:
+        enforcement.reconcile_all(conn, clock.now())
+    return Worker(
+        ctx.settings,
+        ctx.db,
+        schedule=ctx.schedule,
+        on_gate_change=ctx.gates.clear,
+        handlers=enforcement.handlers(),
+        reactions=(enforcement.reaction,),
+        pacers=enforcement.pacers,
+    )
+
+
 def create_app(
     settings: Settings,
     *,
@@ -138,9 +158,13 @@ def create_app(
     db: Database | None = None,
     worker: bool = True,
     prepared: bool = False,
+    forge_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
+    from shiplane.enforcement.runtime import Enforcement
+
     db = db or Database(settings.database_url)
     ctx = AppContext(settings=settings, db=db)
+    ctx.enforcement = Enforcement(settings, db, ctx.schedule, transport=forge_transport)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -148,14 +172,14 @@ def create_app(
             prepare_database(db, settings, migrate=migrate)
         if not worker:
             yield
+            await ctx.enforcement.close()
             return
-        from shiplane.jobs.worker import Worker
-
-        ctx.worker = Worker(settings, db, schedule=ctx.schedule, on_gate_change=ctx.gates.clear)
+        ctx.worker = make_worker(ctx)
         async with anyio.create_task_group() as tg:
             tg.start_soon(ctx.worker.run_forever)
             yield
             tg.cancel_scope.cancel()
+        await ctx.enforcement.close()
 
     app = FastAPI(
         title="Shiplane",
@@ -172,6 +196,10 @@ def create_app(
     app.router.routes.append(Route("/api/v1/gate", gate_endpoint, methods=["GET"], include_in_schema=False))
     app.include_router(events_router)
     app.include_router(sleuth.router)
+    for forge, endpoint in (("github", github_hook), ("bitbucket", bitbucket_hook), ("gitlab", gitlab_hook)):
+        app.add_api_route(
+            f"/hooks/{forge}", endpoint, methods=["POST"], tags=["webhooks"], summary=f"{forge} webhook (signed)"
+        )
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(MetricsMiddleware)
     _document_auth(app)

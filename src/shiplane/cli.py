@@ -104,19 +104,29 @@ def worker(config: ConfigOpt = None) -> None:
     """Run the background worker only (scheduler and outbound deliveries)."""
     import anyio
 
-    from shiplane.app import OutdatedSchema, prepare_database
+    from shiplane.app import OutdatedSchema, make_worker, prepare_database
+    from shiplane.context import AppContext
     from shiplane.db import Database
-    from shiplane.jobs.worker import Worker
+    from shiplane.enforcement.runtime import Enforcement
 
     settings = _settings(config)
-    db = Database(settings.database_url, pool_size=2)
+    db = Database(settings.database_url, pool_size=4)
     try:
         prepare_database(db, settings)
     except OutdatedSchema as exc:
         fail(str(exc), 3)
+    ctx = AppContext(settings=settings, db=db)
+    ctx.enforcement = Enforcement(settings, db, ctx.schedule)
     err.print(f"shiplane worker running on {db.engine.url.render_as_string(hide_password=True)}")
+
+    async def main() -> None:
+        try:
+            await make_worker(ctx).run_forever()
+        finally:
+            await ctx.enforcement.close()
+
     try:
-        anyio.run(Worker(settings, db).run_forever)
+        anyio.run(main)
     except KeyboardInterrupt:
         pass
 

@@ -24,6 +24,7 @@ class AppContext:
     gates: GateCache = field(default_factory=GateCache)
     schedule: Schedule | None = None
     worker: Any = None  # shiplane.jobs.worker.Worker when this process runs one
+    enforcement: Any = None  # shiplane.enforcement.runtime.Enforcement
 
     def __post_init__(self) -> None:
         if self.schedule is None:

@@ -29,16 +29,16 @@ class BodyTooLarge(Exception):
     pass
 
 
-def _too_large(limit: int) -> tuple[dict, bytes]:
-    body = json.dumps(
-        {"error": "payload_too_large", "detail": f"request body is larger than {limit} bytes", "limit": limit}
-    ).encode()
-    start = {
-        "type": "http.response.start",
-        "status": 413,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-    }
-    return start, body
+async def _send_json(send: Send, status: int, payload: dict) -> None:
+    body = json.dumps(payload).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class BodyLimitMiddleware:
@@ -48,6 +48,15 @@ class BodyLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        query = scope.get("query_string", b"")
+        if b"%00" in query or b"\x00" in query:
+            # PostgreSQL text cannot hold NUL; refuse it before any handler sees it.
+            await _send_json(send, 422, {
+                "error": "validation_error",
+                "detail": "query: NUL characters are not allowed",
+                "fields": {"query": "NUL characters are not allowed"},
+            })
             return
         limit = LARGE_LIMIT if scope["path"] in LARGE_PATHS else DEFAULT_LIMIT
         for name, value in scope["headers"]:
@@ -85,9 +94,11 @@ class BodyLimitMiddleware:
 
     @staticmethod
     async def _reject(send: Send, limit: int) -> None:
-        start, body = _too_large(limit)
-        await send(start)
-        await send({"type": "http.response.body", "body": body})
+        await _send_json(
+            send,
+            413,
+            {"error": "payload_too_large", "detail": f"request body is larger than {limit} bytes", "limit": limit},
+        )
 
 
 class MetricsMiddleware:

@@ -13,7 +13,18 @@ SLUG_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 SHA_PATTERN = r"^[0-9a-fA-F]{7,64}$"
 
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN, description="lower-case slug, e.g. `web` or `production`")]
-UTC = Annotated[datetime, AfterValidator(as_utc)]
+MIN_YEAR, MAX_YEAR = 1970, 2999
+
+
+def in_range(value: datetime) -> datetime:
+    """Client timestamps: aware UTC, and within years we can do arithmetic around."""
+    value = as_utc(value)
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"must be between {MIN_YEAR} and {MAX_YEAR}")
+    return value
+
+
+UTC = Annotated[datetime, AfterValidator(in_range)]
 
 
 def not_blank(value: str) -> str:

@@ -63,6 +63,13 @@ def parse_duration(value: Any) -> timedelta:
         seconds = float(value)
     elif isinstance(value, str) and (m := _DURATION_RE.match(value)):
         seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    elif isinstance(value, str) and value.upper().startswith("P"):
+        from pydantic import TypeAdapter
+
+        try:  # ISO 8601 ("PT1H"), which is also how these values serialise
+            seconds = TypeAdapter(timedelta).validate_python(value).total_seconds()
+        except ValidationError:
+            raise ValueError(f"not a duration like '30s', '5m', '2h' or '1d': {value!r}") from None
     else:
         raise ValueError(f"not a duration like '30s', '5m', '2h' or '1d': {value!r}")
     if seconds < 0:

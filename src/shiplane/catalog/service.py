@@ -114,12 +114,14 @@ def watch_configured_scopes(conn: Connection, config: Config, now: datetime) -> 
     """Every configured environment, and every configured service in its merge-gate environment."""
     from shiplane.locks import watch
 
-    env_ids = {slug: ident for ident, slug in conn.execute(select(environments.c.id, environments.c.slug))}
-    for env_id in env_ids.values():
-        watch.ensure(conn, env_id, None, now)
-    production = [e.slug for e in config.environments if e.production] or [s for s in env_ids if s in PRODUCTION_SLUGS]
+    from shiplane.enforcement.sync import merge_gate_environment
+
+    # A merge gate must be watched from the start, even before anything was deployed there.
     for svc in config.services:
-        gate_env = svc.merge_gate or (production[0] if production else "")
-        svc_id = find(conn, services, svc.slug)
-        if gate_env in env_ids and svc_id is not None:
-            watch.ensure(conn, env_ids[gate_env], svc_id, now)
+        if svc.repo:
+            gate_env = environment(conn, merge_gate_environment(config, svc.merge_gate), auto_create=True, now=now)
+            svc_id = find(conn, services, svc.slug)
+            if svc_id is not None:
+                watch.ensure(conn, gate_env.id, svc_id, now)
+    for env_id in conn.execute(select(environments.c.id)).scalars():
+        watch.ensure(conn, env_id, None, now)

@@ -40,6 +40,7 @@ from shiplane.errors import DomainError
 from shiplane.events import service as events
 from shiplane.gating import blocker_check_for
 from shiplane.health import push
+from shiplane.schemas import in_range
 
 router = APIRouter(tags=["sleuth-compatible"])
 
@@ -130,7 +131,7 @@ def _date(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        return clock.as_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        return in_range(datetime.fromisoformat(value.replace("Z", "+00:00")))
     except ValueError:
         raise BadRequest(f"Invalid date format {value!r}. Must be in ISO 8601 format") from None
 

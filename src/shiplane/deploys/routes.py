@@ -12,6 +12,7 @@ from shiplane.context import AppContext, get_context
 from shiplane.deploys import service
 from shiplane.deploys.schemas import DeployIn, DeployPatch
 from shiplane.gating import blocker_check_for
+from shiplane.schemas import SLUG_PATTERN
 
 router = APIRouter(prefix="/api/v1/deploys", tags=["deploys"])
 
@@ -56,8 +57,8 @@ async def patch_deploy(
 async def list_deploys(
     ctx: Annotated[AppContext, Depends(get_context)],
     _: Annotated[Principal, Depends(deps.viewer)],
-    service_: Annotated[str | None, Query(alias="service", max_length=64)] = None,
-    environment: Annotated[str | None, Query(max_length=64)] = None,
+    service_: Annotated[str | None, Query(alias="service", pattern=SLUG_PATTERN)] = None,
+    environment: Annotated[str | None, Query(pattern=SLUG_PATTERN)] = None,
     status: Literal["started", "succeeded", "failed", "cancelled", "rolled_back"] | None = None,
     health: Literal["pending", "healthy", "ailing", "unhealthy", "no_data", "incident"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,

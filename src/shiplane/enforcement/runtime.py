@@ -11,6 +11,7 @@ import httpx
 from shiplane import clock, http
 from shiplane.db import Database
 from shiplane.enforcement import sync
+from shiplane.enforcement.webhooks import PROTECTION_JOB
 from shiplane.enforcement.forges.bitbucket import Bitbucket
 from shiplane.enforcement.forges.github import GitHub
 from shiplane.enforcement.forges.gitlab import GitLab
@@ -21,8 +22,6 @@ from shiplane.locks.calendar import Schedule
 from shiplane.settings import Settings
 
 log = logging.getLogger("shiplane.enforcement")
-
-PROTECTION_JOB = "protection:github"
 
 
 class Enforcement:
@@ -63,9 +62,9 @@ class Enforcement:
             sync.on_gate_change(conn, change, now, self.targets)
 
     def reconcile_all(self, conn: Any, now: datetime) -> None:
-        """At start: make sure every target's pull requests carry the current status."""
+        """At start: list every target's pull requests again (some may have opened while we were down)."""
         for target in self.targets:
-            sync.request_sync(conn, target, sync.current_desired(conn, self.schedule, target, now), now)
+            sync.request_sync(conn, target, sync.current_desired(conn, self.schedule, target, now), now, force=True)
 
     # ---------------------------------------------------------------- job handlers
 

@@ -9,7 +9,7 @@ priority order; each of those posts once and records what it posted.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -105,10 +105,12 @@ def _sync_row(conn: Connection, service: str) -> Any:
     return conn.execute(select(merge_sync).where(merge_sync.c.service == service)).first()
 
 
-def request_sync(conn: Connection, target: Target, desired: statuses.DesiredStatus, now: datetime) -> bool:
+def request_sync(
+    conn: Connection, target: Target, desired: statuses.DesiredStatus, now: datetime, *, force: bool = False
+) -> bool:
     """Queue a sync when the desired status differs from the one being delivered. Returns whether it did."""
     row = _sync_row(conn, target.service)
-    if row is not None and row.signature == desired.signature:
+    if row is not None and row.signature == desired.signature and not force:
         return False
     _upsert(
         conn,
@@ -185,11 +187,29 @@ def save_pull(
     _upsert(conn, pull_requests, values, ["forge", "repo", "number"], cols)
 
 
-def set_approved(conn: Connection, forge: str, repo: str, number: int, approved: bool) -> None:
-    conn.execute(
-        update(pull_requests)
-        .where(pull_requests.c.forge == forge, pull_requests.c.repo == repo, pull_requests.c.number == number)
-        .values(approved=approved)
+def set_approved(conn: Connection, forge: str, repo: str, number: int, approved: bool, now: datetime) -> None:
+    """A review webhook: remember the approval even before the pull request itself was listed."""
+    values = {
+        "forge": forge,
+        "repo": repo,
+        "number": number,
+        "head_sha": "",
+        "base": "",
+        "state": "open",
+        "approved": approved,
+        "title": "",
+        "seen_at": now,
+    }
+    _upsert(conn, pull_requests, values, ["forge", "repo", "number"], ["approved"])
+
+
+def _approved(conn: Connection, forge: str, repo: str) -> set[int]:
+    return set(
+        conn.execute(
+            select(pull_requests.c.number).where(
+                pull_requests.c.forge == forge, pull_requests.c.repo == repo, pull_requests.c.approved.is_(True)
+            )
+        ).scalars()
     )
 
 
@@ -246,10 +266,9 @@ def plan(
         )
         .values(state="closed", seen_at=now)
     )
-    queued = sum(
-        enqueue_post(conn, target, pull.head_sha, desired, now, rank)
-        for rank, pull in enumerate(sorted(pulls, key=priority))
-    )
+    approved = _approved(conn, target.forge, target.repo)
+    ranked = sorted((replace(p, approved=p.approved or p.number in approved) for p in pulls), key=priority)
+    queued = sum(enqueue_post(conn, target, pull.head_sha, desired, now, rank) for rank, pull in enumerate(ranked))
     conn.execute(
         update(merge_sync)
         .where(merge_sync.c.service == target.service)

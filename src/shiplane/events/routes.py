@@ -18,7 +18,7 @@ async def list_events(
     ctx: Annotated[AppContext, Depends(get_context)],
     _: Annotated[Principal, Depends(deps.viewer)],
     since: UTC | None = None,
-    kind: Annotated[str | None, Query(max_length=64)] = None,
+    kind: Annotated[str | None, Query(pattern=r"^[a-z_]{1,64}$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict:
     items = await ctx.db.run_read(service.list_events, since=since, kind=kind, limit=limit)

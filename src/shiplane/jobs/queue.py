@@ -99,7 +99,9 @@ def complete(conn: Connection, job: Claimed, now: datetime) -> None:
     conn.execute(
         update(jobs)
         .where(jobs.c.id == job.id)
-        .values(state="done", finished_at=now, claimed_until=None, last_error=None)
+        # The key is released once settled: it de-duplicates work still to do,
+        # and the same delivery may legitimately be wanted again later (A → B → A).
+        .values(state="done", finished_at=now, claimed_until=None, last_error=None, dedupe_key=None)
     )
 
 
@@ -110,7 +112,7 @@ def fail(conn: Connection, job: Claimed, now: datetime, error: Exception) -> str
         conn.execute(
             update(jobs)
             .where(jobs.c.id == job.id)
-            .values(state="dead", finished_at=now, claimed_until=None, last_error=message)
+            .values(state="dead", finished_at=now, claimed_until=None, last_error=message, dedupe_key=None)
         )
         return "dead"
     delay = backoff(job.attempts)
@@ -124,8 +126,11 @@ def fail(conn: Connection, job: Claimed, now: datetime, error: Exception) -> str
     return "retry"
 
 
-def next_due(conn: Connection) -> datetime | None:
-    return conn.execute(select(func.min(jobs.c.run_at)).where(jobs.c.state == "pending")).scalar()
+def next_due(conn: Connection, kinds: tuple[str, ...] = ()) -> datetime | None:
+    query = select(func.min(jobs.c.run_at)).where(jobs.c.state == "pending")
+    if kinds:
+        query = query.where(jobs.c.kind.in_(kinds))
+    return conn.execute(query).scalar()
 
 
 def depth(conn: Connection) -> int:

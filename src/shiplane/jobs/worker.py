@@ -21,6 +21,7 @@ import anyio
 from shiplane import clock
 from shiplane.db import Database
 from shiplane.jobs import queue
+from shiplane.jobs.pacing import Pacer
 from shiplane.locks import inputs as gate_inputs
 from shiplane.locks import service as locks_service
 from shiplane.locks import watch
@@ -30,6 +31,8 @@ from shiplane.settings import Settings
 log = logging.getLogger("shiplane.worker")
 
 POLL = 1.0
+BATCH = 200  # jobs claimed per kind per tick
+IN_FLIGHT = 50  # outbound requests at once, across all kinds
 
 # kind -> async handler(payload) that raises queue.TransientError / PermanentError
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
@@ -45,6 +48,7 @@ class Worker:
         handlers: dict[str, Handler] | None = None,
         on_gate_change: Callable[[], None] | None = None,
         reactions: tuple[watch.Reaction, ...] = (),
+        pacers: dict[str, Pacer] | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -52,6 +56,8 @@ class Worker:
         self.handlers = handlers or {}
         self.on_gate_change = on_gate_change
         self.reactions = reactions
+        self.pacers = pacers or {}
+        self.limiter = anyio.CapacityLimiter(IN_FLIGHT)
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.wakeup = anyio.Event()
 
@@ -79,11 +85,8 @@ class Worker:
             self.on_gate_change()
         return changes
 
-    async def deliver(self, now: datetime) -> int:
-        if not self.handlers:
-            return 0
-        claimed = await self.db.run_write(queue.claim, now, self.name, 20, tuple(self.handlers))
-        for job in claimed:
+    async def _run(self, job: queue.Claimed) -> None:
+        async with self.limiter:
             try:
                 await self.handlers[job.kind](job.payload)
             except Exception as exc:  # noqa: BLE001 - every failure is settled on the job row
@@ -91,12 +94,31 @@ class Worker:
                 log.warning("job %s (%s) failed, %s: %s", job.id, job.kind, outcome, exc)
             else:
                 await self.db.run_write(queue.complete, job, clock.now())
+
+    async def deliver(self, now: datetime) -> int:
+        """Claim due jobs kind by kind (within each kind's pacing) and run them concurrently."""
+        claimed: list[queue.Claimed] = []
+        for kind in self.handlers:
+            limit = BATCH
+            pacer = self.pacers.get(kind)
+            if pacer is not None:
+                limit = min(limit, pacer.available(now))
+                if limit == 0:
+                    continue
+            jobs = await self.db.run_write(queue.claim, now, self.name, limit, (kind,))
+            if pacer is not None:
+                pacer.take(len(jobs), now)
+            claimed.extend(jobs)
+        if claimed:
+            async with anyio.create_task_group() as tg:
+                for job in claimed:
+                    tg.start_soon(self._run, job)
         return len(claimed)
 
     def _next_due(self, conn: Any) -> datetime | None:
         candidates = [watch.next_check(conn), locks_service.next_expiry(conn)]
         if self.handlers:
-            candidates.append(queue.next_due(conn))
+            candidates.append(queue.next_due(conn, tuple(self.handlers)))
         return min((c for c in candidates if c is not None), default=None)
 
     async def tick(self) -> float:

@@ -16,7 +16,7 @@ from shiplane.errors import DomainError
 from shiplane.locks import gate as gate_mod
 from shiplane.locks import inputs, service
 from shiplane.locks.schemas import LockIn
-from shiplane.schemas import SLUG_PATTERN
+from shiplane.schemas import MAX_YEAR, MIN_YEAR, SLUG_PATTERN, in_range
 
 router = APIRouter(prefix="/api/v1/locks", tags=["locks"])
 
@@ -61,8 +61,8 @@ async def list_locks(
     ctx: Annotated[AppContext, Depends(get_context)],
     _: Annotated[Principal, Depends(deps.viewer)],
     active: bool | None = None,
-    environment: Annotated[str | None, Query(max_length=64)] = None,
-    service_: Annotated[str | None, Query(alias="service", max_length=64)] = None,
+    environment: Annotated[str | None, Query(pattern=SLUG_PATTERN)] = None,
+    service_: Annotated[str | None, Query(alias="service", pattern=SLUG_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict:
     items = await ctx.db.run_read(
@@ -111,9 +111,9 @@ async def gate_endpoint(request: Request) -> JSONResponse:
     at: datetime | None = None
     if at_raw:
         try:
-            at = clock.as_utc(datetime.fromisoformat(at_raw.replace("Z", "+00:00").replace(" ", "+")))
-        except ValueError:
-            errors["at"] = f"not an ISO-8601 date-time: {at_raw!r}"
+            at = in_range(datetime.fromisoformat(at_raw.replace("Z", "+00:00").replace(" ", "+")))
+        except ValueError as exc:
+            errors["at"] = f"not an ISO-8601 date-time between {MIN_YEAR} and {MAX_YEAR}: {at_raw!r} ({exc})"
     if errors:
         return _invalid(errors)
 

@@ -61,7 +61,8 @@ class Bitbucket:
 
     async def open_pull_requests(self, repo: str, branch: str) -> list[PullRequest]:
         url: str | None = f"{self.api}/2.0/repositories/{repo}/pullrequests"
-        params: dict[str, Any] | None = {"state": "OPEN", "pagelen": 50}
+        # Listings omit participants (and so approvals) unless asked for.
+        params: dict[str, Any] | None = {"state": "OPEN", "pagelen": 50, "fields": "+values.participants"}
         pulls = []
         while url:
             response = await http.send(

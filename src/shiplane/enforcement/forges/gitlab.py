@@ -70,19 +70,25 @@ class GitLab:
         raise PermanentError(f"GitLab: not a full commit sha: {sha!r}")
 
     async def post_status(self, repo: str, sha: str, status: DesiredStatus) -> None:
-        await http.send(
-            self.client,
-            "POST",
-            f"{self.api}/projects/{_project(repo)}/statuses/{sha}",
-            f"GitLab status {repo}@{sha[:12]}",
-            json={
-                "state": STATES[status.state],
-                "name": status.context,
-                "target_url": status.target_url,
-                "description": status.description,
-            },
-            headers=self._headers(),
-        )
+        try:
+            await http.send(
+                self.client,
+                "POST",
+                f"{self.api}/projects/{_project(repo)}/statuses/{sha}",
+                f"GitLab status {repo}@{sha[:12]}",
+                json={
+                    "state": STATES[status.state],
+                    "name": status.context,
+                    "target_url": status.target_url,
+                    "description": status.description,
+                },
+                headers=self._headers(),
+            )
+        except PermanentError as exc:
+            # GitLab refuses pending → pending ("Cannot transition status via :enqueue
+            # from :pending"): the commit already has the state we want.
+            if "Cannot transition status" not in str(exc):
+                raise
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> bool:
         expected = self.config.webhook_token.get_secret_value() if self.config.webhook_token else ""

@@ -1,0 +1,58 @@
+"""Forge webhooks: verify, de-duplicate, act. A bad or missing signature is 401 and records nothing."""
+
+from __future__ import annotations
+
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from shiplane import clock
+from shiplane.enforcement import webhooks
+from shiplane.enforcement.forges import bitbucket, github, gitlab
+from shiplane.gating import blocker_check_for
+
+PARSERS = {"github": github.parse_webhook, "bitbucket": bitbucket.parse_webhook, "gitlab": gitlab.parse_webhook}
+
+
+def _error(status: int, code: str, detail: str) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status)
+
+
+async def _hook(request: Request, forge_name: str) -> JSONResponse:
+    ctx = request.app.state.ctx
+    enforcement = ctx.enforcement
+    forge = enforcement.forges.get(forge_name) if enforcement else None
+    if forge is None:
+        return _error(404, "forge_not_configured", f"[forges.{forge_name}] is not configured")
+    body = await request.body()
+    if not forge.verify(request.headers, body):
+        return _error(401, "invalid_signature", "missing or invalid webhook signature")
+    try:
+        delivery = PARSERS[forge_name](request.headers, body)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return _error(400, "invalid_payload", f"cannot read this {forge_name} webhook: {type(exc).__name__}: {exc}")
+    hook_ctx = webhooks.Context(
+        targets=tuple(enforcement.targets),
+        schedule=ctx.schedule,
+        auto_create=ctx.settings.config.server.auto_create,
+        cache=ctx.catalog,
+        blocker_check=blocker_check_for(ctx),
+    )
+    result = await ctx.db.run_write(webhooks.accept, delivery, clock.now(), hook_ctx)
+    if result.get("actions"):
+        ctx.gate_may_have_changed()
+    return JSONResponse(result)
+
+
+async def github_hook(request: Request) -> JSONResponse:
+    return await _hook(request, "github")
+
+
+async def bitbucket_hook(request: Request) -> JSONResponse:
+    return await _hook(request, "bitbucket")
+
+
+async def gitlab_hook(request: Request) -> JSONResponse:
+    return await _hook(request, "gitlab")
+
+

@@ -1,0 +1,167 @@
+"""What a verified forge webhook does (the database side; one transaction per delivery)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+
+from shiplane.catalog.service import Cache
+from shiplane.deploys import service as deploys
+from shiplane.deploys.schemas import DeployIn
+from shiplane.deploys.service import BlockerCheck
+from shiplane.enforcement import sync
+from shiplane.enforcement.forges import base as ev
+from shiplane.enforcement.models import pushed_commits, webhook_deliveries
+from shiplane.errors import DomainError
+from shiplane.jobs import queue
+from shiplane.locks import gate, inputs
+from shiplane.locks.calendar import Schedule
+
+PROTECTION_JOB = "protection:github"
+
+
+@dataclass(frozen=True)
+class Context:
+    targets: tuple[sync.Target, ...]
+    schedule: Schedule
+    auto_create: bool
+    cache: Cache | None
+    blocker_check: BlockerCheck | None
+
+
+def _first_time(conn: Connection, forge: str, delivery_id: str | None, now: datetime) -> bool:
+    if not delivery_id:
+        return True
+    ins = pg_insert(webhook_deliveries) if conn.dialect.name == "postgresql" else sqlite_insert(webhook_deliveries)
+    # RETURNING rather than rowcount: psycopg reports -1 for INSERT ... ON CONFLICT.
+    inserted = conn.execute(
+        ins.values(forge=forge, delivery_id=delivery_id[:200], received_at=now)
+        .on_conflict_do_nothing(index_elements=["forge", "delivery_id"])
+        .returning(webhook_deliveries.c.id)
+    ).first()
+    return inserted is not None
+
+
+def _targets(ctx: Context, forge: str, repo: str, branch: str | None = None) -> list[sync.Target]:
+    return [
+        t for t in ctx.targets if t.forge == forge and t.repo == repo and (branch is None or t.branch == branch)
+    ]
+
+
+def accept(conn: Connection, delivery: ev.Delivery, now: datetime, ctx: Context) -> dict[str, Any]:
+    if not _first_time(conn, delivery.forge, delivery.delivery_id, now):
+        return {"status": "duplicate", "delivery": delivery.delivery_id}
+    actions: list[str] = []
+    for event in delivery.events:
+        actions.extend(_act(conn, delivery.forge, event, now, ctx))
+    return {"status": "ok", "events": [type(e).__name__ for e in delivery.events], "actions": actions}
+
+
+def _act(conn: Connection, forge: str, event: ev.WebhookEvent, now: datetime, ctx: Context) -> list[str]:
+    if isinstance(event, ev.PullRequestChanged):
+        sync.save_pull(conn, forge, event.repo, event.pull, now, state="open")
+        out = []
+        for target in _targets(ctx, forge, event.repo, event.pull.base):
+            desired = sync.current_desired(conn, ctx.schedule, target, now)
+            if sync.enqueue_post(conn, target, event.pull.head_sha, desired, now):
+                out.append(f"status {target.service} #{event.pull.number}")
+        return out
+    if isinstance(event, ev.PullRequestClosed):
+        state = "merged" if event.merged else "closed"
+        sync.save_pull(
+            conn, forge, event.repo, event.pull, now, state=state, merged_at=event.merged_at, merge_sha=event.merge_sha
+        )
+        return [f"pull #{event.pull.number} {state}"]
+    if isinstance(event, ev.Review):
+        sync.set_approved(conn, forge, event.repo, event.number, event.approved, now)
+        return [f"pull #{event.number} approved={event.approved}"]
+    if isinstance(event, ev.Pushed):
+        for c in event.commits:
+            _save_commit(conn, forge, event.repo, event.branch, c, now)
+        return [f"{len(event.commits)} commits on {event.branch}"]
+    if isinstance(event, ev.MergeGroup):
+        out = []
+        for target in _targets(ctx, forge, event.repo, event.base):
+            desired = sync.current_desired(conn, ctx.schedule, target, now)
+            if sync.enqueue_post(conn, target, event.head_sha, desired, now):
+                out.append(f"status {target.service} merge group {event.head_sha[:12]}")
+        return out
+    if isinstance(event, ev.DeploymentStatus):
+        return _register(conn, forge, event, now, ctx)
+    if isinstance(event, ev.ProtectionRule):
+        return _protection(conn, forge, event, now, ctx)
+    return []
+
+
+def _save_commit(conn: Connection, forge: str, repo: str, branch: str, c: ev.Commit, now: datetime) -> None:
+    ins = pg_insert(pushed_commits) if conn.dialect.name == "postgresql" else sqlite_insert(pushed_commits)
+    conn.execute(
+        ins.values(
+            forge=forge,
+            repo=repo,
+            branch=branch,
+            sha=c.sha,
+            message=c.message[:65536],
+            author_name=c.author_name,
+            author_email=c.author_email,
+            author_username=c.author_username,
+            committed_at=c.timestamp,
+            url=c.url,
+            files=list(c.files)[:1000],
+            received_at=now,
+        ).on_conflict_do_nothing(index_elements=["forge", "repo", "sha"])
+    )
+
+
+def _register(conn: Connection, forge: str, event: ev.DeploymentStatus, now: datetime, ctx: Context) -> list[str]:
+    out = []
+    for target in _targets(ctx, forge, event.repo):
+        try:
+            body = DeployIn(
+                service=target.service,
+                environment=event.environment.lower(),
+                sha=event.sha,
+                status=event.state,  # type: ignore[arg-type]
+                finished_at=event.at if event.state != "started" else None,
+                started_at=event.at if event.state == "started" else None,
+                url=event.url,
+                author=event.author,
+            )
+            with conn.begin_nested():
+                result = deploys.register(
+                    conn,
+                    body,
+                    actor=f"{forge}:deployment_status",
+                    now=now,
+                    auto_create=ctx.auto_create,
+                    cache=ctx.cache,
+                    blocker_check=ctx.blocker_check,
+                )
+            out.append(f"deploy {result.deploy['id']} {result.deploy['status']}")
+        except (DomainError, ValueError) as exc:
+            # A webhook cannot be refused like an API call; record why nothing happened.
+            out.append(f"deploy of {target.service} not recorded: {exc}")
+    return out
+
+
+def _protection(conn: Connection, forge: str, event: ev.ProtectionRule, now: datetime, ctx: Context) -> list[str]:
+    services = [t.service for t in _targets(ctx, forge, event.repo)] or [None]
+    blockers: list[dict[str, Any]] = []
+    for service in services:
+        gate_inputs = inputs.load(conn, ctx.schedule, event.environment.lower(), service, auto_create=True)
+        # A protection rule guards a deploy, so a deploy in progress counts here (unlike for merges).
+        blockers += [b.to_dict() for b in gate.blockers_at(gate_inputs, now, now)]
+    approve = not blockers
+    comment = "Shiplane: gate open" if approve else "Shiplane: " + "; ".join(b["reason"] for b in blockers)
+    queue.enqueue(
+        conn,
+        PROTECTION_JOB,
+        {"callback_url": event.callback_url, "environment": event.environment, "approve": approve, "comment": comment[:1000]},
+        now,
+    )
+    return [f"protection rule {event.environment}: {'approve' if approve else 'reject'}"]
