@@ -42,10 +42,11 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BARE_APP = Path(__file__).resolve().parent / "_bare.py"
@@ -152,7 +153,7 @@ async def _pyload_worker(spec: dict[str, Any], worker: int, deadline: float, lat
     reader, writer = await asyncio.open_connection(spec["host"], spec["port"])
     errors = 0
     counter = 0
-    host = f'{spec["host"]}:{spec["port"]}'
+    host = f"{spec['host']}:{spec['port']}"
     try:
         while time.perf_counter() < deadline:
             counter += 1
@@ -230,31 +231,35 @@ def proc_cpu_seconds(pid: int) -> float:
 
 
 def machine_busy_seconds() -> float:
-    """CPU seconds spent busy on all cores together since boot, from /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    return (sum(values) - idle) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds spent in processes (user, nice, system) on all cores together since boot.
 
-
-def pg_backends_cpu_seconds(dbname: str | None) -> float:
-    """CPU seconds of the PostgreSQL backends serving dbname (their title names the database).
-
-    The server's pooled connections live through a whole phase, so the
-    difference across a phase is what PostgreSQL spent on it.
+    Interrupt time is left out: at 20,000 requests a second the loopback
+    network's softirq work is sizeable and belongs to no process, so counting
+    it would pass our own traffic off as noise from other processes.
     """
+    user, nice, system = (int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:4])
+    return (user + nice + system) / os.sysconf("SC_CLK_TCK")
+
+
+def pg_backends_cpu(dbname: str | None) -> dict[int, float]:
+    """pid -> CPU seconds of the live PostgreSQL backends serving dbname (their title names it).
+
+    Backends that end during a run (connections the pool closes) take their
+    CPU with them: the figure is a floor, see the sessions note.
+    """
+    found: dict[int, float] = {}
     if not dbname:
-        return 0.0
-    total = 0.0
+        return found
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
             title = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             if title.startswith("postgres:") and f" {dbname} " in title:
-                total += proc_cpu_seconds(int(proc.name))
+                found[int(proc.name)] = proc_cpu_seconds(int(proc.name))
         except OSError:  # the process ended meanwhile
             continue
-    return total
+    return found
 
 
 def rss_kib(pid: int) -> int:
@@ -271,7 +276,8 @@ class Server:
     port: int
     log: Path
     ready_s: float = 0.0
-    pg_db: str | None = None  # the PostgreSQL database it uses, for CPU accounting
+    pg_db: str | None = None  # the PostgreSQL database it uses, for CPU and session accounting
+    pg: Postgres | None = None
 
     @property
     def url(self) -> str:
@@ -306,14 +312,15 @@ def spawn(name: str, cmd: list[str], env: dict[str, str], port: int, workdir: Pa
     """Start a server and wait for its first 200 from /healthz; ready_s is spawn -> that answer."""
     log = workdir / f"{name}.log"
     t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd, env={**os.environ, **env}, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT
-    )
+    proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     server = Server(name, proc, port, log)
     deadline = t0 + 60
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited with {proc.returncode} before answering:\n{server.log_tail()}")
+            last = server.log_tail(1).strip()
+            raise RuntimeError(
+                f"{name} exited with {proc.returncode} before answering ({last}); log tail:\n{server.log_tail()}"
+            )
         try:
             with urllib.request.urlopen(f"{server.url}/healthz", timeout=2) as resp:
                 if resp.status == 200:
@@ -327,7 +334,7 @@ def spawn(name: str, cmd: list[str], env: dict[str, str], port: int, workdir: Pa
         time.sleep(0.005)
 
 
-def spawn_shiplane(name: str, db_url: str, workdir: Path, *, migrate: bool) -> Server:
+def spawn_shiplane(name: str, db_url: str, workdir: Path, *, migrate: bool, pg: Postgres | None = None) -> Server:
     port = free_port()
     cmd = [shiplane_bin(), "serve", "--host", HOST, "--port", str(port)]
     if migrate:
@@ -336,8 +343,8 @@ def spawn_shiplane(name: str, db_url: str, workdir: Path, *, migrate: bool) -> S
         cmd.append("--no-worker")
     env = {"SHIPLANE_DATABASE_URL": db_url, "SHIPLANE_BOOTSTRAP_TOKEN": TOKEN}
     server = spawn(name, cmd, env, port, workdir)
-    if db_url.startswith("postgres"):
-        server.pg_db = db_url.rsplit("/", 1)[1]
+    if pg is not None:
+        server.pg, server.pg_db = pg, db_url.rsplit("/", 1)[1]
     return server
 
 
@@ -445,22 +452,21 @@ class LoadGen:
         """Warm up, then measure one phase, with CPU accounting around the measured run only."""
         if self.args.warmup > 0:
             self.run(server, mode, self.args.warmup, env)
-        def cpu() -> tuple[float, float, float, float]:
-            children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the finished load generator runs
-            return (
-                proc_cpu_seconds(server.proc.pid),
-                children.ru_utime + children.ru_stime,
-                pg_backends_cpu_seconds(server.pg_db),
-                machine_busy_seconds(),
-            )
 
-        before = cpu()
+        def cpu() -> tuple[float, float, float]:
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the finished load generator runs
+            return proc_cpu_seconds(server.proc.pid), children.ru_utime + children.ru_stime, machine_busy_seconds()
+
+        sessions0 = server.pg.sessions(server.pg_db) if server.pg else 0
+        before, pg_before = cpu(), pg_backends_cpu(server.pg_db)
         t0 = time.perf_counter()
         data = self.run(server, mode, self.args.duration, env)
         wall = time.perf_counter() - t0
+        after, pg_after = cpu(), pg_backends_cpu(server.pg_db)
         if server.proc.poll() is not None:
             raise RuntimeError(f"{server.name} died during {scenario}:\n{server.log_tail()}")
-        srv, gen, pgc, busy = (b - a for a, b in zip(before, cpu()))
+        srv, gen, busy = (b - a for a, b in zip(before, after, strict=True))
+        pgc = sum(t - pg_before.get(pid, 0.0) for pid, t in pg_after.items())
         result = Result(
             scenario=scenario,
             db=db,
@@ -478,6 +484,11 @@ class LoadGen:
         )
         if result.non_2xx or result.errors:
             result.notes.extend(server.error_lines())
+        if server.pg:
+            # A pool that keeps its connections opens none under steady load;
+            # each new one costs PostgreSQL a fork and an authentication.
+            opened = server.pg.sessions(server.pg_db) - sessions0
+            result.notes.append(f"{opened} PostgreSQL sessions opened during the measured run")
         print(
             f"  {scenario:<22} {db:<10} {result.rps:8.0f} req/s  p50 {result.p50_ms:6.2f} ms"
             f"  p99 {result.p99_ms:6.2f} ms  statuses {result.statuses}  errors {result.errors}"
@@ -524,6 +535,12 @@ class Postgres:
         with self._admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    def sessions(self, name: str) -> int:
+        """Sessions established on a database so far (pg_stat_database.sessions, PostgreSQL 14+)."""
+        with self._admin() as conn:
+            row = conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = %s", (name,)).fetchone()
+            return int(row[0] or 0) if row else 0
+
     def describe(self) -> str:
         with self._admin() as conn:
             keys = ("server_version", "fsync", "synchronous_commit", "shared_buffers")
@@ -533,7 +550,10 @@ class Postgres:
 def migrate(db_url: str) -> None:
     """The schema as the server would create it: `shiplane db upgrade`."""
     env = {**os.environ, "SHIPLANE_DATABASE_URL": db_url}
-    subprocess.run([shiplane_bin(), "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
+    out = subprocess.run([shiplane_bin(), "db", "upgrade"], env=env, cwd=ROOT, capture_output=True, text=True)
+    if out.returncode != 0:
+        lines = (out.stderr or out.stdout).strip().splitlines() or ["(no output)"]
+        raise RuntimeError(f"shiplane db upgrade failed ({lines[-1]})")
 
 
 def catalog_rows(services: int, now: datetime) -> tuple[list[tuple], list[tuple]]:
@@ -555,7 +575,7 @@ def deploy_rows(rows: int, service_ids: list[int], env_ids: list[int], now: date
         yield (
             service_ids[i % n_svc],
             env_ids[(i // n_svc) % n_env],
-            f"{(i * 0x9E3779B97F4A7C15) % (1 << 160):040x}",  # spread-out unique 40-hex shas
+            f"{(i * 0x9E3779B97F4A7C15F39CC0605CEDC8341082276B) % (1 << 160):040x}",  # unique, spread-out
             "failed" if i % 20 == 0 else "succeeded",
             start + timedelta(minutes=i, microseconds=i % 1000),
             f"1.{i // 1000}.{i % 1000}",
@@ -621,7 +641,9 @@ def seed_postgres(db_url: str, rows: int, services: int) -> None:
                 chunk: list[str] = []
                 for s, e, sha, st, when, v, a in deploy_rows(rows, sids, eids, now):
                     t = when.isoformat(" ", "microseconds") + "+00"
-                    chunk.append(f"{s}\t{e}\t{sha}\t{st}\t{t}\t{t}\t{t}\t{v}\t{a}\t[]\tf\ttoken:seed\tf\thealthy\t1\tt\n")
+                    chunk.append(
+                        f"{s}\t{e}\t{sha}\t{st}\t{t}\t{t}\t{t}\t{v}\t{a}\t[]\tf\ttoken:seed\tf\thealthy\t1\tt\n"
+                    )
                     if len(chunk) == 50_000:
                         copy.write("".join(chunk))
                         chunk.clear()
@@ -677,7 +699,9 @@ def part_write(db: str, load: LoadGen, workdir: Path, pg: Postgres | None, bare:
         url = pg.create(PG_WRITE_DB)
     server = None
     try:
-        server = spawn_shiplane(f"write-{db}", url, workdir, migrate=db == "postgresql")
+        server = spawn_shiplane(
+            f"write-{db}", url, workdir, migrate=db == "postgresql", pg=pg if db == "postgresql" else None
+        )
         result = load.measure(server, "register deploy (POST)", db, "post")
         result.bare_rps = bare["post"].rps if bare else None
         created = result.statuses.get("201", 0)
@@ -709,21 +733,24 @@ def part_list(
         if have < args.rows:
             raise SystemExit(f"--skip-seed: the kept {db} list database has {have:,} deploys, not {args.rows:,}")
         notes.append(f"reused a kept database of {have:,} deploys")
-    else:
-        if db == "sqlite":
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        else:
-            pg.create(PG_LIST_DB)
-        t0 = time.perf_counter()
-        migrate(url)
-        (seed_sqlite(path, args.rows, args.services) if db == "sqlite" else seed_postgres(url, args.rows, args.services))
-        seeded = time.perf_counter() - t0
-        notes.append(f"seeded {args.rows:,} deploys in {seeded:.1f} s")
-        print(f"  seeded {args.rows:,} deploys in {seeded:.1f} s", flush=True)
     server = None
     try:
-        server = spawn_shiplane(f"list-{db}", url, workdir, migrate=False)
+        if not args.skip_seed:
+            if db == "sqlite":
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{path}{suffix}").unlink(missing_ok=True)
+            else:
+                pg.create(PG_LIST_DB)
+            t0 = time.perf_counter()
+            migrate(url)
+            if db == "sqlite":
+                seed_sqlite(path, args.rows, args.services)
+            else:
+                seed_postgres(url, args.rows, args.services)
+            seeded = time.perf_counter() - t0
+            notes.append(f"seeded {args.rows:,} deploys in {seeded:.1f} s")
+            print(f"  seeded {args.rows:,} deploys in {seeded:.1f} s", flush=True)
+        server = spawn_shiplane(f"list-{db}", url, workdir, migrate=False, pg=pg if db == "postgresql" else None)
         notes.append(f"launch to first answer on it {server.ready_s * 1000:.0f} ms")
         results = [
             load.measure(server, "list limit=50", db, "list"),
@@ -749,10 +776,12 @@ def part_startup(workdir: Path, launches: int) -> dict[str, Any]:
         # A fresh database: the launch includes creating the schema.
         url = f"sqlite:///{workdir / f'startup-{i}.db'}"
         server = spawn_shiplane(f"startup-{i}", url, workdir, migrate=False)
-        fresh.append(server.ready_s)
-        time.sleep(1.0)  # idle: let start-up garbage settle before reading RSS
-        rss.append(rss_kib(server.proc.pid))
-        server.stop()
+        try:
+            fresh.append(server.ready_s)
+            time.sleep(1.0)  # idle: let start-up garbage settle before reading RSS
+            rss.append(rss_kib(server.proc.pid))
+        finally:
+            server.stop()
         # The same database again: an ordinary restart, schema already current.
         server = spawn_shiplane(f"restart-{i}", url, workdir, migrate=False)
         warm.append(server.ready_s)
@@ -777,9 +806,11 @@ def part_startup(workdir: Path, launches: int) -> dict[str, Any]:
 NOISY_OTHER_CPU = 0.25  # cores used by unrelated processes above which a phase is flagged
 
 
-def print_summary(results: list[Result], startup: dict[str, Any] | None, context: list[str]) -> bool:
-    """Print the table; return whether every check (no non-2xx, no errors, list p99 target) held."""
-    ok = True
+def print_summary(
+    results: list[Result], startup: dict[str, Any] | None, context: list[str], failures: list[str]
+) -> bool:
+    """Print the table; return whether every part ran and every check (no non-2xx, no errors, list p99) held."""
+    ok = not failures
     width = 136
     print("\n" + "=" * width)
     print("SUMMARY")
@@ -815,7 +846,9 @@ def print_summary(results: list[Result], startup: dict[str, Any] | None, context
             f" {startup['restart_ms']:.0f} ms on a migrated one; idle RSS {startup['rss_mib']:.1f} MiB"
             f" (medians of {startup['launches']} launches)"
         )
-    print(f"  checks: {'all passed' if ok else 'FAILED (see non-2xx, errors or p99 target above)'}")
+    for failure in failures:
+        print(f"  FAILED part: {failure}")
+    print(f"  checks: {'all passed' if ok else 'FAILED (see failed parts, non-2xx, errors or p99 target above)'}")
     noisy = [r for r in results if r.other_cpu > NOISY_OTHER_CPU]
     if noisy:
         worst = max(r.other_cpu for r in noisy)
@@ -825,7 +858,7 @@ def print_summary(results: list[Result], startup: dict[str, Any] | None, context
         )
     print("  vs bare: throughput as a share of the bare Starlette endpoint (POST for writes, GET for lists).")
     print("  cpu srv / pg / other: CPU of the server process / its PostgreSQL backends / everything else")
-    print("  except the load generator, in shares of one core, during the measured run;")
+    print("  except the load generator, in shares of one core, during the measured run (pg: live backends only);")
     print("  ms/req: server-process CPU per answer (one worker tops out near 1000 / ms/req answers a second).")
     print("  non-2xx: answers other than 2xx; errors: socket errors and timeouts (a 500 also closes its connection).")
     print("=" * width)
@@ -842,6 +875,12 @@ def git_revision() -> str:
         return head + (" (+ uncommitted changes in src/)" if dirty.stdout.strip() else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
+
+
+def source_fingerprint() -> tuple[tuple[str, int, int], ...]:
+    """Name, size and mtime of every file under src/: changes if someone edits the code mid-run."""
+    files = sorted((ROOT / "src").rglob("*.py"))
+    return tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists())
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -915,21 +954,36 @@ def main(argv: list[str]) -> int:
         print(line)
 
     results: list[Result] = []
-    startup = None
+    failures: list[str] = []
+
+    def attempt(part: str, fn: Any, *fn_args: Any) -> Any:
+        """Run one part; a failure is reported in the summary and the other parts still run."""
+        try:
+            return fn(*fn_args)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            print(f"  FAILED: {part}: {exc}", flush=True)
+            failures.append(f"{part}: {str(exc).splitlines()[0]}")
+            return None
+
+    src_before = source_fingerprint()
     try:
-        bare = {} if args.no_bare or not args.parts & {"write", "list"} else part_bare(load, workdir)
+        bare: dict[str, Result] = {}
+        if not args.no_bare and args.parts & {"write", "list"}:
+            bare = attempt("bare", part_bare, load, workdir) or {}
         results.extend(bare.values())
         for db in dbs:
             if "write" in args.parts:
-                results.extend(part_write(db, load, workdir, pg, bare))
+                results.extend(attempt(f"write {db}", part_write, db, load, workdir, pg, bare) or [])
             if "list" in args.parts:
-                results.extend(part_list(db, load, workdir, pg, bare, args))
-        if "startup" in args.parts:
-            startup = part_startup(workdir, args.launches)
+                results.extend(attempt(f"list {db}", part_list, db, load, workdir, pg, bare, args) or [])
+        startup = attempt("startup", part_startup, workdir, args.launches) if "startup" in args.parts else None
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     context.append(f"load average at end {os.getloadavg()[0]:.2f}")
-    return 0 if print_summary(results, startup, context) else 1
+    if source_fingerprint() != src_before:
+        context.append("WARNING: src/ changed during the run: the figures may mix versions of the code")
+    ok = print_summary(results, startup, context, failures)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

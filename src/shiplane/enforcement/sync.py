@@ -8,6 +8,7 @@ priority order; each of those posts once and records what it posted.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -90,10 +91,19 @@ def targets(config: Config) -> list[Target]:
     return out
 
 
-def _upsert(conn: Connection, table: Any, values: dict[str, Any], keys: list[str], update_cols: list[str]) -> None:
-    ins = pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table)
-    stmt = ins.values(**values)
-    conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in update_cols}))
+@functools.lru_cache(maxsize=64)
+def _upsert_statement(dialect: str, table: Any, keys: tuple[str, ...], update_cols: tuple[str, ...]) -> Any:
+    # Built once and executed with parameters: constructing an ON CONFLICT
+    # statement costs about a millisecond, more than running it.
+    ins = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+    return ins.on_conflict_do_update(index_elements=list(keys), set_={c: ins.excluded[c] for c in update_cols})
+
+
+def _upsert(conn: Connection, table: Any, values: Any, keys: list[str], update_cols: list[str]) -> None:
+    """Insert or update one row (a dict) or many (a list of dicts with the same keys)."""
+    if not values:
+        return
+    conn.execute(_upsert_statement(conn.dialect.name, table, tuple(keys), tuple(update_cols)), values)
 
 
 def current_desired(conn: Connection, schedule: Schedule, target: Target, now: datetime) -> statuses.DesiredStatus:
@@ -147,23 +157,18 @@ def priority(pull: PullRequest) -> tuple:
     return (not pull.approved, pull.mergeable is False, pull.draft, -updated, pull.number)
 
 
+_PULL_COLUMNS = ["head_sha", "base", "state", "draft", "mergeable", "title", "updated_at", "seen_at", "merged_at", "merge_sha"]
+
+
 def record_pulls(conn: Connection, forge: str, repo: str, pulls: Sequence[PullRequest], now: datetime) -> None:
-    for pull in pulls:
-        save_pull(conn, forge, repo, pull, now, state="open")
+    # Listings may not know about approvals: never overwrite one here.
+    _upsert(conn, pull_requests, [_pull_row(forge, repo, p, now, "open") for p in pulls], ["forge", "repo", "number"], _PULL_COLUMNS)
 
 
-def save_pull(
-    conn: Connection,
-    forge: str,
-    repo: str,
-    pull: PullRequest,
-    now: datetime,
-    *,
-    state: str,
-    merged_at: datetime | None = None,
-    merge_sha: str | None = None,
-) -> None:
-    values = {
+def _pull_row(
+    forge: str, repo: str, pull: PullRequest, now: datetime, state: str, merged_at: datetime | None = None, merge_sha: str | None = None
+) -> dict[str, Any]:
+    return {
         "forge": forge,
         "repo": repo,
         "number": pull.number,
@@ -181,10 +186,21 @@ def save_pull(
         "merge_sha": merge_sha,
         "seen_at": now,
     }
-    cols = ["head_sha", "base", "state", "draft", "mergeable", "title", "updated_at", "seen_at", "merged_at", "merge_sha"]
-    if pull.approved:
-        cols.append("approved")  # listings may not know about approvals; never forget one
-    _upsert(conn, pull_requests, values, ["forge", "repo", "number"], cols)
+
+
+def save_pull(
+    conn: Connection,
+    forge: str,
+    repo: str,
+    pull: PullRequest,
+    now: datetime,
+    *,
+    state: str,
+    merged_at: datetime | None = None,
+    merge_sha: str | None = None,
+) -> None:
+    cols = _PULL_COLUMNS + (["approved"] if pull.approved else [])
+    _upsert(conn, pull_requests, _pull_row(forge, repo, pull, now, state, merged_at, merge_sha), ["forge", "repo", "number"], cols)
 
 
 def set_approved(conn: Connection, forge: str, repo: str, number: int, approved: bool, now: datetime) -> None:
@@ -224,22 +240,38 @@ def _posted(conn: Connection, target: Target, sha: str) -> str | None:
     ).scalar()
 
 
-def enqueue_post(
-    conn: Connection, target: Target, sha: str, desired: statuses.DesiredStatus, now: datetime, rank: int = 0
-) -> bool:
-    """Queue one status write unless that exact status is already on the commit."""
-    if _posted(conn, target, sha) == desired.signature:
-        return False
-    queue.enqueue(
-        conn,
+def _post_job(target: Target, sha: str, desired: statuses.DesiredStatus, now: datetime, rank: int) -> queue.Job:
+    return queue.Job(
         status_job(target.forge),
         {"service": target.service, "sha": sha, "signature": desired.signature, "status": desired.to_dict()},
-        now,
         # Microsecond offsets keep the claim order equal to the priority order.
         run_at=now + timedelta(microseconds=rank),
         dedupe_key=f"status:{target.forge}:{target.repo}:{sha}:{target.context}:{desired.signature}",
     )
+
+
+def enqueue_post(conn: Connection, target: Target, sha: str, desired: statuses.DesiredStatus, now: datetime) -> bool:
+    """Queue one status write unless that exact status is already on the commit."""
+    if _posted(conn, target, sha) == desired.signature:
+        return False
+    queue.enqueue_many(conn, [_post_job(target, sha, desired, now, 0)], now)
     return True
+
+
+def _posted_many(conn: Connection, target: Target, shas: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for i in range(0, len(shas), 500):
+        out.update(
+            conn.execute(
+                select(commit_statuses.c.sha, commit_statuses.c.signature).where(
+                    commit_statuses.c.forge == target.forge,
+                    commit_statuses.c.repo == target.repo,
+                    commit_statuses.c.context == target.context,
+                    commit_statuses.c.sha.in_(shas[i : i + 500]),
+                )
+            ).all()
+        )
+    return out
 
 
 def plan(
@@ -268,7 +300,14 @@ def plan(
     )
     approved = _approved(conn, target.forge, target.repo)
     ranked = sorted((replace(p, approved=p.approved or p.number in approved) for p in pulls), key=priority)
-    queued = sum(enqueue_post(conn, target, pull.head_sha, desired, now, rank) for rank, pull in enumerate(ranked))
+    posted = _posted_many(conn, target, [p.head_sha for p in ranked])
+    todo = [
+        _post_job(target, pull.head_sha, desired, now, rank)
+        for rank, pull in enumerate(ranked)
+        if posted.get(pull.head_sha) != desired.signature
+    ]
+    queue.enqueue_many(conn, todo, now)
+    queued = len(todo)
     conn.execute(
         update(merge_sync)
         .where(merge_sync.c.service == target.service)

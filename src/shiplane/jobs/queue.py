@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,6 +37,41 @@ def backoff(attempts: int, *, base: float = 2.0, cap: float = 3600.0, jitter: fl
     return timedelta(seconds=seconds)
 
 
+@dataclass(frozen=True)
+class Job:
+    kind: str
+    payload: dict[str, Any]
+    run_at: datetime | None = None
+    dedupe_key: str | None = None
+    max_attempts: int = 20
+
+
+@functools.lru_cache(maxsize=4)
+def _insert_statement(dialect: str) -> Any:
+    ins = pg_insert(jobs) if dialect == "postgresql" else sqlite_insert(jobs)
+    return ins.on_conflict_do_nothing(index_elements=["dedupe_key"])
+
+
+def enqueue_many(conn: Connection, batch: list[Job], now: datetime) -> None:
+    """Queue jobs in the caller's transaction; a job whose dedupe key is already pending is skipped."""
+    if not batch:
+        return
+    rows = [
+        dict(
+            kind=j.kind,
+            payload=j.payload,
+            state="pending",
+            attempts=0,
+            max_attempts=j.max_attempts,
+            run_at=j.run_at or now,
+            created_at=now,
+            dedupe_key=j.dedupe_key,
+        )
+        for j in batch
+    ]
+    conn.execute(_insert_statement(conn.dialect.name), rows)
+
+
 def enqueue(
     conn: Connection,
     kind: str,
@@ -46,18 +82,7 @@ def enqueue(
     dedupe_key: str | None = None,
     max_attempts: int = 20,
 ) -> None:
-    values = dict(
-        kind=kind,
-        payload=payload,
-        state="pending",
-        attempts=0,
-        max_attempts=max_attempts,
-        run_at=run_at or now,
-        created_at=now,
-        dedupe_key=dedupe_key,
-    )
-    ins = pg_insert(jobs) if conn.dialect.name == "postgresql" else sqlite_insert(jobs)
-    conn.execute(ins.values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"]))
+    enqueue_many(conn, [Job(kind, payload, run_at, dedupe_key, max_attempts)], now)
 
 
 @dataclass(frozen=True)

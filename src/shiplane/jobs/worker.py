@@ -31,7 +31,7 @@ from shiplane.settings import Settings
 log = logging.getLogger("shiplane.worker")
 
 POLL = 1.0
-BATCH = 200  # jobs claimed per kind per tick
+BATCH = 500  # jobs claimed per kind per tick
 IN_FLIGHT = 50  # outbound requests at once, across all kinds
 
 # kind -> async handler(payload) that raises queue.TransientError / PermanentError
