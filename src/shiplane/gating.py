@@ -15,11 +15,11 @@ from shiplane.locks import gate, inputs
 def blocker_check_for(ctx: AppContext) -> BlockerCheck:
     schedule = ctx.schedule
 
-    def check(conn: Connection, svc: Any, env: Any, now: datetime) -> list[dict[str, Any]]:
+    def check(conn: Connection, svc: Any, env: Any, now: datetime, latest: Any) -> list[dict[str, Any]]:
         # Read inside the registering transaction, never from the gate cache:
-        # enforcement must see a lock committed a millisecond ago.
-        gate_inputs = inputs.load_by_ids(conn, schedule, env.id, svc.id, now)
-        # In-progress deploys are the deploy service's own 409, checked before this.
-        return [b.to_dict() for b in gate.blockers_at(gate_inputs, now, now) if b.kind != "in_progress"]
+        # enforcement must see a lock committed a millisecond ago. In-progress
+        # deploys are the deploy service's own 409, checked before this.
+        gate_inputs = inputs.for_intake(conn, schedule, env, svc, latest)
+        return [b.to_dict() for b in gate.blockers_at(gate_inputs, now, now)]
 
     return check

@@ -34,7 +34,7 @@ async def register_deploy(
         cache=ctx.catalog,
         blocker_check=blocker_check_for(ctx),
     )
-    if result.changed:
+    if result.gate_changed:
         ctx.gate_may_have_changed()
     return JSONResponse(result.deploy, status_code=201 if result.created else 200)
 

@@ -10,10 +10,11 @@ import base64
 import binascii
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -28,8 +29,8 @@ from shiplane.errors import DeployInProgress, Invalid, Locked, NotFound
 from shiplane.events import service as events
 from shiplane.locks import watch
 
-# (conn, service_ref, environment_ref, now) -> schedule/lock blockers (dicts as in the gate API)
-BlockerCheck = Callable[[Connection, Any, Any, datetime], Sequence[dict[str, Any]]]
+# (conn, service_ref, environment_ref, now, latest deploy row or None) -> blockers (dicts as in the gate API)
+BlockerCheck = Callable[[Connection, Any, Any, datetime, Any], Sequence[dict[str, Any]]]
 
 _COLUMNS = [
     deploys,
@@ -71,8 +72,35 @@ def to_dict(row: Any) -> dict[str, Any]:
     }
 
 
+# Hot-path statements are built once: constructing a select (and its cache
+# key) costs more than SQLite takes to run it. Parameters are bound per call.
+_BY_ID = _joined().where(deploys.c.id == bindparam("deploy_id"))
+_LATEST = (
+    _joined()
+    .where(deploys.c.service_id == bindparam("sid"), deploys.c.environment_id == bindparam("eid"))
+    .order_by(deploys.c.deployed_at.desc(), deploys.c.id.desc())
+    .limit(1)
+)
+_IN_PROGRESS = _joined().where(
+    deploys.c.service_id == bindparam("sid"), deploys.c.environment_id == bindparam("eid"), deploys.c.status == "started"
+)
+_PREVIOUS_WITH_SHA = (
+    select(deploys.c.id, deploys.c.deployed_at)
+    .where(
+        deploys.c.service_id == bindparam("sid"),
+        deploys.c.environment_id == bindparam("eid"),
+        deploys.c.sha == bindparam("sha"),
+        deploys.c.status.in_(("succeeded", "rolled_back")),
+    )
+    .order_by(deploys.c.deployed_at.desc(), deploys.c.id.desc())
+    .limit(1)
+)
+_INSERT = insert(deploys).returning(deploys.c.id)
+BAD_HEALTH = ("unhealthy", "incident")
+
+
 def get_row(conn: Connection, deploy_id: int) -> Any:
-    row = conn.execute(_joined().where(deploys.c.id == deploy_id)).first()
+    row = conn.execute(_BY_ID, {"deploy_id": deploy_id}).first()
     if row is None:
         raise NotFound(f"no deploy with id {deploy_id}", deploy_id=deploy_id)
     return row
@@ -116,36 +144,15 @@ def changes_of(conn: Connection, row: Any) -> dict[str, Any]:
 
 
 def _latest(conn: Connection, service_id: int, environment_id: int) -> Any:
-    return conn.execute(
-        _joined()
-        .where(deploys.c.service_id == service_id, deploys.c.environment_id == environment_id)
-        .order_by(deploys.c.deployed_at.desc(), deploys.c.id.desc())
-        .limit(1)
-    ).first()
+    return conn.execute(_LATEST, {"sid": service_id, "eid": environment_id}).first()
 
 
 def in_progress(conn: Connection, service_id: int, environment_id: int) -> Any:
-    return conn.execute(
-        _joined().where(
-            deploys.c.service_id == service_id,
-            deploys.c.environment_id == environment_id,
-            deploys.c.status == "started",
-        )
-    ).first()
+    return conn.execute(_IN_PROGRESS, {"sid": service_id, "eid": environment_id}).first()
 
 
 def _previous_with_sha(conn: Connection, service_id: int, environment_id: int, sha: str) -> Any:
-    return conn.execute(
-        select(deploys.c.id, deploys.c.deployed_at)
-        .where(
-            deploys.c.service_id == service_id,
-            deploys.c.environment_id == environment_id,
-            deploys.c.sha == sha,
-            deploys.c.status.in_(("succeeded", "rolled_back")),
-        )
-        .order_by(deploys.c.deployed_at.desc(), deploys.c.id.desc())
-        .limit(1)
-    ).first()
+    return conn.execute(_PREVIOUS_WITH_SHA, {"sid": service_id, "eid": environment_id, "sha": sha}).first()
 
 
 @dataclass
@@ -153,6 +160,7 @@ class Registration:
     deploy: dict[str, Any]
     created: bool
     changed: bool = True  # False only for an exact repeat (idempotent 200, nothing written)
+    gate_changed: bool = True  # whether the scope's gate may read differently now
 
 
 def register(
@@ -171,7 +179,7 @@ def register(
     latest = _latest(conn, svc.id, env.id)
     if latest is not None and latest.sha == body.sha:
         if latest.status == body.status:
-            return Registration(to_dict(latest), created=False, changed=False)
+            return Registration(to_dict(latest), created=False, changed=False, gate_changed=False)
         if latest.status == "started" and body.status in ("succeeded", "failed"):
             # The same pipeline reporting the end of the deploy it started.
             updated = transition(conn, latest.id, body.status, actor=actor, now=now, finished_at=body.finished_at)
@@ -182,7 +190,7 @@ def register(
         if blocking is not None:
             raise _in_progress_error(blocking)
 
-    blockers = list(blocker_check(conn, svc, env, now)) if blocker_check else []
+    blockers = list(blocker_check(conn, svc, env, now, latest)) if blocker_check else []
     during_lock = False
     override_reason = override_by = None
     if blockers:
@@ -237,18 +245,26 @@ def register(
         health_state="pending",
         health_final=False,
     )
-    try:
-        with conn.begin_nested():
-            deploy_id = conn.execute(insert(deploys).values(**values).returning(deploys.c.id)).scalar_one()
-    except IntegrityError:
-        # Lost the race for the in-progress slot (uq_deploys_in_progress).
-        blocking = in_progress(conn, svc.id, env.id)
-        if blocking is None:
-            raise
-        raise _in_progress_error(blocking) from None
+    if body.status == "started":
+        try:
+            with conn.begin_nested():
+                deploy_id = conn.execute(_INSERT, values).scalar_one()
+        except IntegrityError:
+            # Lost the race for the in-progress slot (uq_deploys_in_progress).
+            blocking = in_progress(conn, svc.id, env.id)
+            if blocking is None:
+                raise
+            raise _in_progress_error(blocking) from None
+    else:
+        # Only a start can collide with uq_deploys_in_progress: no savepoint needed.
+        deploy_id = conn.execute(_INSERT, values).scalar_one()
 
     catalog_service.watch_scope(conn, env.id, svc.id, now, cache)
-    watch.mark_scope_due(conn, env.id, svc.id, now)
+    # The scope's gate reads differently only if a deploy is now in progress,
+    # or this deploy replaces an unhealthy latest one.
+    gate_changed = body.status == "started" or (latest is not None and latest.health_state in BAD_HEALTH)
+    if gate_changed:
+        watch.mark_scope_due(conn, env.id, svc.id, now)
     if body.commits:
         conn.execute(insert(deploy_commits), [_commit_row(deploy_id, i, c) for i, c in enumerate(body.commits)])
 
@@ -275,9 +291,15 @@ def register(
         )
     if body.status == "succeeded" and rollback_of is not None:
         _mark_rolled_back(conn, svc.id, env.id, rollback_of, deploy_id, actor, now)
-
-    row = conn.execute(_joined().where(deploys.c.id == deploy_id)).first()
-    return Registration(to_dict(row), created=True)
+        return Registration(to_dict(get_row(conn, deploy_id)), created=True)
+    row = SimpleNamespace(
+        id=deploy_id,
+        service_slug=svc.slug,
+        environment_slug=env.slug,
+        health_score=None,
+        **{k: v for k, v in values.items() if k != "health_score"},
+    )
+    return Registration(to_dict(row), created=True, gate_changed=gate_changed)
 
 
 def _in_progress_error(blocking: Any) -> DeployInProgress:

@@ -27,6 +27,9 @@ KINDS = (
 )
 
 
+_INSERT = insert(events)
+
+
 def record(
     conn: Connection,
     kind: str,
@@ -38,22 +41,20 @@ def record(
     deploy_id: int | None = None,
     lock_id: int | None = None,
     data: dict[str, Any] | None = None,
-) -> int:
-    result = conn.execute(
-        insert(events)
-        .values(
-            at=now,
-            kind=kind,
-            actor=actor,
-            environment=environment,
-            service=service,
-            deploy_id=deploy_id,
-            lock_id=lock_id,
-            data=data or {},
-        )
-        .returning(events.c.id)
+) -> None:
+    conn.execute(
+        _INSERT,
+        {
+            "at": now,
+            "kind": kind,
+            "actor": actor,
+            "environment": environment,
+            "service": service,
+            "deploy_id": deploy_id,
+            "lock_id": lock_id,
+            "data": data or {},
+        },
     )
-    return result.scalar_one()
 
 
 def to_dict(row: Any) -> dict[str, Any]:

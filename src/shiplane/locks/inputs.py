@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from shiplane.catalog.models import environments, services
@@ -16,10 +18,33 @@ from shiplane.locks.gate import DeployInfo, GateInputs, LockInfo
 
 BAD_HEALTH = ("unhealthy", "incident")
 
+# Built once (see deploys.service): the gate reads these on every intake and cache miss.
+_ACTIVE_LOCKS = locks_service.joined().where(
+    locks_service.locks.c.environment_id == bindparam("eid"), locks_service.locks.c.ended_at.is_(None)
+)
+
+
+def _unhealthy(latest: Any) -> DeployInfo | None:
+    if latest is None or latest.health_state not in BAD_HEALTH:
+        return None
+    reason = f"latest deploy #{latest.id} is {latest.health_state}"
+    if latest.health_reason:
+        reason += f": {latest.health_reason}"
+    return DeployInfo(latest.id, latest.sha, latest.deployed_at, None, reason)
+
+
+def for_intake(conn: Connection, schedule: Schedule, env: Any, svc: Any, latest: Any) -> GateInputs:
+    """Gate inputs for a registration, reusing the latest deploy row it already read."""
+    if latest is not None and latest.status == "started":
+        latest = None  # health belongs to finished deploys
+    return GateInputs(
+        env.slug, svc.slug, schedule.for_scope(env.slug, svc.slug), _lock_infos(conn, env.id, svc.id), None, _unhealthy(latest)
+    )
+
 
 def _lock_infos(conn: Connection, environment_id: int, service_id: int | None) -> tuple[LockInfo, ...]:
     out = []
-    for row in locks_service.active_for(conn, environment_id):
+    for row in conn.execute(_ACTIVE_LOCKS, {"eid": environment_id}):
         # An environment-wide lock blocks every service; a service lock only its service.
         if row.service_id is None or row.service_id == service_id:
             out.append(
@@ -55,13 +80,7 @@ def _deploys(conn: Connection, environment_id: int, service_id: int) -> tuple[De
         .order_by(deploys.c.deployed_at.desc(), deploys.c.id.desc())
         .limit(1)
     ).first()
-    unhealthy = None
-    if latest is not None and latest.health_state in BAD_HEALTH:
-        reason = f"latest deploy #{latest.id} is {latest.health_state}"
-        if latest.health_reason:
-            reason += f": {latest.health_reason}"
-        unhealthy = DeployInfo(latest.id, latest.sha, latest.deployed_at, None, reason)
-    return in_progress, unhealthy
+    return in_progress, _unhealthy(latest)
 
 
 def load(

@@ -24,7 +24,7 @@ def scope_key(environment_id: int, service_id: int | None) -> str:
     return f"{environment_id}:{service_id if service_id is not None else '*'}"
 
 
-def _joined():
+def joined():
     return (
         select(locks, environments.c.slug.label("environment_slug"), services.c.slug.label("service_slug"))
         .join(environments, environments.c.id == locks.c.environment_id)
@@ -52,7 +52,7 @@ def to_dict(row: Any, now: datetime | None = None) -> dict[str, Any]:
 
 
 def get_row(conn: Connection, lock_id: int) -> Any:
-    row = conn.execute(_joined().where(locks.c.id == lock_id)).first()
+    row = conn.execute(joined().where(locks.c.id == lock_id)).first()
     if row is None:
         raise NotFound(f"no lock with id {lock_id}", lock_id=lock_id)
     return row
@@ -105,7 +105,7 @@ def create(
 
     if kind == "manual":
         existing = conn.execute(
-            _joined().where(locks.c.scope_key == key, locks.c.kind == "manual", locks.c.ended_at.is_(None))
+            joined().where(locks.c.scope_key == key, locks.c.kind == "manual", locks.c.ended_at.is_(None))
         ).first()
         if existing is not None:
             if existing.expires_at is not None and existing.expires_at <= now:
@@ -132,7 +132,7 @@ def create(
     except IntegrityError:
         # Lost a race with another request locking the same scope.
         winner = conn.execute(
-            _joined().where(locks.c.scope_key == key, locks.c.kind == "manual", locks.c.ended_at.is_(None))
+            joined().where(locks.c.scope_key == key, locks.c.kind == "manual", locks.c.ended_at.is_(None))
         ).first()
         if winner is None:
             raise
@@ -173,7 +173,7 @@ def end(conn: Connection, lock_id: int, *, actor: str, note: str | None, now: da
 def expire_due(conn: Connection, now: datetime) -> int:
     """End every lock whose expiry has passed. Returns how many this call ended."""
     rows = conn.execute(
-        _joined().where(locks.c.ended_at.is_(None), locks.c.expires_at.is_not(None), locks.c.expires_at <= now)
+        joined().where(locks.c.ended_at.is_(None), locks.c.expires_at.is_not(None), locks.c.expires_at <= now)
     ).all()
     return sum(_end(conn, row, at=row.expires_at, by=SYSTEM, note="expired", now=now) for row in rows)
 
@@ -195,7 +195,7 @@ def list_locks(
     service: str | None = None,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
-    query = _joined().order_by(locks.c.created_at.desc(), locks.c.id.desc()).limit(limit)
+    query = joined().order_by(locks.c.created_at.desc(), locks.c.id.desc()).limit(limit)
     live = and_(locks.c.ended_at.is_(None), or_(locks.c.expires_at.is_(None), locks.c.expires_at > now))
     if active is True:
         query = query.where(live)
@@ -211,7 +211,7 @@ def list_locks(
 def active_for(conn: Connection, environment_id: int) -> list[Any]:
     """Active locks in an environment (both scopes), through the partial index."""
     return conn.execute(
-        _joined().where(locks.c.environment_id == environment_id, locks.c.ended_at.is_(None))
+        joined().where(locks.c.environment_id == environment_id, locks.c.ended_at.is_(None))
     ).all()
 
 
@@ -237,7 +237,7 @@ def create_auto(
 def release_auto(conn: Connection, *, environment_id: int, service_id: int | None, note: str, now: datetime) -> int:
     """End the active auto locks on a scope (a later deploy there is healthy)."""
     rows = conn.execute(
-        _joined().where(
+        joined().where(
             locks.c.environment_id == environment_id,
             locks.c.kind == "auto",
             locks.c.ended_at.is_(None),
