@@ -39,3 +39,9 @@ class AppContext:
 
 def get_context(conn: HTTPConnection) -> AppContext:
     return conn.app.state.ctx
+
+
+async def context(conn: HTTPConnection) -> AppContext:
+    """The FastAPI dependency. Async on purpose: FastAPI runs a plain ``def``
+    dependency in a thread pool, which cost more than the rest of a request."""
+    return conn.app.state.ctx

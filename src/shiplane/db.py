@@ -12,13 +12,14 @@ PostgreSQL they run in worker threads so that concurrent commits overlap
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import functools
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any, ParamSpec, TypeVar
 
-import anyio.to_thread
 from sqlalchemy import JSON, DateTime, MetaData, String, TypeDecorator, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Engine
@@ -83,7 +84,7 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, pool_size: int = 8) -> Engine:
+def make_engine(url: str, *, pool_size: int = 20) -> Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
         # isolation_level=None stops pysqlite from issuing its own BEGINs; we
@@ -110,7 +111,9 @@ def make_engine(url: str, *, pool_size: int = 8) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+    # A pool as large as the concurrency we expect: connections opened beyond
+    # it are closed on return, and PostgreSQL pays a process and a login for each.
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
 def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
@@ -123,10 +126,12 @@ def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20) -> None:
         self.url = normalize_url(url)
         self.engine = make_engine(self.url, pool_size=pool_size)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self.pool_size = pool_size
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
@@ -157,15 +162,25 @@ class Database:
         with self.write() if write else self.read() as conn:
             return fn(conn, *args, **kwargs)
 
+    async def _in_thread(self, write: bool, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        # A plain executor sized like the pool: cheaper per call than anyio's
+        # to_thread, and never more threads than connections to give them.
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(self.pool_size, thread_name_prefix="shiplane-db")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(self._call, write, fn, *args, **kwargs))
+
     async def run_write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if self.is_sqlite:
             return self._call(True, fn, *args, **kwargs)
-        return await anyio.to_thread.run_sync(functools.partial(self._call, True, fn, *args, **kwargs))
+        return await self._in_thread(True, fn, *args, **kwargs)
 
     async def run_read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if self.is_sqlite:
             return self._call(False, fn, *args, **kwargs)
-        return await anyio.to_thread.run_sync(functools.partial(self._call, False, fn, *args, **kwargs))
+        return await self._in_thread(False, fn, *args, **kwargs)
 
     def dispose(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
         self.engine.dispose()

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, literal, or_, select, union_all, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -84,18 +84,25 @@ _LATEST = (
 _IN_PROGRESS = _joined().where(
     deploys.c.service_id == bindparam("sid"), deploys.c.environment_id == bindparam("eid"), deploys.c.status == "started"
 )
-_PREVIOUS_WITH_SHA = (
-    select(deploys.c.id, deploys.c.deployed_at)
-    .where(
-        deploys.c.service_id == bindparam("sid"),
-        deploys.c.environment_id == bindparam("eid"),
-        deploys.c.sha == bindparam("sha"),
-        deploys.c.status.in_(("succeeded", "rolled_back")),
-    )
-    .order_by(deploys.c.deployed_at.desc(), deploys.c.id.desc())
-    .limit(1)
-)
 _INSERT = insert(deploys).returning(deploys.c.id)
+# Registration needs both the scope's latest deploy and the latest earlier
+# deploy of the same sha (rollback detection): one round trip instead of two.
+_LATEST_AND_PREVIOUS = union_all(
+    select(literal(1).label("which"), _LATEST.subquery()),
+    select(
+        literal(2).label("which"),
+        _joined()
+        .where(
+            deploys.c.service_id == bindparam("sid"),
+            deploys.c.environment_id == bindparam("eid"),
+            deploys.c.sha == bindparam("sha"),
+            deploys.c.status.in_(("succeeded", "rolled_back")),
+        )
+        .order_by(deploys.c.deployed_at.desc(), deploys.c.id.desc())
+        .limit(1)
+        .subquery(),
+    ),
+)
 BAD_HEALTH = ("unhealthy", "incident")
 
 
@@ -151,10 +158,6 @@ def in_progress(conn: Connection, service_id: int, environment_id: int) -> Any:
     return conn.execute(_IN_PROGRESS, {"sid": service_id, "eid": environment_id}).first()
 
 
-def _previous_with_sha(conn: Connection, service_id: int, environment_id: int, sha: str) -> Any:
-    return conn.execute(_PREVIOUS_WITH_SHA, {"sid": service_id, "eid": environment_id, "sha": sha}).first()
-
-
 @dataclass
 class Registration:
     deploy: dict[str, Any]
@@ -176,7 +179,12 @@ def register(
     svc = catalog_service.service(conn, body.service, auto_create=auto_create, now=now, cache=cache)
     env = catalog_service.environment(conn, body.environment, auto_create=auto_create, now=now, cache=cache)
 
-    latest = _latest(conn, svc.id, env.id)
+    latest = previous_same_sha = None
+    for row in conn.execute(_LATEST_AND_PREVIOUS, {"sid": svc.id, "eid": env.id, "sha": body.sha}):
+        if row.which == 1:
+            latest = row
+        else:
+            previous_same_sha = row
     if latest is not None and latest.sha == body.sha:
         if latest.status == body.status:
             return Registration(to_dict(latest), created=False, changed=False, gate_changed=False)
@@ -216,7 +224,7 @@ def register(
     tags = list(dict.fromkeys(body.tags))
     rollback_of = None
     if latest is not None and latest.sha != body.sha:
-        previous = _previous_with_sha(conn, svc.id, env.id, body.sha)
+        previous = previous_same_sha
         if previous is not None:
             rollback_of = previous.id
             if "rollback" not in tags:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query
 
 from shiplane.auth import deps
 from shiplane.auth.service import Principal
-from shiplane.context import AppContext, get_context
+from shiplane.context import AppContext, context
 from shiplane.events import service
 from shiplane.schemas import UTC
 
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
 @router.get("", summary="Audit events, oldest first")
 async def list_events(
-    ctx: Annotated[AppContext, Depends(get_context)],
+    ctx: Annotated[AppContext, Depends(context)],
     _: Annotated[Principal, Depends(deps.viewer)],
     since: UTC | None = None,
     kind: Annotated[str | None, Query(pattern=r"^[a-z_]{1,64}$")] = None,

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse
 from shiplane import clock
 from shiplane.auth import deps
 from shiplane.auth.service import Principal
-from shiplane.context import AppContext, get_context
+from shiplane.context import AppContext, context
 from shiplane.errors import DomainError
 from shiplane.locks import gate as gate_mod
 from shiplane.locks import inputs, service
@@ -26,7 +26,7 @@ LockId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 @router.post("", status_code=201, summary="Lock an environment, or one service in it")
 async def create_lock(
     body: LockIn,
-    ctx: Annotated[AppContext, Depends(get_context)],
+    ctx: Annotated[AppContext, Depends(context)],
     who: Annotated[Principal, Depends(deps.deployer)],
 ) -> dict:
     lock = await ctx.db.run_write(
@@ -47,7 +47,7 @@ async def create_lock(
 @router.delete("/{lock_id}", summary="End a lock")
 async def end_lock(
     lock_id: LockId,
-    ctx: Annotated[AppContext, Depends(get_context)],
+    ctx: Annotated[AppContext, Depends(context)],
     who: Annotated[Principal, Depends(deps.deployer)],
     note: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> dict:
@@ -58,7 +58,7 @@ async def end_lock(
 
 @router.get("", summary="List locks, newest first")
 async def list_locks(
-    ctx: Annotated[AppContext, Depends(get_context)],
+    ctx: Annotated[AppContext, Depends(context)],
     _: Annotated[Principal, Depends(deps.viewer)],
     active: bool | None = None,
     environment: Annotated[str | None, Query(pattern=SLUG_PATTERN)] = None,
