@@ -7,12 +7,11 @@ a failed call is worth retrying. Tests inject an ``httpx`` transport.
 from __future__ import annotations
 
 import email.utils
-import time
 from datetime import datetime, timezone
 
 import httpx
 
-from shiplane import __version__
+from shiplane import __version__, clock
 from shiplane.jobs.queue import PermanentError, TransientError
 
 USER_AGENT = f"shiplane/{__version__}"
@@ -34,7 +33,7 @@ def make_client(
 def retry_after(response: httpx.Response, now: float | None = None) -> float | None:
     """Seconds to wait, from ``Retry-After`` (seconds or HTTP date) or an exhausted ``X-RateLimit-Reset``."""
     value = response.headers.get("retry-after")
-    now = time.time() if now is None else now
+    now = clock.now().timestamp() if now is None else now
     if value:
         if value.strip().isdigit():
             return float(value.strip())

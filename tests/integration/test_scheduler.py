@@ -149,11 +149,18 @@ def test_two_worker_processes_emit_each_change_exactly_once(db, db_url, tmp_path
     env_base = {"SHIPLANE_DATABASE_URL": db_url, "PATH": "/usr/bin:/bin"}
     with LiveServer(db_url, args=["--no-worker"]) as server:
         api = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {BOB}"})
-        expires = datetime.now(Z) + timedelta(seconds=3)
-        for env in ("production", "staging", "qa"):
-            assert api.post("/api/v1/locks", json={"environment": env, "reason": "r", "expires_at": expires.isoformat()}).status_code == 201
+        loaded = len(api.get("/api/v1/events?kind=config_loaded").json()["items"])
         workers = [subprocess.Popen([str(BIN / "shiplane"), "worker"], env=env_base, stderr=subprocess.DEVNULL) for _ in range(2)]
         try:
+            # Wait until both workers are up (each records config_loaded), so they see the locks taken.
+            deadline = time.monotonic() + 30
+            while len(api.get("/api/v1/events?kind=config_loaded").json()["items"]) < loaded + 2:
+                assert time.monotonic() < deadline, "workers did not start"
+                time.sleep(0.1)
+            expires = datetime.now(Z) + timedelta(seconds=4)
+            for env in ("production", "staging", "qa"):
+                r = api.post("/api/v1/locks", json={"environment": env, "reason": "r", "expires_at": expires.isoformat()})
+                assert r.status_code == 201
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
                 ended = api.get("/api/v1/events?kind=lock_ended").json()["items"]

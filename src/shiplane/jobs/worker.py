@@ -66,7 +66,7 @@ class Worker:
         self.wakeup.set()
 
     def _load(self, conn: Any, environment_id: int, service_id: int | None):
-        return gate_inputs.load_by_ids(conn, self.schedule, environment_id, service_id, clock.now())
+        return gate_inputs.load_by_ids(conn, self.schedule, environment_id, service_id)
 
     def _process_one(self, conn: Any, watch_id: int, now: datetime) -> watch.GateChange | None:
         return watch.process(conn, watch_id, self.schedule, now, self._load, self.reactions)

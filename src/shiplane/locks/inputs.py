@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 
 from typing import Any
 
@@ -108,9 +107,7 @@ def load(
     return GateInputs(environment, service, scoped, _lock_infos(conn, env_id, svc_id), in_progress, unhealthy)
 
 
-def load_by_ids(
-    conn: Connection, schedule: Schedule, environment_id: int, service_id: int | None, now: datetime
-) -> GateInputs:
+def load_by_ids(conn: Connection, schedule: Schedule, environment_id: int, service_id: int | None) -> GateInputs:
     env = conn.execute(select(environments.c.slug).where(environments.c.id == environment_id)).scalar_one()
     svc = None
     if service_id is not None:

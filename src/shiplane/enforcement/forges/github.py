@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
-from shiplane import http
+from shiplane import clock, http
 from shiplane.enforcement.forges.base import (
     Commit,
     Delivery,
@@ -57,7 +56,7 @@ class GitHub:
         import jwt
 
         assert self.config.app_id and self.config.private_key
-        now = int(time.time())
+        now = int(clock.now().timestamp())
         # iat 60 s in the past tolerates clock drift; GitHub caps exp at 10 minutes.
         claims = {"iat": now - 60, "exp": now + 540, "iss": str(self.config.app_id)}
         return jwt.encode(claims, self.config.private_key.get_secret_value(), algorithm="RS256")
@@ -65,7 +64,7 @@ class GitHub:
     async def _token(self) -> str:
         if self.config.app_id and self.config.private_key and self.config.installation_id:
             cached = self._installation_token
-            if cached and cached[1] - _REFRESH_MARGIN > time.time():
+            if cached and cached[1] - _REFRESH_MARGIN > clock.now().timestamp():
                 return cached[0]
             response = await http.send(
                 self.client,
@@ -76,7 +75,8 @@ class GitHub:
             )
             body = response.json()
             expires = http.parse_time(body.get("expires_at"))
-            self._installation_token = (body["token"], expires.timestamp() if expires else time.time() + 3000)
+            fallback = clock.now().timestamp() + 3000
+            self._installation_token = (body["token"], expires.timestamp() if expires else fallback)
             return body["token"]
         if self.config.token:
             return self.config.token.get_secret_value()
