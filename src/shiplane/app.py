@@ -135,6 +135,7 @@ async def metrics(_: Request) -> PlainTextResponse:
 
 def make_worker(ctx: AppContext) -> Any:
     """The worker for this process, wired to everything that reacts to gates and delivers jobs."""
+    from shiplane.changes.service import ChangeTracker
     from shiplane.jobs.worker import Worker
 
     enforcement = ctx.enforcement
@@ -148,6 +149,7 @@ def make_worker(ctx: AppContext) -> Any:
         handlers=enforcement.handlers(),
         reactions=(enforcement.reaction,),
         pacers=enforcement.pacers,
+        periodic=(ChangeTracker(ctx.settings.config, ctx.db).tick,),
     )
 
 

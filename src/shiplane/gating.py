@@ -23,3 +23,17 @@ def blocker_check_for(ctx: AppContext) -> BlockerCheck:
         return [b.to_dict() for b in gate.blockers_at(gate_inputs, now, now)]
 
     return check
+
+
+def intake_options(ctx: AppContext) -> dict[str, Any]:
+    """The keyword arguments every way in (API, Sleuth, webhooks) passes to deploys.register."""
+    from shiplane.changes.service import tracked
+
+    config = ctx.settings.config
+    return {
+        "auto_create": config.server.auto_create,
+        "cache": ctx.catalog,
+        "blocker_check": blocker_check_for(ctx),
+        "tracked": tracked(config),
+        "issue_pattern": config.changes.issue_pattern,
+    }

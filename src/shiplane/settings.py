@@ -343,6 +343,20 @@ class SlackConfig(Section):
     allowed_users: list[str] = []
 
 
+class ChangesConfig(Section):
+    issue_pattern: str = r"[A-Z][A-Z0-9]+-\d+"
+    mirror_dir: str = "./shiplane-mirrors"  # where bare mirrors of services' git_remote live
+
+    @field_validator("issue_pattern")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {value!r} ({exc})") from None
+        return value
+
+
 class DoraConfig(Section):
     timezone: TimeZoneName = "UTC"
     failure_states: list[Literal["ailing", "unhealthy", "incident"]] = ["unhealthy", "incident"]
@@ -365,6 +379,7 @@ class Config(Section):
     health: HealthConfig = HealthConfig()
     notify: list[NotifyConfig] = []
     slack: SlackConfig = SlackConfig()
+    changes: ChangesConfig = ChangesConfig()
     dora: DoraConfig = DoraConfig()
 
 

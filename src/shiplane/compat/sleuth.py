@@ -38,7 +38,7 @@ from shiplane.deploys.models import deploys as deploys_table
 from shiplane.deploys.schemas import DeployIn
 from shiplane.errors import DomainError
 from shiplane.events import service as events
-from shiplane.gating import blocker_check_for
+from shiplane.gating import intake_options
 from shiplane.health import push
 from shiplane.schemas import in_range
 
@@ -190,9 +190,7 @@ async def register_deploy(request: Request, org: str, deployment: str) -> PlainT
             deploy_in,
             actor=who.name,
             now=clock.now(),
-            auto_create=ctx.settings.config.server.auto_create,
-            cache=ctx.catalog,
-            blocker_check=blocker_check_for(ctx),
+            **intake_options(ctx),
         )
     except BadRequest as exc:
         return PlainTextResponse(exc.text, status_code=exc.status)

@@ -27,6 +27,12 @@ deploys = Table(
     Column("registered_by", String(200), nullable=True),
     Column("rollback_of", Integer, nullable=True),
     Column("has_changes", Boolean, nullable=False, default=False),
+    # What shipped: where the change list came from (body | webhook | mirror | none),
+    # why it is empty when it is, and the batch size.
+    Column("changes_source", String(16), nullable=True),
+    Column("changes_note", Text, nullable=True),
+    Column("commit_count", Integer, nullable=True),
+    Column("files_changed", Integer, nullable=True),
     Column("health_state", String(16), nullable=False, default="pending"),
     Column("health_score", Float, nullable=True),
     Column("health_final", Boolean, nullable=False, default=False),
@@ -39,6 +45,13 @@ deploys = Table(
     # At most one deploy in progress per service and environment, enforced by
     # the database so that concurrent starts have exactly one winner on every
     # engine and in every process.
+    # Succeeded deploys whose change list the worker still has to work out.
+    Index(
+        "ix_deploys_changes_pending",
+        "id",
+        sqlite_where=text("status = 'succeeded' AND changes_source IS NULL"),
+        postgresql_where=text("status = 'succeeded' AND changes_source IS NULL"),
+    ),
     Index(
         "uq_deploys_in_progress",
         "service_id",
@@ -64,5 +77,6 @@ deploy_commits = Table(
     Column("url", String(2000), nullable=True),
     Column("pull_requests", JSONType, nullable=False, default=list),
     Column("issue_keys", JSONType, nullable=False, default=list),
+    Column("files", JSONType, nullable=True),
     Index("ix_deploy_commits_deploy", "deploy_id", "position"),
 )

@@ -11,7 +11,7 @@ from shiplane.auth.service import Principal
 from shiplane.context import AppContext, context
 from shiplane.deploys import service
 from shiplane.deploys.schemas import DeployIn, DeployPatch
-from shiplane.gating import blocker_check_for
+from shiplane.gating import intake_options
 from shiplane.schemas import SLUG_PATTERN
 
 router = APIRouter(prefix="/api/v1/deploys", tags=["deploys"])
@@ -30,9 +30,7 @@ async def register_deploy(
         body,
         actor=who.name,
         now=clock.now(),
-        auto_create=ctx.settings.config.server.auto_create,
-        cache=ctx.catalog,
-        blocker_check=blocker_check_for(ctx),
+        **intake_options(ctx),
     )
     if result.gate_changed:
         ctx.gate_may_have_changed()

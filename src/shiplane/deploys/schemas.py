@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
@@ -26,6 +26,7 @@ class CommitIn(Strict):
     author: CommitAuthor | None = None
     date: UTC | None = None
     url: Annotated[str, Field(max_length=2000)] | None = None
+    files: Annotated[list[Any], Field(max_length=5000)] | None = None  # paths (the sleuth CLI sends strings)
 
 
 class DeployIn(Body):

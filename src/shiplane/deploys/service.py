@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from shiplane.catalog import service as catalog_service
 from shiplane.catalog.models import environments, services
 from shiplane.changes import parse
+from shiplane.changes import service as changes_service
 from shiplane.clock import as_utc, iso
 from shiplane.deploys import states
 from shiplane.deploys.models import deploy_commits, deploys
@@ -147,6 +148,10 @@ def changes_of(conn: Connection, row: Any) -> dict[str, Any]:
         "pull_requests": prs,
         "issues": issues,
         "known": bool(row.has_changes),
+        "source": row.changes_source,
+        "note": row.changes_note,
+        "commit_count": row.commit_count,
+        "files_changed": row.files_changed,
     }
 
 
@@ -175,6 +180,8 @@ def register(
     auto_create: bool = True,
     cache: catalog_service.Cache | None = None,
     blocker_check: BlockerCheck | None = None,
+    tracked: frozenset[str] = frozenset(),
+    issue_pattern: str = parse.DEFAULT_ISSUE_PATTERN,
 ) -> Registration:
     svc = catalog_service.service(conn, body.service, auto_create=auto_create, now=now, cache=cache)
     env = catalog_service.environment(conn, body.environment, auto_create=auto_create, now=now, cache=cache)
@@ -250,6 +257,7 @@ def register(
         registered_by=actor,
         rollback_of=rollback_of,
         has_changes=body.commits is not None,
+        **_change_columns(body, latest, tracked),
         health_state="pending",
         health_final=False,
     )
@@ -274,7 +282,9 @@ def register(
     if gate_changed:
         watch.mark_scope_due(conn, env.id, svc.id, now)
     if body.commits:
-        conn.execute(insert(deploy_commits), [_commit_row(deploy_id, i, c) for i, c in enumerate(body.commits)])
+        conn.execute(
+            insert(deploy_commits), [_commit_row(deploy_id, i, c, issue_pattern) for i, c in enumerate(body.commits)]
+        )
 
     events.record(
         conn,
@@ -317,7 +327,24 @@ def _in_progress_error(blocking: Any) -> DeployInProgress:
     )
 
 
-def _commit_row(deploy_id: int, position: int, commit: Any) -> dict[str, Any]:
+def _change_columns(body: DeployIn, latest: Any, tracked: frozenset[str]) -> dict[str, Any]:
+    """Where this deploy's change list comes from, decided at intake when it can be.
+
+    Commits in the body are the changes. Otherwise a first deploy has nothing
+    to compare with, and an untracked service has no source: both are settled
+    now, so only tracked services leave work (changes_source NULL) for the worker.
+    """
+    if body.commits is not None:
+        count, files = changes_service.body_stats(body.commits)
+        return {"changes_source": "body", "commit_count": count, "files_changed": files}
+    if latest is None:
+        return {"changes_source": "none", "changes_note": changes_service.first_deploy_note(body.service, body.environment)}
+    if body.service not in tracked:
+        return {"changes_source": "none", "changes_note": changes_service.NO_SOURCE}
+    return {}
+
+
+def _commit_row(deploy_id: int, position: int, commit: Any, issue_pattern: str) -> dict[str, Any]:
     author = commit.author
     return dict(
         deploy_id=deploy_id,
@@ -330,7 +357,8 @@ def _commit_row(deploy_id: int, position: int, commit: Any) -> dict[str, Any]:
         committed_at=commit.date,
         url=commit.url,
         pull_requests=parse.pull_requests(commit.message),
-        issue_keys=parse.issue_keys(commit.message),
+        issue_keys=parse.issue_keys(commit.message, issue_pattern),
+        files=[f for f in (commit.files or []) if isinstance(f, str)][:1000] or None,
     )
 
 

@@ -10,10 +10,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from shiplane.catalog.service import Cache
 from shiplane.deploys import service as deploys
 from shiplane.deploys.schemas import DeployIn
-from shiplane.deploys.service import BlockerCheck
 from shiplane.enforcement import sync
 from shiplane.enforcement.forges import base as ev
 from shiplane.enforcement.models import pushed_commits, webhook_deliveries
@@ -29,9 +27,7 @@ PROTECTION_JOB = "protection:github"
 class Context:
     targets: tuple[sync.Target, ...]
     schedule: Schedule
-    auto_create: bool
-    cache: Cache | None
-    blocker_check: BlockerCheck | None
+    intake: dict[str, Any]  # gating.intake_options: how deploys are registered
 
 
 def _first_time(conn: Connection, forge: str, delivery_id: str | None, now: datetime) -> bool:
@@ -138,9 +134,7 @@ def _register(conn: Connection, forge: str, event: ev.DeploymentStatus, now: dat
                     body,
                     actor=f"{forge}:deployment_status",
                     now=now,
-                    auto_create=ctx.auto_create,
-                    cache=ctx.cache,
-                    blocker_check=ctx.blocker_check,
+                    **ctx.intake,
                 )
             out.append(f"deploy {result.deploy['id']} {result.deploy['status']}")
         except (DomainError, ValueError) as exc:

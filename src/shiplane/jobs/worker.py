@@ -49,6 +49,7 @@ class Worker:
         on_gate_change: Callable[[], None] | None = None,
         reactions: tuple[watch.Reaction, ...] = (),
         pacers: dict[str, Pacer] | None = None,
+        periodic: tuple[Callable[[], Awaitable[int]], ...] = (),
     ) -> None:
         self.settings = settings
         self.db = db
@@ -57,6 +58,7 @@ class Worker:
         self.on_gate_change = on_gate_change
         self.reactions = reactions
         self.pacers = pacers or {}
+        self.periodic = periodic  # other due work (e.g. change tracking); each returns how much it did
         self.limiter = anyio.CapacityLimiter(IN_FLIGHT)
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.wakeup = anyio.Event()
@@ -126,6 +128,8 @@ class Worker:
         now = clock.now()
         await self.gates(now)
         delivered = await self.deliver(now)
+        for task in self.periodic:
+            delivered += await task()
         if delivered:
             return 0.0
         nxt = await self.db.run_read(self._next_due)

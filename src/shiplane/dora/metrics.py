@@ -1,0 +1,483 @@
+"""DORA metrics as pure functions of plain data.
+
+Nothing here reads a clock, a database or a file: callers load rows, turn them
+into `Deploy`, `Change` and `Incident` values and call `compute()`. That keeps
+the definitions below testable with fixed data and reusable from the API, the
+CLI and reports alike.
+
+Definitions (after the DORA 2024 "Accelerate State of DevOps" report)
+-----------------------------------------------------------------------
+The range is ``[since, until)``: ``since`` inclusive, ``until`` exclusive. A
+deploy is *in range* when its ``deployed_at`` is. The caller passes every deploy
+of the scopes (service + environment) it cares about, including some outside the
+range: the deploy just before ``since`` (to tell whether the first deploy in
+range is a fix-forward) and deploys after ``until`` (which can recover failures
+that happened in range).
+
+counted deploy
+    A deploy whose status is ``succeeded`` or ``rolled_back``: both reached
+    production (a rolled-back deploy was live before it was reverted).
+    ``started``, ``failed`` and ``cancelled`` deploys never reached production,
+    so they are ignored everywhere: they are not counted, cannot fail, cannot
+    recover a failure and are never "the previous deploy".
+
+failed deploy
+    A counted deploy whose health is in ``failure_states`` (default
+    ``unhealthy`` and ``incident``) or whose status is ``rolled_back`` (a
+    rollback is remediation of a failed change, whatever its health said).
+
+restoring deploy
+    A counted deploy with status ``succeeded`` whose health is settled and not a
+    failure: health not ``pending`` and not in ``failure_states``. So with the
+    default states ``healthy``, ``ailing`` and ``no_data`` restore service, and
+    ``pending`` does not (we do not know yet). This is exactly "counted, not
+    failed, not pending", so the three classes never overlap.
+
+Deployment frequency
+    ``count`` = counted deploys in range; ``per_day`` = count / length of the
+    range in days (elapsed time, so 36 hours is 1.5 days, and a local calendar
+    week that crosses a DST change is 7 ± 1/24 days). Band by ``per_day``.
+
+Change lead time
+    For every `Change` shipped by a counted deploy in range:
+    ``deploy.deployed_at - change.committed_at``, clamped at 0 (clock skew or a
+    rewritten author date must not give negative lead times). ``median_seconds``
+    and ``p90_seconds`` use `percentile()` (linear interpolation between closest
+    ranks, numpy's default method). None when there are no such changes. Band by
+    the median.
+
+Change failure rate
+    ``total`` = counted deploys in range, ``failed`` = failed deploys among
+    them, ``rate`` = failed / total (None when total is 0). Band by rate.
+
+Failed deployment recovery time
+    For every failed deploy F in range, the time from ``F.deployed_at`` to the
+    earliest of
+      (a) the ``deployed_at`` of the first restoring deploy of the same service
+          and environment after F (deploys are ordered by ``deployed_at`` then
+          ``id``; later failed or pending deploys are skipped, not stops), and
+      (b) the earliest ``resolved_at`` of the incidents attached to F
+          (unresolved incidents are ignored; an incident's ``started_at`` plays
+          no part, DORA measures from the failed deployment),
+    clamped at 0. Recoveries after ``until`` count: the failure is in range.
+    Failures with no recovery yet are left out of the median (there is no
+    duration to take a median of; they still count in the change failure rate).
+    ``median_seconds`` is None when no failure in range has recovered. Band by
+    the median.
+
+Deployment rework rate (DORA 2024's fifth metric)
+    ``count`` = counted deploys in range that either are rollbacks
+    (``Deploy.rollback``) or were deployed while the previous counted deploy of
+    the same service and environment was failed and not recovered strictly
+    before this deploy (a fix-forward; the deploy that itself recovers the
+    failure is that fix-forward, so it counts). ``total`` = counted deploys in
+    range; ``rate`` = count / total or None.
+
+Series
+    Buckets of one local day, week (Monday 00:00) or month (1st, 00:00) in time
+    zone ``tz`` covering ``[since, until)``; the first bucket starts at the
+    boundary at or before ``since``. Each bucket reports, for counted deploys in
+    range whose ``deployed_at`` falls in it: ``deploys``, ``failed`` and
+    ``median_lead_time_seconds`` of the changes they shipped (None if none).
+    ``start`` is the bucket's first instant as an ISO-8601 UTC string ending in
+    ``Z``. Bucket edges come from zoneinfo, so a local day across a DST change
+    lasts 23 or 25 hours.
+
+Bands
+    See `BANDS` (and `bands()` for a JSON-friendly copy). ``band`` is None when
+    the value is None.
+
+Worked example
+--------------
+One service, ``web``/``production``; range Mon 2026-03-02 00:00Z to
+Mon 2026-03-09 00:00Z (7 days), daily buckets in UTC::
+
+    id  deployed_at (UTC)  status     health     rollback  lead times of its changes
+    1   Sun 03-01 22:00    succeeded  healthy              (before the range: ignored)
+    2   Mon 03-02 10:00    succeeded  healthy              2h, 24h
+    3   Tue 03-03 09:00    succeeded  unhealthy            3h
+    4   Tue 03-03 09:30    succeeded  healthy    yes       (none: re-deploys an old sha)
+    5   Wed 03-04 14:00    failed     pending              1h (never reached production)
+    6   Thu 03-05 11:00    succeeded  healthy              48h
+    7   Fri 03-06 16:00    succeeded  incident             6h; incident resolved Fri 18:00
+    8   Fri 03-06 17:00    succeeded  pending              1h (a fix-forward)
+
+- Counted in range: 2, 3, 4, 6, 7, 8 → count 6, per_day 6/7 ≈ 0.857 → high.
+- Failed: 3 (unhealthy) and 7 (incident) → rate 2/6 ≈ 0.333 → low.
+- Recovery: 3 is restored by rollback 4 after 30 min (1800 s). 7 is not
+  restored by 8 (pending), so its incident's resolution counts: 2 h (7200 s).
+  Median (1800 + 7200) / 2 = 4500 s → high.
+- Rework: 4 (a rollback) and 8 (deployed while 7 was failed) → 2/6 ≈ 0.333.
+- Lead times, sorted: 1h, 2h, 3h, 6h, 24h, 48h (deploy 5's change is out: it
+  never shipped). Median = (3h + 6h) / 2 = 16200 s → elite; p90 sits at rank
+  0.9 × 5 = 4.5, halfway between 24h and 48h = 129600 s.
+- Series (Mon..Sun): deploys 1, 2, 0, 1, 2, 0, 0; failed 0, 1, 0, 0, 1, 0, 0;
+  median lead time 46800, 10800, None, 172800, 12600, None, None.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+__all__ = [
+    "BANDS",
+    "BUCKETS",
+    "COUNTED_STATUSES",
+    "DEFAULT_FAILURE_STATES",
+    "Change",
+    "Deploy",
+    "Incident",
+    "Threshold",
+    "band",
+    "bands",
+    "bucket_starts",
+    "compute",
+    "percentile",
+]
+
+UTC = timezone.utc
+DAY = 86400.0
+HOUR = 3600.0
+
+# Statuses of deploys that reached production (see "counted deploy" above).
+COUNTED_STATUSES = frozenset({"succeeded", "rolled_back"})
+DEFAULT_FAILURE_STATES: tuple[str, ...] = ("unhealthy", "incident")
+BUCKETS: tuple[str, ...] = ("day", "week", "month")
+Bucket = Literal["day", "week", "month"]
+
+
+@dataclass(frozen=True)
+class Deploy:
+    id: int
+    service: str
+    environment: str
+    deployed_at: datetime  # aware UTC; the deploy time
+    status: str  # started | succeeded | failed | cancelled | rolled_back
+    health: str  # pending | healthy | ailing | unhealthy | no_data | incident
+    rollback: bool = False  # this deploy re-deployed an older sha (tag "rollback")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One commit first shipped to the environment by a deploy."""
+
+    deploy_id: int
+    committed_at: datetime  # authored time, aware UTC
+
+
+@dataclass(frozen=True)
+class Incident:
+    deploy_id: int  # the deploy it attached to
+    started_at: datetime
+    resolved_at: datetime | None
+
+
+# --- Bands -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A value gets `band` when ``value <op> limit`` holds; the catch-all has neither."""
+
+    band: str
+    op: str | None  # ">=", "<" or "<="; None for the catch-all
+    limit: float | None
+    label: str
+
+
+# The DORA 2024 performance clusters, one table for the whole product. Within a
+# metric the first matching row wins, so rows go from elite down to a catch-all.
+BANDS: dict[str, tuple[Threshold, ...]] = {
+    # per_day: deploys per day over the range.
+    "deploy_frequency": (
+        Threshold("elite", ">=", 1.0, "on demand (at least once per day)"),
+        Threshold("high", ">=", 1 / 7, "between once per day and once per week"),
+        Threshold("medium", ">=", 1 / 30, "between once per week and once per month"),
+        Threshold("low", None, None, "less than once per month"),
+    ),
+    # median_seconds of change lead time.
+    "lead_time": (
+        Threshold("elite", "<", DAY, "less than one day"),
+        Threshold("high", "<=", 7 * DAY, "between one day and one week"),
+        Threshold("medium", "<=", 30 * DAY, "between one week and one month"),
+        Threshold("low", None, None, "more than one month"),
+    ),
+    # rate of failed counted deploys. The 2024 clusters report elite 5%, high
+    # 20%, medium 10% and low 40%: on this one metric the medium cluster did
+    # better than the high one. Those figures cannot be thresholds (medium,
+    # "at most 10%", would never match because high already takes everything
+    # up to 20%), so we keep the elite figure and use the two middle figures in
+    # increasing order: a worse rate never earns a better band.
+    "change_failure_rate": (
+        Threshold("elite", "<=", 0.05, "at most 5%"),
+        Threshold("high", "<=", 0.10, "at most 10%"),
+        Threshold("medium", "<=", 0.20, "at most 20%"),
+        Threshold("low", None, None, "more than 20%"),
+    ),
+    # median_seconds of failed deployment recovery time.
+    "recovery_time": (
+        Threshold("elite", "<", HOUR, "less than one hour"),
+        Threshold("high", "<", DAY, "less than one day"),
+        Threshold("medium", "<=", 7 * DAY, "between one day and one week"),
+        Threshold("low", None, None, "more than one week"),
+    ),
+}
+
+_UNITS = {
+    "deploy_frequency": "deploys per day",
+    "lead_time": "seconds (median)",
+    "change_failure_rate": "ratio of failed deploys",
+    "recovery_time": "seconds (median)",
+}
+
+_OPS = {
+    ">=": lambda v, limit: v >= limit,
+    "<": lambda v, limit: v < limit,
+    "<=": lambda v, limit: v <= limit,
+}
+
+
+def band(metric: str, value: float | None) -> str | None:
+    """The band of `value` for `metric` (a key of `BANDS`); None for None."""
+    if value is None:
+        return None
+    for row in BANDS[metric]:
+        if row.op is None or _OPS[row.op](value, row.limit):
+            return row.band
+    raise AssertionError(f"no catch-all band for {metric}")  # pragma: no cover
+
+
+def bands() -> dict[str, Any]:
+    """The band table as fresh JSON-friendly data, for docs and the API."""
+    return {
+        metric: {
+            "unit": _UNITS[metric],
+            "thresholds": [
+                {"band": r.band, "op": r.op, "limit": r.limit, "label": r.label}
+                for r in rows
+            ],
+        }
+        for metric, rows in BANDS.items()
+    }
+
+
+# --- Helpers -----------------------------------------------------------------
+
+
+def percentile(values: Iterable[float], q: float) -> float | None:
+    """The q-th percentile (0 ≤ q ≤ 100) by linear interpolation; None if empty.
+
+    Same as numpy's default ("linear"): sort the n values, take the fractional
+    rank ``(n - 1) * q / 100`` and interpolate between the two values around it.
+    So the median of an even count is the mean of the middle two.
+    """
+    return _percentile_sorted(sorted(values), q)
+
+
+def _percentile_sorted(xs: Sequence[float], q: float) -> float | None:
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile must be within 0..100, got {q}")
+    if not xs:
+        return None
+    rank = (len(xs) - 1) * q / 100
+    lo = math.floor(rank)
+    hi = min(lo + 1, len(xs) - 1)
+    return float(xs[lo] + (xs[hi] - xs[lo]) * (rank - lo))
+
+
+def _zone(tz: str | tzinfo) -> tzinfo:
+    if isinstance(tz, tzinfo):
+        return tz
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise ValueError(f"unknown time zone {tz!r}") from e
+
+
+def _check_range(since: datetime, until: datetime) -> None:
+    # Naive datetimes would silently mean "local time of the server".
+    if since.tzinfo is None or until.tzinfo is None:
+        raise ValueError("since and until must be timezone-aware")
+    if until <= since:
+        raise ValueError("until must be after since")
+
+
+def _first_local_day(local: datetime, bucket: str) -> date:
+    day = local.date()
+    if bucket == "day":
+        return day
+    if bucket == "week":
+        return day - timedelta(days=day.weekday())  # back to Monday
+    return day.replace(day=1)
+
+
+def _next_local_day(day: date, bucket: str) -> date:
+    if bucket == "day":
+        return day + timedelta(days=1)
+    if bucket == "week":
+        return day + timedelta(days=7)
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def bucket_starts(since: datetime, until: datetime, bucket: Bucket = "day", tz: str | tzinfo = "UTC") -> list[datetime]:
+    """Aware-UTC starts of the `bucket`s of zone `tz` that cover [since, until).
+
+    The first start is the local boundary at or before `since`; every start is
+    before `until`. Boundaries are local midnights turned into instants by
+    zoneinfo, so DST days last 23 or 25 hours. Where midnight does not exist
+    (zones that spring forward at 00:00) zoneinfo's fold=0 reading lands on the
+    first instant of that local day, which is what a bucket start should be.
+    """
+    _check_range(since, until)
+    if bucket not in BUCKETS:
+        raise ValueError(f"bucket must be one of {BUCKETS}, got {bucket!r}")
+    zone = _zone(tz)
+    day = _first_local_day(since.astimezone(zone), bucket)
+    starts: list[datetime] = []
+    while True:
+        start = datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+        if start >= until:
+            return starts
+        starts.append(start)
+        day = _next_local_day(day, bucket)
+
+
+def _iso_z(at: datetime) -> str:
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
+# --- compute -----------------------------------------------------------------
+
+
+def compute(
+    deploys: Iterable[Deploy],
+    changes: Iterable[Change],
+    incidents: Iterable[Incident],
+    *,
+    since: datetime,
+    until: datetime,
+    bucket: Bucket = "day",
+    tz: str | tzinfo = "UTC",
+    failure_states: Iterable[str] = DEFAULT_FAILURE_STATES,
+) -> dict[str, Any]:
+    """The four DORA key metrics, rework rate and a time series; see the module doc.
+
+    Runs in O(n log n): deploys are sorted once per scope, incidents and
+    in-range deploys are looked up by id, changes are scanned once.
+    """
+    starts = bucket_starts(since, until, bucket, tz)  # also validates the arguments
+    start_ts = [s.timestamp() for s in starts]
+    lo, hi = since.timestamp(), until.timestamp()
+    failing = frozenset(failure_states)
+
+    # Earliest resolution per deploy; an unresolved incident restores nothing.
+    resolved: dict[int, float] = {}
+    for inc in incidents:
+        if inc.resolved_at is not None:
+            at = inc.resolved_at.timestamp()
+            if at < resolved.get(inc.deploy_id, math.inf):
+                resolved[inc.deploy_id] = at
+
+    # Deploys that never reached production play no part at all, not even as
+    # "the next deploy" or "the previous deploy", so drop them first.
+    scopes: dict[tuple[str, str], list[Deploy]] = defaultdict(list)
+    for d in deploys:
+        if d.status in COUNTED_STATUSES:
+            scopes[(d.service, d.environment)].append(d)
+
+    n_buckets = len(starts)
+    bucket_deploys = [0] * n_buckets
+    bucket_failed = [0] * n_buckets
+    shipped: dict[int, tuple[float, int]] = {}  # in-range deploy id -> (deployed ts, bucket)
+    total = failed_total = rework = 0
+    recoveries: list[float] = []
+
+    for scope in scopes.values():
+        scope.sort(key=lambda d: (d.deployed_at, d.id))
+        ts = [d.deployed_at.timestamp() for d in scope]
+        failed = [d.status == "rolled_back" or d.health in failing for d in scope]
+        restores = [
+            d.status == "succeeded" and d.health != "pending" and d.health not in failing for d in scope
+        ]
+
+        # One backward pass gives, for every deploy, when the next restoring
+        # deploy after it went out; recovery is then O(1) per failure.
+        recovered_at: list[float | None] = [None] * len(scope)
+        next_restore = math.inf
+        for i in range(len(scope) - 1, -1, -1):
+            if failed[i]:
+                at = min(next_restore, resolved.get(scope[i].id, math.inf))
+                recovered_at[i] = at if at != math.inf else None
+            if restores[i]:
+                next_restore = ts[i]
+
+        for i, d in enumerate(scope):
+            if not lo <= ts[i] < hi:
+                continue
+            k = bisect_right(start_ts, ts[i]) - 1
+            shipped[d.id] = (ts[i], k)
+            total += 1
+            bucket_deploys[k] += 1
+            if failed[i]:
+                failed_total += 1
+                bucket_failed[k] += 1
+                back = recovered_at[i]
+                if back is not None:  # still-open failures have no duration yet
+                    recoveries.append(max(0.0, back - ts[i]))
+            if d.rollback or (i > 0 and failed[i - 1] and _unrecovered(recovered_at[i - 1], ts[i])):
+                rework += 1
+
+    leads: list[float] = []
+    bucket_leads: list[list[float]] = [[] for _ in range(n_buckets)]
+    for c in changes:
+        hit = shipped.get(c.deploy_id)
+        if hit is None:
+            continue
+        lead = max(0.0, hit[0] - c.committed_at.timestamp())
+        leads.append(lead)
+        bucket_leads[hit[1]].append(lead)
+
+    leads.sort()
+    recoveries.sort()
+    per_day = total / ((hi - lo) / DAY)
+    lead_median = _percentile_sorted(leads, 50)
+    cfr = failed_total / total if total else None
+    recovery_median = _percentile_sorted(recoveries, 50)
+
+    return {
+        "deploy_frequency": {"count": total, "per_day": per_day, "band": band("deploy_frequency", per_day)},
+        "lead_time": {
+            "median_seconds": lead_median,
+            "p90_seconds": _percentile_sorted(leads, 90),
+            "band": band("lead_time", lead_median),
+        },
+        "change_failure_rate": {
+            "rate": cfr,
+            "failed": failed_total,
+            "total": total,
+            "band": band("change_failure_rate", cfr),
+        },
+        "recovery_time": {"median_seconds": recovery_median, "band": band("recovery_time", recovery_median)},
+        "rework_rate": {"rate": rework / total if total else None, "count": rework, "total": total},
+        "series": [
+            {
+                "start": _iso_z(starts[k]),
+                "deploys": bucket_deploys[k],
+                "failed": bucket_failed[k],
+                "median_lead_time_seconds": percentile(bucket_leads[k], 50),
+            }
+            for k in range(n_buckets)
+        ],
+    }
+
+
+def _unrecovered(recovered_at: float | None, at: float) -> bool:
+    """True when a failure recovering at `recovered_at` was still open at `at`."""
+    return recovered_at is None or recovered_at >= at
