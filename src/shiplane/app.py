@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import time
+from datetime import timedelta
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,7 +14,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
@@ -26,6 +28,7 @@ from shiplane.deploys.routes import router as deploys_router
 from shiplane.enforcement.routes import bitbucket_hook, github_hook, gitlab_hook
 from shiplane.errors import DomainError
 from shiplane.events import service as events_service
+from shiplane.dora.routes import router as dora_router
 from shiplane.events.routes import router as events_router
 from shiplane.locks.routes import GATE_OPENAPI, gate_endpoint
 from shiplane.locks.routes import router as locks_router
@@ -129,7 +132,53 @@ async def healthz(_: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-async def metrics(_: Request) -> PlainTextResponse:
+JOBS_PENDING = Gauge("shiplane_jobs_pending", "Durable jobs waiting to be delivered")
+DORA_GAUGES = {
+    "deploys_per_day": Gauge("shiplane_dora_deploys_per_day", "Deploy frequency, production, last 30 days"),
+    "lead_time_median_seconds": Gauge("shiplane_dora_lead_time_median_seconds", "Median lead time for changes, last 30 days"),
+    "change_failure_rate": Gauge("shiplane_dora_change_failure_rate", "Change failure rate, last 30 days"),
+    "recovery_time_median_seconds": Gauge(
+        "shiplane_dora_recovery_time_median_seconds", "Median failed deployment recovery time, last 30 days"
+    ),
+}
+_GAUGE_TTL = 60.0  # seconds: scrapes come every 15-60 s; DORA over 30 days need not be fresher
+
+
+def _gauge_values(conn: Any, settings: Settings) -> dict[str, float | None]:
+    from shiplane.dora import service as dora
+    from shiplane.jobs import queue
+
+    now = clock.now()
+    try:
+        report = dora.report(
+            conn,
+            since=now - timedelta(days=30),
+            until=now,
+            tz=settings.config.dora.timezone,
+            failure_states=tuple(settings.config.dora.failure_states),
+        )
+    except DomainError:  # no production environment yet
+        report = None
+    values: dict[str, float | None] = {"jobs": queue.depth(conn)}
+    if report:
+        values |= {
+            "deploys_per_day": report["deploy_frequency"]["per_day"],
+            "lead_time_median_seconds": report["lead_time"]["median_seconds"],
+            "change_failure_rate": report["change_failure_rate"]["rate"],
+            "recovery_time_median_seconds": report["recovery_time"]["median_seconds"],
+        }
+    return values
+
+
+async def metrics(request: Request) -> PlainTextResponse:
+    ctx = request.app.state.ctx
+    cached = getattr(ctx, "_gauges", None)
+    if cached is None or cached[0] < time.monotonic():
+        values = await ctx.db.run_read(_gauge_values, ctx.settings)
+        ctx._gauges = (time.monotonic() + _GAUGE_TTL, values)
+        JOBS_PENDING.set(values["jobs"])
+        for key, gauge in DORA_GAUGES.items():
+            gauge.set(values.get(key) if values.get(key) is not None else float("nan"))
     return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -197,6 +246,7 @@ def create_app(
     app.include_router(locks_router)
     app.router.routes.append(Route("/api/v1/gate", gate_endpoint, methods=["GET"], include_in_schema=False))
     app.include_router(events_router)
+    app.include_router(dora_router)
     app.include_router(sleuth.router)
     for forge, endpoint in (("github", github_hook), ("bitbucket", bitbucket_hook), ("gitlab", gitlab_hook)):
         app.add_api_route(

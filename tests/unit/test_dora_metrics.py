@@ -1,7 +1,7 @@
 """DORA maths on fixed data: the worked example from the module docstring, then one table per rule."""
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -18,7 +18,7 @@ from shiplane.dora.metrics import (
     percentile,
 )
 
-Z = timezone.utc
+Z = UTC
 H = 3600.0
 DAY = 86400.0
 
@@ -531,7 +531,7 @@ def test_it_gives_no_band_to_a_missing_value(metric):
 def test_it_exposes_the_band_table_for_docs():
     table = bands()
     assert list(table) == ["deploy_frequency", "lead_time", "change_failure_rate", "recovery_time"]
-    for metric, spec in table.items():
+    for spec in table.values():
         assert [t["band"] for t in spec["thresholds"]] == ["elite", "high", "medium", "low"]
         assert spec["thresholds"][-1]["op"] is None and spec["thresholds"][-1]["limit"] is None
         assert spec["unit"]

@@ -122,7 +122,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -142,7 +142,6 @@ __all__ = [
     "percentile",
 ]
 
-UTC = timezone.utc
 DAY = 86400.0
 HOUR = 3600.0
 

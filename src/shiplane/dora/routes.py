@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from starlette.responses import JSONResponse
+
+from shiplane import clock
+from shiplane.auth import deps
+from shiplane.auth.service import Principal
+from shiplane.context import AppContext, context
+from shiplane.dora import service
+from shiplane.errors import Invalid
+from shiplane.schemas import SLUG_PATTERN, in_range
+
+router = APIRouter(prefix="/api/v1/dora", tags=["dora"])
+
+
+def instant(value: str | None, field: str) -> datetime | None:
+    """A date means midnight UTC; a date-time is read as ISO-8601 (naive = UTC)."""
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time(), timezone.utc)
+        return in_range(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        raise Invalid(field, f"not a date (YYYY-MM-DD) or ISO-8601 date-time: {value!r}") from None
+
+
+def default_range(since: datetime | None, until: datetime | None, now: datetime) -> tuple[datetime, datetime]:
+    """Default: the 30 days up to the end of today (UTC)."""
+    if until is None:
+        until = datetime.combine(now.date() + timedelta(days=1), time(), timezone.utc)
+    if since is None:
+        since = until - timedelta(days=30)
+    return since, until
+
+
+@router.get("", summary="DORA metrics (the four keys and rework rate) with bands and a series")
+async def dora(
+    ctx: Annotated[AppContext, Depends(context)],
+    _: Annotated[Principal, Depends(deps.viewer)],
+    environment: Annotated[str | None, Query(pattern=SLUG_PATTERN)] = None,
+    service_: Annotated[str | None, Query(alias="service", pattern=SLUG_PATTERN)] = None,
+    since: Annotated[str | None, Query(max_length=40, description="inclusive; a date means midnight UTC")] = None,
+    until: Annotated[str | None, Query(max_length=40, description="exclusive")] = None,
+    bucket: Literal["day", "week", "month"] = "day",
+) -> JSONResponse:
+    start, end = default_range(instant(since, "since"), instant(until, "until"), clock.now())
+    config = ctx.settings.config.dora
+    body = await ctx.db.run_read(
+        service.report,
+        since=start,
+        until=end,
+        environment=environment,
+        service=service_,
+        bucket=bucket,
+        tz=config.timezone,
+        failure_states=tuple(config.failure_states),
+    )
+    return JSONResponse(body)
