@@ -261,6 +261,20 @@ def test_it_rejects_bad_arguments(kwargs, message):
         week([], **kwargs)
 
 
+@pytest.mark.parametrize(
+    "deploys,changes,incidents",
+    [
+        ([Deploy(1, "web", "production", datetime(2026, 3, 2, 10), "succeeded", "healthy")], [], []),
+        ([dep(1, 10)], [Change(1, datetime(2026, 3, 2, 9))], []),
+        ([dep(1, 10, health="incident")], [], [Incident(1, at(10), datetime(2026, 3, 2, 11))]),
+    ],
+)
+def test_it_refuses_naive_datetimes_in_the_data(deploys, changes, incidents):
+    # timestamp() of a naive datetime would silently use the server's time zone.
+    with pytest.raises(ValueError, match="naive"):
+        week(deploys, changes, incidents)
+
+
 # --- deploy frequency ---------------------------------------------------------
 
 
@@ -348,6 +362,7 @@ def test_it_bands_lead_time_by_its_median(lead_hours, expected_band):
         ([dep(1, 1, health="incident")], None, 1, 1),
         ([dep(1, 1, health="ailing")], None, 0, 1),
         ([dep(1, 1, health="ailing")], ("unhealthy", "incident", "ailing"), 1, 1),
+        ([dep(1, 1, health="ailing"), dep(2, 2, health="unhealthy")], "ailing", 1, 2),  # a lone state
         ([dep(1, 1, health="no_data")], None, 0, 1),
         ([dep(1, 1, health="pending")], None, 0, 1),
         # A rolled-back deploy failed whatever its health said.

@@ -348,6 +348,14 @@ def bucket_starts(since: datetime, until: datetime, bucket: Bucket = "day", tz: 
         day = _next_local_day(day, bucket)
 
 
+def _ts(at: datetime) -> float:
+    # A naive datetime's timestamp() silently means "server local time", which
+    # would shift every duration by the server's UTC offset: refuse it.
+    if at.tzinfo is None:
+        raise ValueError(f"naive datetime {at.isoformat()}: deploy, change and incident times must be aware")
+    return at.timestamp()
+
+
 def _iso_z(at: datetime) -> str:
     return at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
@@ -374,13 +382,14 @@ def compute(
     starts = bucket_starts(since, until, bucket, tz)  # also validates the arguments
     start_ts = [s.timestamp() for s in starts]
     lo, hi = since.timestamp(), until.timestamp()
-    failing = frozenset(failure_states)
+    # A lone string would otherwise become a set of its letters.
+    failing = frozenset((failure_states,) if isinstance(failure_states, str) else failure_states)
 
     # Earliest resolution per deploy; an unresolved incident restores nothing.
     resolved: dict[int, float] = {}
     for inc in incidents:
         if inc.resolved_at is not None:
-            at = inc.resolved_at.timestamp()
+            at = _ts(inc.resolved_at)
             if at < resolved.get(inc.deploy_id, math.inf):
                 resolved[inc.deploy_id] = at
 
@@ -399,7 +408,8 @@ def compute(
     recoveries: list[float] = []
 
     for scope in scopes.values():
-        scope.sort(key=lambda d: (d.deployed_at, d.id))
+        # Ties on the instant are broken by id, so "next" and "previous" are total.
+        scope.sort(key=lambda d: (_ts(d.deployed_at), d.id))
         ts = [d.deployed_at.timestamp() for d in scope]
         failed = [d.status == "rolled_back" or d.health in failing for d in scope]
         restores = [
@@ -439,7 +449,7 @@ def compute(
         hit = shipped.get(c.deploy_id)
         if hit is None:
             continue
-        lead = max(0.0, hit[0] - c.committed_at.timestamp())
+        lead = max(0.0, hit[0] - _ts(c.committed_at))
         leads.append(lead)
         bucket_leads[hit[1]].append(lead)
 
