@@ -101,19 +101,7 @@ def from_webhooks(conn: Connection, svc: ServiceConfig, base: str, head: str) ->
     rows = conn.execute(
         select(pushed_commits).where(scope, pushed_commits.c.id > ids[base], pushed_commits.c.id <= ids[head]).order_by(pushed_commits.c.id)
     ).all()
-    return [
-        Commit(
-            sha=r.sha,
-            message=r.message,
-            author_name=r.author_name,
-            author_email=r.author_email,
-            author_username=r.author_username,
-            timestamp=r.committed_at,
-            url=r.url,
-            files=tuple(r.files or ()),
-        )
-        for r in rows
-    ]
+    return [Commit.from_row(r) for r in rows]
 
 
 def _merged_pull_numbers(conn: Connection, svc: ServiceConfig, shas: Sequence[str]) -> dict[str, int]:
@@ -152,16 +140,9 @@ def record(
             dict(
                 deploy_id=work.deploy_id,
                 position=i,
-                sha=c.sha,
-                message=c.message[:65536],
-                author_name=c.author_name,
-                author_email=c.author_email,
-                author_username=c.author_username,
-                committed_at=c.timestamp,
-                url=c.url,
                 pull_requests=prs,
                 issue_keys=parse.issue_keys(c.message, issue_pattern),
-                files=list(c.files)[:1000],
+                **c.columns(),
             )
         )
     if rows:

@@ -97,20 +97,9 @@ def _act(conn: Connection, forge: str, event: ev.WebhookEvent, now: datetime, ct
 def _save_commit(conn: Connection, forge: str, repo: str, branch: str, c: ev.Commit, now: datetime) -> None:
     ins = pg_insert(pushed_commits) if conn.dialect.name == "postgresql" else sqlite_insert(pushed_commits)
     conn.execute(
-        ins.values(
-            forge=forge,
-            repo=repo,
-            branch=branch,
-            sha=c.sha,
-            message=c.message[:65536],
-            author_name=c.author_name,
-            author_email=c.author_email,
-            author_username=c.author_username,
-            committed_at=c.timestamp,
-            url=c.url,
-            files=list(c.files)[:1000],
-            received_at=now,
-        ).on_conflict_do_nothing(index_elements=["forge", "repo", "sha"])
+        ins.values(forge=forge, repo=repo, branch=branch, received_at=now, **c.columns()).on_conflict_do_nothing(
+            index_elements=["forge", "repo", "sha"]
+        )
     )
 
 
