@@ -30,6 +30,7 @@ from shiplane.errors import DomainError
 from shiplane.events import service as events_service
 from shiplane.dora.routes import router as dora_router
 from shiplane.events.routes import router as events_router
+from shiplane.health.routes import router as health_router
 from shiplane.locks.routes import GATE_OPENAPI, gate_endpoint
 from shiplane.locks.routes import router as locks_router
 from shiplane.middleware import BodyLimitMiddleware, MetricsMiddleware
@@ -247,6 +248,7 @@ def create_app(
     app.router.routes.append(Route("/api/v1/gate", gate_endpoint, methods=["GET"], include_in_schema=False))
     app.include_router(events_router)
     app.include_router(dora_router)
+    app.include_router(health_router)
     app.include_router(sleuth.router)
     for forge, endpoint in (("github", github_hook), ("bitbucket", bitbucket_hook), ("gitlab", gitlab_hook)):
         app.add_api_route(

@@ -5,7 +5,7 @@ from shiplane.catalog.models import environments, services  # noqa: F401
 from shiplane.db import metadata  # noqa: F401
 from shiplane.deploys.models import deploy_commits, deploys  # noqa: F401
 from shiplane.events.models import events  # noqa: F401
-from shiplane.health.models import metric_samples  # noqa: F401
+from shiplane.health.models import incidents, metric_samples  # noqa: F401
 from shiplane.jobs.models import jobs  # noqa: F401
 from shiplane.locks.models import gate_watch, locks  # noqa: F401
 from shiplane.enforcement.models import (  # noqa: F401

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from shiplane.catalog.models import environments, services
 from shiplane.deploys.models import deploy_commits, deploys
 from shiplane.dora import metrics
 from shiplane.errors import Invalid, UnknownEnvironment, UnknownService
+from shiplane.health.service import incidents_in
 
 # How far around the range to read: the deploy before a fix-forward, and the
 # recovery of a failure late in the range, lie outside it.
@@ -107,10 +109,19 @@ def report(
         metrics.Change(deploy_id=r.deploy_id, committed_at=r.committed_at)
         for r in conn.execute(changes_query, {"eid": env_id, "lo": since, "hi": until})
     ]
+    incident_list = [
+        metrics.Incident(deploy_id=r.deploy_id, started_at=r.started_at, resolved_at=r.resolved_at)
+        for r in incidents_in(conn, environment, since - AROUND, until + AROUND)
+    ]
+    # A deploy that had an incident failed, even after the incident was
+    # resolved and its health restored.
+    had_incident = {i.deploy_id for i in incident_list}
+    if had_incident:
+        deploy_list = [replace(d, health="incident") if d.id in had_incident else d for d in deploy_list]
     out = metrics.compute(
         deploy_list,
         change_list,
-        [],
+        incident_list,
         since=since,
         until=until,
         bucket=bucket,

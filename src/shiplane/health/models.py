@@ -14,3 +14,21 @@ metric_samples = Table(
     Column("at", UTCDateTime, nullable=False),
     Index("ix_metric_samples_lookup", "metric", "environment", "at"),
 )
+
+# Incidents from outside (PagerDuty, Statuspage, a human): each attaches to the
+# latest deploy before it began and marks it `incident` until resolved.
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(200), nullable=False, unique=True),
+    Column("environment", String(64), nullable=False),
+    Column("service", String(64), nullable=True),
+    Column("title", String(500), nullable=True),
+    Column("url", String(2000), nullable=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime, nullable=True),
+    Column("deploy_id", Integer, nullable=True),
+    Column("previous_health", String(16), nullable=True),  # restored on resolution
+    Index("ix_incidents_deploy", "deploy_id"),
+)
