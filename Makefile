@@ -30,6 +30,7 @@ test: $(VENV)/.installed-test services
 ## services: start PostgreSQL (and install test-only system packages) if needed
 services:
 	bash scripts/test-services.sh
+	bash scripts/prometheus.sh
 
 clean:
 	rm -rf $(VENV) shiplane.db shiplane.db-wal shiplane.db-shm .pytest_cache

@@ -47,6 +47,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ SERVICE_TARGET_P95_MS = 50.0
 YEAR_TARGET_MS = 1000.0
 CHANGES_TARGET_MS = 1000.0
 
+NOISY_OTHER_CPU = 0.25  # cores used by unrelated processes above which the summary warns
 PG_DB = "shiplane_bench_dora"
 KEPT_SQLITE = Path(tempfile.gettempdir()) / "shiplane-bench" / "dora.db"
 
@@ -114,6 +116,9 @@ class Dataset:
     commit_msg: np.ndarray  # index into the message pool
     commit_author: np.ndarray
     commit_files: np.ndarray
+    incident_deploy: np.ndarray  # deploy index per incident (deploys whose health is "incident")
+    incident_start_us: np.ndarray
+    incident_resolved_us: np.ndarray  # -1: not resolved yet
     messages: list[tuple[str, str, str]] = field(default_factory=list)  # (message, pull_requests, issue_keys)
     authors: list[tuple[str, str]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
@@ -126,6 +131,15 @@ class Dataset:
     def commits(self) -> int:
         return len(self.commit_deploy)
 
+    def stored_health(self, with_incidents: bool) -> np.ndarray:
+        """Health as the database holds it: resolving an incident restores the deploy's
+        previous health (the report still counts the deploy as failed through the incident row)."""
+        if not with_incidents:
+            return self.health
+        health = self.health.copy()
+        health[self.incident_deploy[self.incident_resolved_us >= 0]] = HEALTHY
+        return health
+
     def mix(self) -> str:
         n = self.deploys
         st = np.bincount(self.status, minlength=3) / n
@@ -135,7 +149,8 @@ class Dataset:
             f"status succeeded {st[0]:.1%} / failed {st[1]:.1%} / rolled_back {st[2]:.1%};"
             f" health of counted deploys healthy {he[0]:.1%} / unhealthy {he[1]:.1%} / incident {he[2]:.1%}"
             f" / pending {int(he[3] * counted.sum())} newest; rollback_of set {np.count_nonzero(self.rollback_of) / n:.1%};"
-            f" commits per deploy {self.commits / n:.1f} (max {self.counts.max()})"
+            f" commits per deploy {self.commits / n:.1f} (max {self.counts.max()});"
+            f" {len(self.incident_deploy):,} incidents ({np.count_nonzero(self.incident_resolved_us < 0)} unresolved)"
         )
 
 
@@ -222,6 +237,14 @@ def generate(deploys: int, commits: int, services: int, seed: int = SEED) -> Dat
     lead_us = lead_us[np.lexsort((-lead_us, commit_deploy))]  # oldest commit first within a deploy
     committed_us = deployed_us[commit_deploy] - lead_us
 
+    # Incidents: one per deploy of health "incident", starting 2-60 min after it,
+    # resolved after a log-normal 45 min median (those not resolved by END stay open).
+    incident_deploy = np.nonzero(health == INCIDENT)[0]
+    incident_start_us = deployed_us[incident_deploy] + rng.integers(120_000_000, 3_600_000_000, len(incident_deploy))
+    took_us = (np.clip(rng.lognormal(np.log(45 * 60), 1.0, len(incident_deploy)), 300, 7 * 86400) * 1e6).astype(np.int64)
+    end_us = int(END.timestamp() * 1_000_000)
+    incident_resolved_us = np.where(incident_start_us + took_us < end_us, incident_start_us + took_us, -1)
+
     sha_commit = np.where(counts > 0, starts + counts - 1, -1)
     for r, t in zip(rollbacks[np.argsort(rollbacks)].tolist(), targets[np.argsort(rollbacks)].tolist(), strict=True):
         sha_commit[r] = sha_commit[t]  # targets are older: their sha is settled already
@@ -270,6 +293,9 @@ def generate(deploys: int, commits: int, services: int, seed: int = SEED) -> Dat
         commit_msg=rng.integers(0, len(messages), commits),
         commit_author=rng.integers(0, len(authors), commits),
         commit_files=rng.integers(0, len(files), commits),
+        incident_deploy=incident_deploy,
+        incident_start_us=incident_start_us,
+        incident_resolved_us=incident_resolved_us,
         messages=messages,
         authors=authors,
         files=files,
@@ -295,17 +321,20 @@ COMMIT_COLUMNS = (
 )
 
 
-def deploy_rows(data: Dataset, sep: str, service_ids: list[int], env_id: int, lo: int, hi: int) -> Iterator[tuple]:
+def deploy_rows(
+    data: Dataset, sep: str, service_ids: list[int], env_id: int, lo: int, hi: int, stored_health: np.ndarray
+) -> Iterator[tuple]:
     """Deploy rows lo..hi-1 as tuples of Python values (timestamps as text, booleans as 0/1)."""
     deployed = timestamps(data.deployed_us[lo:hi], sep)
     started = timestamps(data.deployed_us[lo:hi] - data.duration_us[lo:hi], sep)
     svc = data.svc[lo:hi].tolist()
     status = data.status[lo:hi].tolist()
-    health = data.health[lo:hi].tolist()
+    health = stored_health[lo:hi].tolist()
     rollback_of = data.rollback_of[lo:hi].tolist()
     sha_commit = data.sha_commit[lo:hi].tolist()
     seq = data.seq[lo:hi].tolist()
     counts = data.counts[lo:hi].tolist()
+    health_restored = (stored_health[lo:hi] != data.health[lo:hi]).tolist()  # set again on resolution: not final
     n_authors = len(data.authors)
     for i in range(hi - lo):
         n = counts[i]
@@ -335,7 +364,7 @@ def deploy_rows(data: Dataset, sep: str, service_ids: list[int], env_id: int, lo
             None if rb else n * 2,
             HEALTH[h],
             HEALTH_SCORE[h],
-            0 if h == PENDING else 1,
+            0 if h == PENDING or health_restored[i] else 1,
         )
 
 
@@ -351,6 +380,26 @@ def commit_rows(data: Dataset, sep: str, lo: int, hi: int) -> Iterator[tuple]:
         m, prs, keys = messages[msg[i]]
         name, email = authors[auth[i]]
         yield (lo + i + 1, dep[i] + 1, pos[i], commit_sha(lo + i), m, name, email, committed[i], prs, keys, pool[files[i]])
+
+
+INCIDENT_COLUMNS = "key, environment, service, title, url, started_at, resolved_at, deploy_id, previous_health"
+
+
+def incident_rows(data: Dataset, sep: str) -> Iterator[tuple]:
+    started = timestamps(data.incident_start_us, sep)
+    resolved = timestamps(np.maximum(data.incident_resolved_us, 0), sep)
+    for n, (i, open_) in enumerate(zip(data.incident_deploy.tolist(), (data.incident_resolved_us < 0).tolist(), strict=True)):
+        yield (
+            f"INC-{n + 1}",
+            "production",
+            f"svc{data.svc[i]}",
+            "Elevated error rate after deploy",
+            f"https://pager.example.com/incidents/{n + 1}",
+            started[n],
+            None if open_ else resolved[n],
+            i + 1,
+            "healthy",
+        )
 
 
 CHUNK = 250_000
@@ -378,12 +427,18 @@ def seed_sqlite(path: Path, data: Dataset) -> None:
         ids = dict(conn.execute("SELECT slug, id FROM services"))
         service_ids = [ids[f"svc{i}"] for i in range(data.services)]
         env_id = conn.execute("SELECT id FROM environments WHERE slug = 'production'").fetchone()[0]
+        with_incidents = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'incidents'").fetchone() is not None
+        health = data.stored_health(with_incidents)
         marks = ",".join("?" * len(DEPLOY_COLUMNS.split(",")))
         for lo in range(0, data.deploys, CHUNK):
             hi = min(lo + CHUNK, data.deploys)
             conn.executemany(
-                f"INSERT INTO deploys ({DEPLOY_COLUMNS}) VALUES ({marks})", deploy_rows(data, " ", service_ids, env_id, lo, hi)
+                f"INSERT INTO deploys ({DEPLOY_COLUMNS}) VALUES ({marks})",
+                deploy_rows(data, " ", service_ids, env_id, lo, hi, health),
             )
+        if with_incidents:
+            marks = ",".join("?" * len(INCIDENT_COLUMNS.split(",")))
+            conn.executemany(f"INSERT INTO incidents ({INCIDENT_COLUMNS}) VALUES ({marks})", incident_rows(data, " "))
         marks = ",".join("?" * len(COMMIT_COLUMNS.split(",")))
         for lo in range(0, data.commits, CHUNK):
             hi = min(lo + CHUNK, data.commits)
@@ -420,6 +475,8 @@ def seed_postgres(url: str, data: Dataset) -> None:
             ids = dict(cur.execute("SELECT slug, id FROM services").fetchall())
             service_ids = [ids[f"svc{i}"] for i in range(data.services)]
             env_id = cur.execute("SELECT id FROM environments WHERE slug = 'production'").fetchone()[0]
+            with_incidents = cur.execute("SELECT to_regclass('incidents') IS NOT NULL").fetchone()[0]
+            health = data.stored_health(with_incidents)
             # The rows are consistent by construction: skip the per-row foreign-key
             # triggers of COPY (a superuser setting, for this session only).
             if cur.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]:
@@ -431,7 +488,7 @@ def seed_postgres(url: str, data: Dataset) -> None:
                     copy.write(
                         "".join(
                             "\t".join(_pg_value(v, n) for n, v in enumerate(row)) + "\n"
-                            for row in deploy_rows(data, "T", service_ids, env_id, lo, hi)
+                            for row in deploy_rows(data, "T", service_ids, env_id, lo, hi, health)
                         )
                     )
             with cur.copy(f"COPY deploy_commits ({COMMIT_COLUMNS}) FROM STDIN") as copy:
@@ -454,11 +511,15 @@ def seed_postgres(url: str, data: Dataset) -> None:
                             f"\t{committed[i]}+00\t{prs}\t{keys}\t{pool[files[i]]}\n"
                         )
                     copy.write("".join(lines))
+            if with_incidents:
+                with cur.copy(f"COPY incidents ({INCIDENT_COLUMNS}) FROM STDIN") as copy:
+                    for row in incident_rows(data, "T"):
+                        copy.write_row([v + "+00" if n in (5, 6) and v else v for n, v in enumerate(row)])
             for table in ("deploys", "deploy_commits"):
                 cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         conn.commit()
     with psycopg.connect(url, autocommit=True) as conn:
-        for table in ("deploys", "deploy_commits", "services", "environments"):
+        for table in ("deploys", "deploy_commits", "services", "environments") + (("incidents",) if with_incidents else ()):
             conn.execute(f"VACUUM ANALYZE {table}")
 
 
@@ -508,6 +569,7 @@ class Row:
     target_ms: float | None = None
     target_on: str = "p95"  # p95 | each | max
     notes: list[str] = field(default_factory=list)
+    other_cpu: float | None = None  # cores used by unrelated processes meanwhile (noise)
 
     def pct(self, q: float) -> float:
         xs = sorted(self.times_ms)
@@ -528,6 +590,32 @@ class Row:
 def service_windows(services: int, runs: int) -> list[str]:
     step = max(1, services // runs)
     return [f"svc{(i * step) % services}" for i in range(runs)]
+
+
+class CpuWatch:
+    """CPU used meanwhile by processes other than us, our children, the server and its
+    PostgreSQL backends, in cores: the noise that perturbs the timings on a shared machine."""
+
+    def __init__(self, server_pid: int | None = None, pg_db: str | None = None) -> None:
+        self.server_pid, self.pg_db = server_pid, pg_db
+
+    def _ours(self) -> tuple[float, dict[int, float]]:
+        own = sum(os.times()[:4])  # user + system of this process and its waited-for children
+        if self.server_pid is not None:
+            own += api.proc_cpu_seconds(self.server_pid)
+        return own, api.pg_backends_cpu(self.pg_db)
+
+    def __enter__(self) -> CpuWatch:
+        self.t0, self.busy0 = time.perf_counter(), api.machine_busy_seconds()
+        self.own0, self.pg0 = self._ours()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        wall = time.perf_counter() - self.t0
+        own, pg = self._ours()
+        pg_used = sum(t - self.pg0.get(pid, 0.0) for pid, t in pg.items())
+        busy = api.machine_busy_seconds() - self.busy0
+        self.other = max(0.0, busy - (own - self.own0) - pg_used) / wall if wall > 0 else 0.0
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -552,14 +640,17 @@ def part_dora(db_name: str, url: str, args: argparse.Namespace) -> tuple[list[Ro
 
             return timed(call)
 
+        pg_db = None if db.is_sqlite else url.rsplit("/", 1)[1]
         since90 = END - SERVICE_WINDOW
         run(since=since90, until=END, service="svc1")  # warm the pool, caches and compiled statements
         times, sizes = [], []
-        for slug in service_windows(args.services, args.runs):
-            ms, out = run(since=since90, until=END, service=slug)
-            times.append(ms)
-            sizes.append(out["deploy_frequency"]["count"])
+        with CpuWatch(pg_db=pg_db) as cpu:
+            for slug in service_windows(args.services, args.runs):
+                ms, out = run(since=since90, until=END, service=slug)
+                times.append(ms)
+                sizes.append(out["deploy_frequency"]["count"])
         row = Row(f"one service, 90 days (x{len(times)})", db_name, "in-process", times, SERVICE_TARGET_P95_MS, "p95")
+        row.other_cpu = cpu.other
         row.notes.append(
             f"{statistics.median(sizes):.0f} counted deploys in range per service (median; min {min(sizes)}, max {max(sizes)})"
         )
@@ -569,11 +660,13 @@ def part_dora(db_name: str, url: str, args: argparse.Namespace) -> tuple[list[Ro
         since365 = END - YEAR_WINDOW
         times = []
         year: dict[str, Any] = {}
-        for i in range(args.year_runs):
-            ms, year = run(since=since365, until=END)
-            times.append(ms)
-            print(f"  {db_name:<10} all services, 1 year  run {i + 1}: {ms:8.0f} ms", flush=True)
+        with CpuWatch(pg_db=pg_db) as cpu:
+            for i in range(args.year_runs):
+                ms, year = run(since=since365, until=END)
+                times.append(ms)
+                print(f"  {db_name:<10} all services, 1 year  run {i + 1}: {ms:8.0f} ms", flush=True)
         row = Row(f"all services, 1 year (x{len(times)})", db_name, "in-process", times, YEAR_TARGET_MS, "each")
+        row.other_cpu = cpu.other
         row.notes.append(
             f"{year['deploy_frequency']['count']:,} counted deploys in range; CFR {year['change_failure_rate']['rate']:.2%},"
             f" lead time median {year['lead_time']['median_seconds'] / 3600:.1f} h,"
@@ -698,17 +791,26 @@ def part_http(db_name: str, url: str, workdir: Path, pg: Postgres | None, in_pro
 
             return timed(call)
 
+        pg_db = server.pg_db
         s90, s365, until = (END - SERVICE_WINDOW).date(), (END - YEAR_WINDOW).date(), END.date()
         get(f"service=svc1&since={s90}&until={until}")  # warmup
-        times = [get(f"service={slug}&since={s90}&until={until}")[0] for slug in service_windows(args.services, args.runs)]
+        with CpuWatch(server.proc.pid, pg_db) as cpu:
+            times = [get(f"service={slug}&since={s90}&until={until}")[0] for slug in service_windows(args.services, args.runs)]
         rows = [Row(f"one service, 90 days (x{len(times)})", db_name, "http", times, SERVICE_TARGET_P95_MS, "p95")]
+        rows[0].other_cpu = cpu.other
         print(f"  {db_name:<10} one service, 90 days  p50 {rows[0].pct(50):7.1f} ms  p95 {rows[0].pct(95):7.1f} ms", flush=True)
         times, body = [], None
-        for i in range(args.year_runs):
-            ms, body = get(f"since={s365}&until={until}")
-            times.append(ms)
-            print(f"  {db_name:<10} all services, 1 year  run {i + 1}: {ms:8.0f} ms", flush=True)
+        probe = HealthProbe(server.port)
+        with CpuWatch(server.proc.pid, pg_db) as cpu:
+            for i in range(args.year_runs):
+                # During the first one, another client polls /healthz: does the server still answer?
+                with probe if i == 0 else contextlib.nullcontext():
+                    ms, body = get(f"since={s365}&until={until}")
+                times.append(ms)
+                print(f"  {db_name:<10} all services, 1 year  run {i + 1}: {ms:8.0f} ms", flush=True)
         row = Row(f"all services, 1 year (x{len(times)})", db_name, "http", times, YEAR_TARGET_MS, "each")
+        row.other_cpu = cpu.other
+        row.notes.append(probe.summary())
         if in_process_year is not None and body is not None:
             same = json.loads(json.dumps(in_process_year)) == body
             row.notes.append("answer identical to the in-process report" if same else "answer DIFFERS from the in-process report")
@@ -719,6 +821,43 @@ def part_http(db_name: str, url: str, workdir: Path, pg: Postgres | None, in_pro
         return rows
     finally:
         server.stop()
+
+
+class HealthProbe:
+    """GET /healthz every 100 ms from a thread of its own while a long request runs."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.latencies: list[float] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        conn = http.client.HTTPConnection(HOST, self.port, timeout=300)
+        while not self.stop.is_set():
+            t0 = time.perf_counter()
+            conn.request("GET", "/healthz")
+            conn.getresponse().read()
+            self.latencies.append((time.perf_counter() - t0) * 1000)
+            self.stop.wait(0.1)
+        conn.close()
+
+    def __enter__(self) -> HealthProbe:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.stop.set()
+        self.thread.join(timeout=300)
+
+    def summary(self) -> str:
+        if not self.latencies:
+            return "/healthz polled during the first request: no answer"
+        xs = sorted(self.latencies)
+        return (
+            f"/healthz polled every 100 ms during the first request: {len(xs)} answers,"
+            f" p50 {xs[len(xs) // 2]:.1f} ms, max {xs[-1]:.0f} ms"
+        )
 
 
 # ---------------------------------------------------------------- git
@@ -863,6 +1002,7 @@ def prepare(db_name: str, args: argparse.Namespace, workdir: Path, pg: Postgres 
                 f"--skip-seed: the kept {db_name} database has {have[0]:,} deploys and {have[1]:,} commits,"
                 f" not {args.deploys:,} and {args.commits:,}: run once with --keep"
             )
+        migrate(url)  # a kept database may predate the current schema (no-op when current)
         return url, [f"reused a kept database of {have[0]:,} deploys and {have[1]:,} commits"]
     if not data_box:
         print(f"generating {args.deploys:,} deploys and {args.commits:,} commits over {args.services} services", flush=True)
@@ -893,13 +1033,16 @@ def prepare(db_name: str, args: argparse.Namespace, workdir: Path, pg: Postgres 
 
 def print_summary(rows: list[Row], context: list[str], notes: list[str], diag: list[str], failures: list[str]) -> bool:
     ok = not failures
-    width = 124
+    width = 133
     print("\n" + "=" * width)
     print("SUMMARY")
     for line in context:
         print(f"  {line}")
     print("-" * width)
-    print(f"{'scenario':<40}{'db':<11}{'path':<12}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}  {'runs (ms)':<22}{'target':>10}")
+    print(
+        f"{'scenario':<38}{'db':<11}{'path':<11}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}  {'runs (ms)':<22}{'other':>6}"
+        f"{'target':>17}"
+    )
     print("-" * width)
     for r in rows:
         runs = ", ".join(f"{t:.0f}" for t in r.times_ms) if len(r.times_ms) <= 5 else "-"
@@ -908,8 +1051,10 @@ def print_summary(rows: list[Row], context: list[str], notes: list[str], diag: l
             label = {"p95": "p95", "each": "each", "max": "max"}[r.target_on]
             target = f"{label}<={r.target_ms:.0f} {'ok' if r.ok else 'MISS'}"
             ok &= bool(r.ok)
+        other = f"{r.other_cpu:.0%}" if r.other_cpu is not None else "-"
         print(
-            f"{r.scenario:<40}{r.db:<11}{r.path:<12}{r.pct(50):>9.1f}{r.pct(95):>9.1f}{max(r.times_ms):>9.1f}  {runs:<22}{target:>10}"
+            f"{r.scenario:<38}{r.db:<11}{r.path:<11}{r.pct(50):>9.1f}{r.pct(95):>9.1f}{max(r.times_ms):>9.1f}"
+            f"  {runs:<22}{other:>6}{target:>17}"
         )
     print("-" * width)
     for line in notes:
@@ -920,6 +1065,11 @@ def print_summary(rows: list[Row], context: list[str], notes: list[str], diag: l
     for failure in failures:
         print(f"  FAILED part: {failure}")
     print(f"  targets: {'all met' if ok else 'MISSED (see MISS above) or a part failed'}")
+    print("  other: CPU used by unrelated processes during the measured runs, in shares of one core;")
+    print("  the figures above are perturbed when it is high: compare runs made on an idle machine.")
+    noisy = [r.other_cpu for r in rows if r.other_cpu is not None and r.other_cpu > NOISY_OTHER_CPU]
+    if noisy:
+        print(f"  WARNING: unrelated processes used up to {max(noisy):.0%} of a core during {len(noisy)} measured scenario(s).")
     print("=" * width)
     if diag:
         print("DIAGNOSTICS")
