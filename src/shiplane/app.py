@@ -186,9 +186,11 @@ async def metrics(request: Request) -> PlainTextResponse:
 def make_worker(ctx: AppContext) -> Any:
     """The worker for this process, wired to everything that reacts to gates and delivers jobs."""
     from shiplane.changes.service import ChangeTracker
+    from shiplane.health.lifecycle import ROLLBACK_JOB, HealthJudge
     from shiplane.jobs.worker import Worker
 
     enforcement = ctx.enforcement
+    health = HealthJudge(ctx.settings.config, ctx.db, transport=ctx.source_transport)
     with ctx.db.write() as conn:
         enforcement.reconcile_all(conn, clock.now())
     return Worker(
@@ -196,10 +198,10 @@ def make_worker(ctx: AppContext) -> Any:
         ctx.db,
         schedule=ctx.schedule,
         on_gate_change=ctx.gates.clear,
-        handlers=enforcement.handlers(),
+        handlers=enforcement.handlers() | {ROLLBACK_JOB: health.call_rollback},
         reactions=(enforcement.reaction,),
         pacers=enforcement.pacers,
-        periodic=(ChangeTracker(ctx.settings.config, ctx.db).tick,),
+        periodic=(ChangeTracker(ctx.settings.config, ctx.db).tick, health.tick),
     )
 
 
@@ -211,12 +213,14 @@ def create_app(
     worker: bool = True,
     prepared: bool = False,
     forge_transport: httpx.AsyncBaseTransport | None = None,
+    source_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     from shiplane.enforcement.runtime import Enforcement
 
     db = db or Database(settings.database_url)
     ctx = AppContext(settings=settings, db=db)
     ctx.enforcement = Enforcement(settings, db, ctx.schedule, transport=forge_transport)
+    ctx.source_transport = source_transport
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -25,6 +25,7 @@ class AppContext:
     schedule: Schedule | None = None
     worker: Any = None  # shiplane.jobs.worker.Worker when this process runs one
     enforcement: Any = None  # shiplane.enforcement.runtime.Enforcement
+    source_transport: Any = None  # httpx transport for metric sources and hooks (tests inject one)
 
     def __post_init__(self) -> None:
         if self.schedule is None:

@@ -28,9 +28,11 @@ def blocker_check_for(ctx: AppContext) -> BlockerCheck:
 def intake_options(ctx: AppContext) -> dict[str, Any]:
     """The keyword arguments every way in (API, Sleuth, webhooks) passes to deploys.register."""
     from shiplane.changes.service import tracked
+    from shiplane.health.lifecycle import metrics_for
 
     config = ctx.settings.config
     return {
+        "judged": lambda environment, service: bool(metrics_for(config, environment, service)),
         "auto_create": config.server.auto_create,
         "cache": ctx.catalog,
         "blocker_check": blocker_check_for(ctx),

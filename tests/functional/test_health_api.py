@@ -28,7 +28,7 @@ def test_a_human_verdict_overrides_and_is_recorded(bob):
     assert (health["state"], health["final"]) == ("unhealthy", True)
     assert health["reason"] == "set unhealthy by token:bob: checkout broken"
     (e,) = bob.get("/api/v1/events?kind=deploy_health_changed").json()["items"]
-    assert (e["deploy_id"], e["data"]["from"], e["data"]["to"]) == (d["id"], "pending", "unhealthy")
+    assert (e["deploy_id"], e["data"]["from"], e["data"]["to"]) == (d["id"], "no_data", "unhealthy")
     (b,) = gate(bob)["blockers"]
     assert (b["kind"], b["deploy_id"]) == ("unhealthy", d["id"])
     assert "checkout broken" in b["reason"]
@@ -49,11 +49,11 @@ def test_incidents_attach_to_the_latest_deploy_before_them_and_are_idempotent(bo
     assert r.status_code == 201 and r.json()["deploy_id"] == second["id"]
     assert bob.post("/api/v1/incidents", json=body).status_code == 200
     assert bob.get(f"/api/v1/deploys/{second['id']}").json()["health"]["state"] == "incident"
-    assert bob.get(f"/api/v1/deploys/{first['id']}").json()["health"]["state"] == "pending"
+    assert bob.get(f"/api/v1/deploys/{first['id']}").json()["health"]["state"] == "no_data"
     resolved = bob.post("/api/v1/incidents", json=body | {"state": "resolved", "at": (t + timedelta(minutes=40)).isoformat()})
     assert resolved.status_code == 201 and resolved.json()["state"] == "resolved"
     assert bob.post("/api/v1/incidents", json=body | {"state": "resolved"}).status_code == 200
-    assert bob.get(f"/api/v1/deploys/{second['id']}").json()["health"]["state"] == "pending"
+    assert bob.get(f"/api/v1/deploys/{second['id']}").json()["health"]["state"] == "no_data"
     kinds = [e["data"]["state"] for e in bob.get("/api/v1/events?kind=incident").json()["items"]]
     assert kinds == ["triggered", "resolved"]
     dora = bob.get("/api/v1/dora", params={"since": "2026-11-19", "until": "2026-11-22"}).json()

@@ -38,6 +38,7 @@ deploys = Table(
     Column("health_final", Boolean, nullable=False, default=False),
     Column("health_reason", Text, nullable=True),
     Column("health_detail", JSONType, nullable=True),
+    Column("health_next_at", UTCDateTime, nullable=True),  # when the judge looks again (NULL: not yet planned)
     Index("ix_deploys_scope_time", "service_id", "environment_id", "deployed_at", "id"),
     Index("ix_deploys_time", "deployed_at", "id"),
     Index("ix_deploys_env_time", "environment_id", "deployed_at", "id"),
@@ -45,6 +46,13 @@ deploys = Table(
     # At most one deploy in progress per service and environment, enforced by
     # the database so that concurrent starts have exactly one winner on every
     # engine and in every process.
+    # Deploys whose health the judge has not settled yet.
+    Index(
+        "ix_deploys_health_due",
+        "health_next_at",
+        sqlite_where=text("health_final = false AND status = 'succeeded'"),
+        postgresql_where=text("health_final = false AND status = 'succeeded'"),
+    ),
     # Succeeded deploys whose change list the worker still has to work out.
     Index(
         "ix_deploys_changes_pending",

@@ -182,6 +182,7 @@ def register(
     blocker_check: BlockerCheck | None = None,
     tracked: frozenset[str] = frozenset(),
     issue_pattern: str = parse.DEFAULT_ISSUE_PATTERN,
+    judged: Callable[[str, str], bool] | None = None,
 ) -> Registration:
     svc = catalog_service.service(conn, body.service, auto_create=auto_create, now=now, cache=cache)
     env = catalog_service.environment(conn, body.environment, auto_create=auto_create, now=now, cache=cache)
@@ -258,8 +259,7 @@ def register(
         rollback_of=rollback_of,
         has_changes=body.commits is not None,
         **_change_columns(body, latest, tracked),
-        health_state="pending",
-        health_final=False,
+        **_health_columns(body, judged),
     )
     if body.status == "started":
         try:
@@ -315,7 +315,8 @@ def register(
         service_slug=svc.slug,
         environment_slug=env.slug,
         health_score=None,
-        **{k: v for k, v in values.items() if k != "health_score"},
+        health_reason=values.get("health_reason"),
+        **{k: v for k, v in values.items() if k not in ("health_score", "health_reason")},
     )
     return Registration(to_dict(row), created=True, gate_changed=gate_changed)
 
@@ -325,6 +326,17 @@ def _in_progress_error(blocking: Any) -> DeployInProgress:
         f"deploy {blocking.id} of {blocking.service_slug} to {blocking.environment_slug} is still in progress",
         blocking_deploy=to_dict(blocking),
     )
+
+
+def _health_columns(body: DeployIn, judged: Callable[[str, str], bool] | None) -> dict[str, Any]:
+    """With no metric configured for the scope there is nothing to judge: say so now, finally."""
+    if judged is not None and not judged(body.environment, body.service):
+        return {
+            "health_state": "no_data",
+            "health_final": True,
+            "health_reason": f"no metrics configured for {body.service} in {body.environment}",
+        }
+    return {"health_state": "pending", "health_final": False}
 
 
 def _change_columns(body: DeployIn, latest: Any, tracked: frozenset[str]) -> dict[str, Any]:

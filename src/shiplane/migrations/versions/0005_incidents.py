@@ -1,4 +1,4 @@
-"""Incidents: attached to the latest deploy before they began; the health they
+"""The judge's schedule (deploys.health_next_at) and incidents: attached to the latest deploy before they began; the health they
 override is kept so that resolving them restores it.
 
 Revision ID: 0005
@@ -19,6 +19,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('deploys', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('health_next_at', shiplane.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.create_index('ix_deploys_health_due', ['health_next_at'], unique=False, sqlite_where=sa.text("health_final = false AND status = 'succeeded'"), postgresql_where=sa.text("health_final = false AND status = 'succeeded'"))
     op.create_table('incidents',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('key', sa.String(length=200), nullable=False),
@@ -39,6 +42,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('deploys', schema=None) as batch_op:
+        batch_op.drop_index('ix_deploys_health_due')
+        batch_op.drop_column('health_next_at')
     with op.batch_alter_table('incidents', schema=None) as batch_op:
         batch_op.drop_index('ix_incidents_deploy')
 

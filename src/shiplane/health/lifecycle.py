@@ -1,0 +1,266 @@
+"""Deploy health over time: collect → judge → store → act.
+
+A succeeded deploy is judged every ``health.interval`` from its deploy time
+until its window closes (``health.window``, cut short by the next deploy of
+the same service to the same environment); the last verdict is final. A deploy
+registered after its window is already over is judged at once, finally.
+Fetching happens outside any transaction; the verdict and its consequences
+(events, auto-lock, rollback webhook job) are written in one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.engine import Connection
+
+from shiplane import clock, http
+from shiplane.catalog.models import environments, services
+from shiplane.db import Database
+from shiplane.deploys.models import deploys
+from shiplane.health import service as health_service
+from shiplane.health.models import metric_samples
+from shiplane.health.sources.base import Point, SourceError, expand
+from shiplane.health.sources.prometheus import Prometheus
+from shiplane.jobs import queue
+from shiplane.locks import service as locks
+from shiplane.settings import Config, MetricConfig
+
+log = logging.getLogger("shiplane.health")
+BATCH = 20
+ROLLBACK_JOB = "rollback_webhook"
+_ORDER = {"healthy": 0, "no_data": 0, "pending": 0, "ailing": 1, "unhealthy": 2, "incident": 3}
+
+
+def metrics_for(config: Config, environment: str, service: str) -> list[MetricConfig]:
+    return [
+        m
+        for m in config.metrics
+        if (not m.environments or environment in m.environments) and (not m.services or service in m.services)
+    ]
+
+
+@dataclass(frozen=True)
+class Due:
+    id: int
+    service: str
+    environment: str
+    environment_id: int
+    service_id: int
+    deployed_at: datetime
+    health_state: str
+    window_end: datetime
+
+
+def due(conn: Connection, config: Config, now: datetime, limit: int = BATCH) -> list[Due]:
+    rows = conn.execute(
+        select(
+            deploys.c.id, deploys.c.deployed_at, deploys.c.health_state, deploys.c.service_id, deploys.c.environment_id,
+            services.c.slug.label("service"), environments.c.slug.label("environment"),
+        )
+        .join(services, services.c.id == deploys.c.service_id)
+        .join(environments, environments.c.id == deploys.c.environment_id)
+        .where(
+            deploys.c.status == "succeeded",
+            deploys.c.health_final.is_(False),
+            or_(deploys.c.health_next_at.is_(None), deploys.c.health_next_at <= now),
+        )
+        .order_by(deploys.c.id)
+        .limit(limit)
+    ).all()
+    out = []
+    for r in rows:
+        following = conn.execute(
+            select(deploys.c.deployed_at)
+            .where(
+                deploys.c.service_id == r.service_id,
+                deploys.c.environment_id == r.environment_id,
+                deploys.c.status.in_(("succeeded", "rolled_back", "started")),
+                or_(deploys.c.deployed_at > r.deployed_at, and_(deploys.c.deployed_at == r.deployed_at, deploys.c.id > r.id)),
+            )
+            .order_by(deploys.c.deployed_at, deploys.c.id)
+            .limit(1)
+        ).scalar()
+        end = r.deployed_at + config.health.window
+        if following is not None and following < end:
+            end = following  # the next deploy cuts the window short
+        out.append(Due(r.id, r.service, r.environment, r.environment_id, r.service_id, r.deployed_at, r.health_state, end))
+    return out
+
+
+def _push_points(conn: Connection, metric: str, environment: str, service: str, start: datetime, end: datetime) -> list[Point]:
+    rows = conn.execute(
+        select(metric_samples.c.at, metric_samples.c.value).where(
+            metric_samples.c.metric == metric,
+            metric_samples.c.environment == environment,
+            or_(metric_samples.c.service.is_(None), metric_samples.c.service == service),
+            metric_samples.c.at >= start,
+            metric_samples.c.at < end,
+        ).order_by(metric_samples.c.at)
+    ).all()
+    return [Point(r.at, r.value) for r in rows]
+
+
+def record_verdict(conn: Connection, item: Due, verdict: Any, final: bool, next_at: datetime | None,
+                   config: Config, now: datetime) -> str | None:
+    """Store a verdict; on a change of state, act. Returns the new state when it changed."""
+    row = conn.execute(select(deploys.c.health_state, deploys.c.health_final).where(deploys.c.id == item.id)).first()
+    if row is None or row.health_final:
+        return None  # a human (or a resolved race) settled it meanwhile
+    detail = verdict.to_dict()
+    conn.execute(
+        update(deploys)
+        .where(deploys.c.id == item.id)
+        .values(health_score=detail.get("score"), health_next_at=next_at, health_detail={"metrics": detail["metrics"]})
+    )
+    state = verdict.health
+    if row.health_state == state and not final:
+        return None
+    health_service.set_health(conn, item.id, state, reason=verdict.reason, actor="judge", now=now, final=final)
+    if row.health_state == state:
+        return None
+    _act(conn, item, state, verdict, config, now)
+    return state
+
+
+def _worst_metric(verdict: Any) -> str:
+    bad = [m for m in verdict.metrics if m.health in ("unhealthy", "ailing")]
+    return bad[0].reason if bad else verdict.reason
+
+
+def _act(conn: Connection, item: Due, state: str, verdict: Any, config: Config, now: datetime) -> None:
+    threshold = config.health.auto_lock
+    if threshold != "never" and _ORDER.get(state, 0) >= _ORDER[threshold]:
+        reason = f"{item.service} #{item.id} {state}: {_worst_metric(verdict)}"
+        try:
+            locks.create_auto(conn, environment=item.environment, service=None, reason=reason[:1000], deploy_id=item.id, now=now)
+        except Exception as exc:  # noqa: BLE001 - an auto-lock must never undo the verdict
+            log.warning("auto-lock for deploy %s failed: %s", item.id, exc)
+        if config.health.rollback_webhook:
+            queue.enqueue(
+                conn,
+                ROLLBACK_JOB,
+                {"deploy_id": item.id, "service": item.service, "environment": item.environment, "health": state,
+                 "reason": verdict.reason},
+                now,
+                dedupe_key=f"{ROLLBACK_JOB}:{item.id}:{state}",
+            )
+    if state == "healthy":
+        release_for_service(conn, item, now)
+
+
+def release_for_service(conn: Connection, item: Due, now: datetime) -> None:
+    """A later healthy deploy of the same service ends the auto-locks its earlier deploys caused."""
+    rows = conn.execute(
+        locks.joined().where(
+            locks.locks.c.environment_id == item.environment_id,
+            locks.locks.c.kind == "auto",
+            locks.locks.c.ended_at.is_(None),
+            locks.locks.c.deploy_id.in_(
+                select(deploys.c.id).where(deploys.c.service_id == item.service_id, deploys.c.id < item.id)
+            ),
+        )
+    ).all()
+    for lock in rows:
+        locks.end(conn, lock.id, actor="judge", note=f"deploy #{item.id} of {item.service} is healthy", now=now)
+
+
+class HealthJudge:
+    """The worker's side: judge the deploys that are due."""
+
+    def __init__(self, config: Config, db: Database, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.config = config
+        self.db = db
+        self.client = http.make_client(transport=transport)
+
+    async def _series(self, m: MetricConfig, item: Due, start: datetime, end: datetime) -> list[float]:
+        query = expand(m.query or m.name, item.service, item.environment)
+        step = max(self.config.health.interval.total_seconds() / 5, 15.0)
+        if m.source == "push":
+            points = await self.db.run_read(_push_points, query, item.environment, item.service, start, end)
+        elif m.source == "prometheus" and self.config.sources.prometheus:
+            points = await Prometheus(self.config.sources.prometheus.url, self.client).fetch(query, start, end, step)
+        else:
+            raise SourceError(f"the {m.source} source is not available yet")
+        return [p.value for p in points]
+
+    async def _inputs(self, item: Due, now: datetime) -> tuple[list[Any], dict[str, str]]:
+        """The judge's inputs, and the metrics whose source failed (judged as empty, i.e. no_data)."""
+        from shiplane.health.judge import MetricInput
+
+        inputs: list[Any] = []
+        errors: dict[str, str] = {}
+        current_end = min(now, item.window_end)
+        for m in metrics_for(self.config, item.environment, item.service):
+            baseline: list[float] = []
+            current: list[float] = []
+            try:
+                baseline = await self._series(m, item, item.deployed_at - self.config.health.baseline, item.deployed_at)
+                current = await self._series(m, item, item.deployed_at, current_end)
+            except SourceError as exc:
+                # Never a pass: an unreachable source or a bad query is no data, with the source's words.
+                errors[m.name] = f"error from {m.source}: {exc}"
+                baseline, current = [], []
+            inputs.append(
+                MetricInput(
+                    name=m.name, baseline=baseline, current=current, regression=m.regression, critical=m.critical,
+                    ailing_ratio=m.ailing_ratio, unhealthy_ratio=m.unhealthy_ratio,
+                )
+            )
+        return inputs, errors
+
+    async def judge_one(self, item: Due, now: datetime) -> str | None:
+        from shiplane.health.judge import judge
+
+        inputs, errors = await self._inputs(item, now)
+        verdict = judge(inputs)
+        if errors:
+            verdict = replace(
+                verdict,
+                metrics=tuple(replace(m, reason=errors[m.name]) if m.name in errors else m for m in verdict.metrics),
+            )
+        final = now >= item.window_end
+        next_at = None if final else min(now + self.config.health.interval, item.window_end)
+        return await self.db.run_write(record_verdict, item, verdict, final, next_at, self.config, now)
+
+    async def tick(self) -> int:
+        if not self.config.metrics:
+            return 0
+        now = clock.now()
+        items = await self.db.run_read(due, self.config, now)
+        for item in items:
+            if now < item.deployed_at + self.config.health.interval and now < item.window_end:
+                # Not enough "current" data yet: plan the first look.
+                first = min(item.deployed_at + self.config.health.interval, item.window_end)
+                await self.db.run_write(_plan, item.id, first)
+                continue
+            await self.judge_one(item, now)
+        return len(items)
+
+    async def call_rollback(self, payload: dict[str, Any]) -> None:
+        """The signed rollback hook (a durable job, retried like any delivery)."""
+        import hashlib
+        import hmac
+        import json
+
+        body = json.dumps(payload, sort_keys=True).encode()
+        headers = {"Content-Type": "application/json"}
+        secret = self.config.health.rollback_secret
+        if secret is not None:
+            digest = hmac.new(secret.get_secret_value().encode(), body, hashlib.sha256).hexdigest()
+            headers["X-Shiplane-Signature"] = f"sha256={digest}"
+        await http.send(self.client, "POST", self.config.health.rollback_webhook, "rollback webhook", content=body, headers=headers)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def _plan(conn: Connection, deploy_id: int, at: datetime) -> None:
+    conn.execute(update(deploys).where(deploys.c.id == deploy_id).values(health_next_at=at))
+
