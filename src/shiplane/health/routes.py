@@ -10,7 +10,8 @@ from shiplane.auth import deps
 from shiplane.auth.service import Principal
 from shiplane.context import AppContext, context
 from shiplane.health import push, service
-from shiplane.health.schemas import HealthIn, IncidentIn, SamplesIn
+from shiplane.errors import Invalid
+from shiplane.health.schemas import MAX_POINTS, HealthIn, IncidentIn, JudgeIn, SamplesIn
 
 router = APIRouter(tags=["health"])
 
@@ -63,3 +64,36 @@ async def push_samples(
     samples = [push.Sample(s.metric, s.environment, s.value, s.at or now, s.service) for s in body.samples]
     accepted = await ctx.db.run_write(push.store, samples)
     return JSONResponse({"accepted": accepted}, status_code=202)
+
+
+@router.post("/api/v1/judge", summary="Judge baseline vs current series (stateless; the judge deploy health uses)")
+async def judge_series(
+    body: JudgeIn,
+    _: Annotated[Principal, Depends(deps.viewer)],
+) -> JSONResponse:
+    from shiplane.health.judge import MetricInput, judge
+
+    points = sum(len(m.baseline) + len(m.current) for m in body.metrics)
+    if points > MAX_POINTS:
+        raise Invalid("metrics", f"at most {MAX_POINTS} points per request (got {points})")
+    for i, m in enumerate(body.metrics):
+        if m.unhealthy_ratio < m.ailing_ratio:
+            raise Invalid(f"metrics.{i}.unhealthy_ratio", "must not be below ailing_ratio")
+    nan = float("nan")
+    inputs = [
+        MetricInput(
+            name=m.name,
+            baseline=[nan if v is None else v for v in m.baseline],
+            current=[nan if v is None else v for v in m.current],
+            regression=m.regression,
+            critical=m.critical,
+            ailing_ratio=m.ailing_ratio,
+            unhealthy_ratio=m.unhealthy_ratio,
+        )
+        for m in body.metrics
+    ]
+    # CPU-bound and pure: off the event loop so a 250,000-point request cannot stall other requests.
+    import anyio
+
+    verdict = await anyio.to_thread.run_sync(judge, inputs)
+    return JSONResponse(verdict.to_dict())

@@ -32,3 +32,22 @@ class SampleIn(Body):
 
 class SamplesIn(Body):
     samples: Annotated[list[SampleIn], Field(min_length=1, max_length=50_000)]
+
+
+MAX_METRICS = 1000
+MAX_POINTS = 250_000
+
+
+class JudgeMetricIn(Body):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    regression: Literal["increase", "decrease", "any"] = "increase"
+    # null is a missing point (dropped, like NaN from a source); infinities are refused
+    baseline: Annotated[list[Annotated[float, Field(allow_inf_nan=False)] | None], Field(max_length=MAX_POINTS)]
+    current: Annotated[list[Annotated[float, Field(allow_inf_nan=False)] | None], Field(max_length=MAX_POINTS)]
+    critical: bool = False
+    ailing_ratio: float = Field(1.2, ge=1.0, le=1e6)
+    unhealthy_ratio: float = Field(1.5, ge=1.0, le=1e6)
+
+
+class JudgeIn(Body):
+    metrics: Annotated[list[JudgeMetricIn], Field(min_length=1, max_length=MAX_METRICS)]
