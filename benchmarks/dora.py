@@ -5,15 +5,18 @@ Three parts:
 dora     in-process: ``shiplane.dora.service.report()`` inside
          ``Database(url).read()``, on 1,000,000 production deploys of 200
          services over the two years before 2026-11-01 with 5,000,000 commits,
-         bulk-seeded straight into SQLite and PostgreSQL (same data on both).
+         bulk-seeded straight into SQLite and PostgreSQL (same data on both,
+         incidents attached to the deploys of health "incident").
          (a) one service over 90 days, 50 runs across 50 services: p50 / p95,
              target p95 <= 50 ms;
          (b) all services over a year, 3 runs, each printed: target <= 1 s.
          Then a breakdown of one run of (b) (queries, row processing, object
          building, metrics.compute) and the query plans, to say where the time
          goes.
-http     the same two scenarios through GET /api/v1/dora on ``shiplane serve``
-         (uvicorn, one worker process), timed by a sequential keep-alive client.
+http     the same two scenarios through GET /api/v1/dora on ``shiplane serve
+         --no-worker`` (uvicorn, one process; ``--worker`` to run the embedded
+         worker too), timed by a sequential keep-alive client, while another
+         client polls /healthz during the first one-year request.
 changes  a real git repository of 1,000 commits (git fast-import); the clone
          of a bare mirror (``Mirror.update()`` the first time), ``Mirror.log()``
          of a 500-commit range, and the whole ``ChangeTracker.tick()`` that
@@ -22,7 +25,7 @@ changes  a real git repository of 1,000 commits (git fast-import); the clone
          apart.
 
 Run from the repository root:
-    .venv/bin/python benchmarks/dora.py                      # everything, about 5 minutes
+    .venv/bin/python benchmarks/dora.py                      # everything, about 8 minutes
     .venv/bin/python benchmarks/dora.py --db sqlite --parts dora
     .venv/bin/python benchmarks/dora.py --keep               # keep the seeded databases
     .venv/bin/python benchmarks/dora.py --skip-seed          # ... and reuse them
@@ -53,13 +56,22 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import api  # noqa: E402  (benchmarks/api.py: PostgreSQL admin, migrations, server processes)
-from api import HOST, ROOT, TOKEN, Postgres, git_revision, migrate, source_fingerprint, spawn_shiplane  # noqa: E402
+import api
+from api import (
+    HOST,
+    ROOT,
+    TOKEN,
+    Postgres,
+    git_revision,
+    migrate,
+    source_fingerprint,
+    spawn_shiplane,
+)
 
 # The data set: production deploys over the two years before END.
 END = datetime(2026, 11, 1, tzinfo=UTC)
@@ -148,7 +160,8 @@ class Dataset:
         return (
             f"status succeeded {st[0]:.1%} / failed {st[1]:.1%} / rolled_back {st[2]:.1%};"
             f" health of counted deploys healthy {he[0]:.1%} / unhealthy {he[1]:.1%} / incident {he[2]:.1%}"
-            f" / pending {int(he[3] * counted.sum())} newest; rollback_of set {np.count_nonzero(self.rollback_of) / n:.1%};"
+            f" / pending {int(he[3] * counted.sum())} newest;"
+            f" rollback_of set {np.count_nonzero(self.rollback_of) / n:.1%};"
             f" commits per deploy {self.commits / n:.1f} (max {self.counts.max()});"
             f" {len(self.incident_deploy):,} incidents ({np.count_nonzero(self.incident_resolved_us < 0)} unresolved)"
         )
@@ -241,7 +254,9 @@ def generate(deploys: int, commits: int, services: int, seed: int = SEED) -> Dat
     # resolved after a log-normal 45 min median (those not resolved by END stay open).
     incident_deploy = np.nonzero(health == INCIDENT)[0]
     incident_start_us = deployed_us[incident_deploy] + rng.integers(120_000_000, 3_600_000_000, len(incident_deploy))
-    took_us = (np.clip(rng.lognormal(np.log(45 * 60), 1.0, len(incident_deploy)), 300, 7 * 86400) * 1e6).astype(np.int64)
+    took_us = (np.clip(rng.lognormal(np.log(45 * 60), 1.0, len(incident_deploy)), 300, 7 * 86400) * 1e6).astype(
+        np.int64
+    )
     end_us = int(END.timestamp() * 1_000_000)
     incident_resolved_us = np.where(incident_start_us + took_us < end_us, incident_start_us + took_us, -1)
 
@@ -252,8 +267,18 @@ def generate(deploys: int, commits: int, services: int, seed: int = SEED) -> Dat
     # Pools of messages, authors and file lists.
     verbs = ("Fix", "Add", "Remove", "Refactor", "Update", "Speed up", "Document", "Test", "Revert", "Bump")
     nouns = (
-        "checkout flow", "retry logic", "user settings", "billing export", "search index", "rate limiter",
-        "login page", "cache warmup", "API pagination", "feature flag", "metrics labels", "email templates",
+        "checkout flow",
+        "retry logic",
+        "user settings",
+        "billing export",
+        "search index",
+        "rate limiter",
+        "login page",
+        "cache warmup",
+        "API pagination",
+        "feature flag",
+        "metrics labels",
+        "email templates",
     )
     messages = []
     for i in range(20_000):
@@ -334,7 +359,6 @@ def deploy_rows(
     sha_commit = data.sha_commit[lo:hi].tolist()
     seq = data.seq[lo:hi].tolist()
     counts = data.counts[lo:hi].tolist()
-    health_restored = (stored_health[lo:hi] != data.health[lo:hi]).tolist()  # set again on resolution: not final
     n_authors = len(data.authors)
     for i in range(hi - lo):
         n = counts[i]
@@ -364,7 +388,7 @@ def deploy_rows(
             None if rb else n * 2,
             HEALTH[h],
             HEALTH_SCORE[h],
-            0 if h == PENDING or health_restored[i] else 1,
+            0 if h == PENDING else 1,
         )
 
 
@@ -379,7 +403,19 @@ def commit_rows(data: Dataset, sep: str, lo: int, hi: int) -> Iterator[tuple]:
     for i in range(hi - lo):
         m, prs, keys = messages[msg[i]]
         name, email = authors[auth[i]]
-        yield (lo + i + 1, dep[i] + 1, pos[i], commit_sha(lo + i), m, name, email, committed[i], prs, keys, pool[files[i]])
+        yield (
+            lo + i + 1,
+            dep[i] + 1,
+            pos[i],
+            commit_sha(lo + i),
+            m,
+            name,
+            email,
+            committed[i],
+            prs,
+            keys,
+            pool[files[i]],
+        )
 
 
 INCIDENT_COLUMNS = "key, environment, service, title, url, started_at, resolved_at, deploy_id, previous_health"
@@ -388,7 +424,9 @@ INCIDENT_COLUMNS = "key, environment, service, title, url, started_at, resolved_
 def incident_rows(data: Dataset, sep: str) -> Iterator[tuple]:
     started = timestamps(data.incident_start_us, sep)
     resolved = timestamps(np.maximum(data.incident_resolved_us, 0), sep)
-    for n, (i, open_) in enumerate(zip(data.incident_deploy.tolist(), (data.incident_resolved_us < 0).tolist(), strict=True)):
+    for n, (i, open_) in enumerate(
+        zip(data.incident_deploy.tolist(), (data.incident_resolved_us < 0).tolist(), strict=True)
+    ):
         yield (
             f"INC-{n + 1}",
             "production",
@@ -442,7 +480,9 @@ def seed_sqlite(path: Path, data: Dataset) -> None:
         marks = ",".join("?" * len(COMMIT_COLUMNS.split(",")))
         for lo in range(0, data.commits, CHUNK):
             hi = min(lo + CHUNK, data.commits)
-            conn.executemany(f"INSERT INTO deploy_commits ({COMMIT_COLUMNS}) VALUES ({marks})", commit_rows(data, " ", lo, hi))
+            conn.executemany(
+                f"INSERT INTO deploy_commits ({COMMIT_COLUMNS}) VALUES ({marks})", commit_rows(data, " ", lo, hi)
+            )
         conn.execute("COMMIT")
         conn.execute("ANALYZE")
         conn.execute("PRAGMA journal_mode=WAL")
@@ -519,7 +559,9 @@ def seed_postgres(url: str, data: Dataset) -> None:
                 cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         conn.commit()
     with psycopg.connect(url, autocommit=True) as conn:
-        for table in ("deploys", "deploy_commits", "services", "environments") + (("incidents",) if with_incidents else ()):
+        for table in ("deploys", "deploy_commits", "services", "environments") + (
+            ("incidents",) if with_incidents else ()
+        ):
             conn.execute(f"VACUUM ANALYZE {table}")
 
 
@@ -545,14 +587,20 @@ def table_counts(db: str, url: str) -> tuple[int, int]:
             return 0, 0
         with contextlib.closing(sqlite3.connect(path)) as conn:
             try:
-                return tuple(conn.execute("SELECT (SELECT count(*) FROM deploys), (SELECT count(*) FROM deploy_commits)").fetchone())
+                return tuple(
+                    conn.execute(
+                        "SELECT (SELECT count(*) FROM deploys), (SELECT count(*) FROM deploy_commits)"
+                    ).fetchone()
+                )
             except sqlite3.OperationalError:
                 return 0, 0
     import psycopg
 
     with psycopg.connect(url) as conn:
         try:
-            return tuple(conn.execute("SELECT (SELECT count(*) FROM deploys), (SELECT count(*) FROM deploy_commits)").fetchone())
+            return tuple(
+                conn.execute("SELECT (SELECT count(*) FROM deploys), (SELECT count(*) FROM deploy_commits)").fetchone()
+            )
         except psycopg.Error:
             return 0, 0
 
@@ -605,12 +653,12 @@ class CpuWatch:
             own += api.proc_cpu_seconds(self.server_pid)
         return own, api.pg_backends_cpu(self.pg_db)
 
-    def __enter__(self) -> CpuWatch:
+    def __enter__(self) -> Self:
         self.t0, self.busy0 = time.perf_counter(), api.machine_busy_seconds()
         self.own0, self.pg0 = self._ours()
         return self
 
-    def __exit__(self, *_: Any) -> None:
+    def __exit__(self, *_: object) -> None:
         wall = time.perf_counter() - self.t0
         own, pg = self._ours()
         pg_used = sum(t - self.pg0.get(pid, 0.0) for pid, t in pg.items())
@@ -633,6 +681,7 @@ def part_dora(db_name: str, url: str, args: argparse.Namespace) -> tuple[list[Ro
     rows: list[Row] = []
     diag: list[str] = []
     try:
+
         def run(**kw: Any) -> tuple[float, dict[str, Any]]:
             def call() -> dict[str, Any]:
                 with db.read() as conn:
@@ -652,10 +701,15 @@ def part_dora(db_name: str, url: str, args: argparse.Namespace) -> tuple[list[Ro
         row = Row(f"one service, 90 days (x{len(times)})", db_name, "in-process", times, SERVICE_TARGET_P95_MS, "p95")
         row.other_cpu = cpu.other
         row.notes.append(
-            f"{statistics.median(sizes):.0f} counted deploys in range per service (median; min {min(sizes)}, max {max(sizes)})"
+            f"{statistics.median(sizes):.0f} counted deploys in range per service"
+            f" (median; min {min(sizes)}, max {max(sizes)})"
         )
         rows.append(row)
-        print(f"  {db_name:<10} one service, 90 days  p50 {row.pct(50):7.1f} ms  p95 {row.pct(95):7.1f} ms  max {max(times):7.1f} ms", flush=True)
+        print(
+            f"  {db_name:<10} one service, 90 days  p50 {row.pct(50):7.1f} ms  p95 {row.pct(95):7.1f} ms"
+            f"  max {max(times):7.1f} ms",
+            flush=True,
+        )
 
         since365 = END - YEAR_WINDOW
         times = []
@@ -668,7 +722,8 @@ def part_dora(db_name: str, url: str, args: argparse.Namespace) -> tuple[list[Ro
         row = Row(f"all services, 1 year (x{len(times)})", db_name, "in-process", times, YEAR_TARGET_MS, "each")
         row.other_cpu = cpu.other
         row.notes.append(
-            f"{year['deploy_frequency']['count']:,} counted deploys in range; CFR {year['change_failure_rate']['rate']:.2%},"
+            f"{year['deploy_frequency']['count']:,} counted deploys in range;"
+            f" CFR {year['change_failure_rate']['rate']:.2%},"
             f" lead time median {year['lead_time']['median_seconds'] / 3600:.1f} h,"
             f" recovery median {year['recovery_time']['median_seconds'] / 3600:.1f} h,"
             f" rework {year['rework_rate']['rate']:.2%}"
@@ -716,8 +771,13 @@ def breakdown(db: Any, db_name: str, since: datetime, until: datetime, service: 
                 lambda: (
                     [
                         metrics.Deploy(
-                            id=r.id, service=str(r.service_id), environment=env, deployed_at=r.deployed_at,
-                            status=r.status, health=r.health_state, rollback=r.rollback_of is not None,
+                            id=r.id,
+                            service=str(r.service_id),
+                            environment=env,
+                            deployed_at=r.deployed_at,
+                            status=r.status,
+                            health=r.health_state,
+                            rollback=r.rollback_of is not None,
                         )
                         for r in d_rows
                     ],
@@ -741,6 +801,7 @@ def breakdown(db: Any, db_name: str, since: datetime, until: datetime, service: 
 
             prefix = "EXPLAIN QUERY PLAN " if db.is_sqlite else "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "
             for name, q, p in (("deploys", q_deploys, p_deploys), ("changes", q_changes, p_changes)):
+
                 def rewrite(_c: Any, _cur: Any, statement: str, parameters: Any, _ctx: Any, _many: bool) -> tuple:
                     return prefix + statement, parameters
 
@@ -752,7 +813,7 @@ def breakdown(db: Any, db_name: str, since: datetime, until: datetime, service: 
                 lines = [r[-1] for r in plan] if db.is_sqlite else [r[0] for r in plan]
                 out.append(f"  plan of the {name} query:")
                 out.extend(f"    {line}" for line in lines)
-    except Exception as exc:  # the service's internals may have changed under us
+    except Exception as exc:  # noqa: BLE001  (the service's internals may have changed under us)
         out.append(f"  breakdown unavailable: {type(exc).__name__}: {exc}")
     return out
 
@@ -773,7 +834,9 @@ def profile(db: Any, db_name: str, since: datetime) -> list[str]:
     ]
 
 
-def part_http(db_name: str, url: str, workdir: Path, pg: Postgres | None, in_process_year: dict | None, args: argparse.Namespace) -> list[Row]:
+def part_http(
+    db_name: str, url: str, workdir: Path, pg: Postgres | None, in_process_year: dict | None, args: argparse.Namespace
+) -> list[Row]:
     print(f"http: GET /api/v1/dora on {db_name}", flush=True)
     server = spawn_shiplane(f"dora-{db_name}", url, workdir, migrate=False, pg=pg)
     try:
@@ -795,10 +858,16 @@ def part_http(db_name: str, url: str, workdir: Path, pg: Postgres | None, in_pro
         s90, s365, until = (END - SERVICE_WINDOW).date(), (END - YEAR_WINDOW).date(), END.date()
         get(f"service=svc1&since={s90}&until={until}")  # warmup
         with CpuWatch(server.proc.pid, pg_db) as cpu:
-            times = [get(f"service={slug}&since={s90}&until={until}")[0] for slug in service_windows(args.services, args.runs)]
+            times = [
+                get(f"service={slug}&since={s90}&until={until}")[0]
+                for slug in service_windows(args.services, args.runs)
+            ]
         rows = [Row(f"one service, 90 days (x{len(times)})", db_name, "http", times, SERVICE_TARGET_P95_MS, "p95")]
         rows[0].other_cpu = cpu.other
-        print(f"  {db_name:<10} one service, 90 days  p50 {rows[0].pct(50):7.1f} ms  p95 {rows[0].pct(95):7.1f} ms", flush=True)
+        print(
+            f"  {db_name:<10} one service, 90 days  p50 {rows[0].pct(50):7.1f} ms  p95 {rows[0].pct(95):7.1f} ms",
+            flush=True,
+        )
         times, body = [], None
         probe = HealthProbe(server.port)
         with CpuWatch(server.proc.pid, pg_db) as cpu:
@@ -813,7 +882,9 @@ def part_http(db_name: str, url: str, workdir: Path, pg: Postgres | None, in_pro
         row.notes.append(probe.summary())
         if in_process_year is not None and body is not None:
             same = json.loads(json.dumps(in_process_year)) == body
-            row.notes.append("answer identical to the in-process report" if same else "answer DIFFERS from the in-process report")
+            row.notes.append(
+                "answer identical to the in-process report" if same else "answer DIFFERS from the in-process report"
+            )
         rows.append(row)
         rss = api.rss_kib(server.proc.pid) / 1024
         row.notes.append(f"server RSS after the year requests {rss:.0f} MiB")
@@ -842,11 +913,11 @@ class HealthProbe:
             self.stop.wait(0.1)
         conn.close()
 
-    def __enter__(self) -> HealthProbe:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 
-    def __exit__(self, *_: Any) -> None:
+    def __exit__(self, *_: object) -> None:
         self.stop.set()
         self.thread.join(timeout=300)
 
@@ -864,14 +935,15 @@ class HealthProbe:
 
 
 def make_repo(path: Path, commits: int) -> tuple[list[str], float]:
-    """A repository of `commits` linear commits (1-3 files each) built by git fast-import; (shas oldest first, seconds)."""
+    """A repository of `commits` linear commits (1-3 files each), by git fast-import: (shas oldest first, seconds)."""
     t0 = time.perf_counter()
     subprocess.run(["git", "init", "--quiet", "--initial-branch=main", str(path)], check=True)
     stream = io.BytesIO()
     base = int((END - timedelta(days=60)).timestamp())
     for i in range(1, commits + 1):
         when = base + i * 600
-        msg = f"Change {i}: {'Fix' if i % 3 else 'Add'} module {i % 40} (SHIP-{i}) (#{i})\n\nBody of change {i}.\n".encode()
+        verb = "Fix" if i % 3 else "Add"
+        msg = f"Change {i}: {verb} module {i % 40} (SHIP-{i}) (#{i})\n\nBody of change {i}.\n".encode()
         stream.write(b"commit refs/heads/main\n")
         stream.write(f"mark :{i}\n".encode())
         stream.write(f"author Dev {i % 17} <dev{i % 17}@example.com> {when} +0000\n".encode())
@@ -924,7 +996,11 @@ def part_changes(workdir: Path, args: argparse.Namespace) -> tuple[list[Row], li
         if len(commits) != args.range:
             raise RuntimeError(f"Mirror.log returned {len(commits)} commits, expected {args.range}")
     rows.append(Row(f"Mirror.log {args.range} commits (x{len(logs)})", "-", "git", logs, CHANGES_TARGET_MS, "max"))
-    print(f"  clone {ms_clone:.0f} ms; fetch p50 {statistics.median(fetches):.0f} ms; log p50 {statistics.median(logs):.0f} ms", flush=True)
+    print(
+        f"  clone {ms_clone:.0f} ms; fetch p50 {statistics.median(fetches):.0f} ms;"
+        f" log p50 {statistics.median(logs):.0f} ms",
+        flush=True,
+    )
 
     # The whole worker path, on SQLite: pending() -> resolve() (webhooks, then the
     # mirror: fetch, has x2, log) -> record() of 500 deploy_commits rows.
@@ -938,15 +1014,29 @@ def part_changes(workdir: Path, args: argparse.Namespace) -> tuple[list[Row], li
         )
         now = END
         with db.write() as conn:
-            svc_id = conn.execute(insert(services).values(slug="bench", name="bench", created_at=now).returning(services.c.id)).scalar_one()
-            env_id = conn.execute(
-                insert(environments).values(slug="production", name="production", production=True, created_at=now).returning(environments.c.id)
+            svc_id = conn.execute(
+                insert(services).values(slug="bench", name="bench", created_at=now).returning(services.c.id)
             ).scalar_one()
-            common = dict(service_id=svc_id, environment_id=env_id, status="succeeded", registered_by="bench", health_state="healthy")
+            env_id = conn.execute(
+                insert(environments)
+                .values(slug="production", name="production", production=True, created_at=now)
+                .returning(environments.c.id)
+            ).scalar_one()
+            common = {
+                "service_id": svc_id,
+                "environment_id": env_id,
+                "status": "succeeded",
+                "registered_by": "bench",
+                "health_state": "healthy",
+            }
             conn.execute(
                 insert(deploys).values(
-                    sha=base, registered_at=now - timedelta(hours=2), deployed_at=now - timedelta(hours=2),
-                    changes_source="body", has_changes=True, **common,
+                    sha=base,
+                    registered_at=now - timedelta(hours=2),
+                    deployed_at=now - timedelta(hours=2),
+                    changes_source="body",
+                    has_changes=True,
+                    **common,
                 )
             )
             deploy_id = conn.execute(
@@ -959,9 +1049,15 @@ def part_changes(workdir: Path, args: argparse.Namespace) -> tuple[list[Row], li
 
         def check() -> None:
             with db.read() as conn:
-                row = conn.execute(select(deploys.c.changes_source, deploys.c.commit_count, deploys.c.changes_note).where(deploys.c.id == deploy_id)).one()
+                row = conn.execute(
+                    select(deploys.c.changes_source, deploys.c.commit_count, deploys.c.changes_note).where(
+                        deploys.c.id == deploy_id
+                    )
+                ).one()
             if row.changes_source != "mirror" or row.commit_count != args.range:
-                raise RuntimeError(f"ChangeTracker recorded {row.commit_count} commits from {row.changes_source!r}: {row.changes_note}")
+                raise RuntimeError(
+                    f"ChangeTracker recorded {row.commit_count} commits from {row.changes_source!r}: {row.changes_note}"
+                )
 
         ms_first, _ = timed(tick)
         check()
@@ -974,9 +1070,18 @@ def part_changes(workdir: Path, args: argparse.Namespace) -> tuple[list[Row], li
             check()
             ticks.append(ms)
         rows.append(
-            Row(f"ChangeTracker.tick {args.range} commits (x{len(ticks)})", "sqlite", "git", ticks, CHANGES_TARGET_MS, "max")
+            Row(
+                f"ChangeTracker.tick {args.range} commits (x{len(ticks)})",
+                "sqlite",
+                "git",
+                ticks,
+                CHANGES_TARGET_MS,
+                "max",
+            )
         )
-        rows[-1].notes.append("pending() + mirror fetch + has() x2 + log + record() of the commits, mirror already cloned")
+        rows[-1].notes.append(
+            "pending() + mirror fetch + has() x2 + log + record() of the commits, mirror already cloned"
+        )
         print(f"  tick with clone {ms_first:.0f} ms; tick p50 {statistics.median(ticks):.0f} ms", flush=True)
     finally:
         db.dispose()
@@ -986,7 +1091,9 @@ def part_changes(workdir: Path, args: argparse.Namespace) -> tuple[list[Row], li
 # ---------------------------------------------------------------- driver
 
 
-def prepare(db_name: str, args: argparse.Namespace, workdir: Path, pg: Postgres | None, data_box: list) -> tuple[str, list[str]]:
+def prepare(
+    db_name: str, args: argparse.Namespace, workdir: Path, pg: Postgres | None, data_box: list
+) -> tuple[str, list[str]]:
     """The seeded database of db_name (seeded now, or kept by an earlier --keep run): (url, notes)."""
     kept = args.keep or args.skip_seed
     if db_name == "sqlite":
@@ -1005,7 +1112,10 @@ def prepare(db_name: str, args: argparse.Namespace, workdir: Path, pg: Postgres 
         migrate(url)  # a kept database may predate the current schema (no-op when current)
         return url, [f"reused a kept database of {have[0]:,} deploys and {have[1]:,} commits"]
     if not data_box:
-        print(f"generating {args.deploys:,} deploys and {args.commits:,} commits over {args.services} services", flush=True)
+        print(
+            f"generating {args.deploys:,} deploys and {args.commits:,} commits over {args.services} services",
+            flush=True,
+        )
         ms, data = timed(lambda: generate(args.deploys, args.commits, args.services))
         data_box.append(data)
         print(f"  generated in {ms / 1000:.1f} s: {data.mix()}", flush=True)
@@ -1024,7 +1134,10 @@ def prepare(db_name: str, args: argparse.Namespace, workdir: Path, pg: Postgres 
         seed_postgres(url, data)
     seconds = time.perf_counter() - t0
     after = "ANALYZE" if db_name == "sqlite" else "VACUUM ANALYZE"
-    print(f"  seeded {data.deploys:,} deploys and {data.commits:,} commits in {seconds:.1f} s (schema, rows, {after})", flush=True)
+    print(
+        f"  seeded {data.deploys:,} deploys and {data.commits:,} commits in {seconds:.1f} s (schema, rows, {after})",
+        flush=True,
+    )
     notes = [f"seeded {data.deploys:,} deploys + {data.commits:,} commits in {seconds:.1f} s (schema, rows, {after})"]
     if db_name == "sqlite":
         notes.append(f"database file {Path(path).stat().st_size / 2**20:,.0f} MiB")
@@ -1069,7 +1182,10 @@ def print_summary(rows: list[Row], context: list[str], notes: list[str], diag: l
     print("  the figures above are perturbed when it is high: compare runs made on an idle machine.")
     noisy = [r.other_cpu for r in rows if r.other_cpu is not None and r.other_cpu > NOISY_OTHER_CPU]
     if noisy:
-        print(f"  WARNING: unrelated processes used up to {max(noisy):.0%} of a core during {len(noisy)} measured scenario(s).")
+        print(
+            f"  WARNING: unrelated processes used up to {max(noisy):.0%} of a core"
+            f" during {len(noisy)} measured scenario(s)."
+        )
     print("=" * width)
     if diag:
         print("DIAGNOSTICS")
@@ -1100,7 +1216,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--skip-seed", action="store_true", help="reuse the databases kept by an earlier --keep run")
     p.add_argument("--no-breakdown", action="store_true", help="skip the per-step breakdown and query plans")
     p.add_argument("--profile", action="store_true", help="cProfile one all-services report per database")
-    p.add_argument("--no-worker", action="store_true", help="serve without the embedded background worker")
+    p.add_argument(
+        "--worker",
+        action="store_true",
+        help="serve with the embedded background worker (default: --no-worker, so that the health judge does not"
+        " rewrite the seeded pending deploys between the in-process and the HTTP measurements)",
+    )
     args = p.parse_args(argv)
     args.parts = {x.strip() for x in args.parts.split(",") if x.strip()}
     if args.parts - {"dora", "http", "changes"}:
@@ -1112,7 +1233,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    api.NO_WORKER = args.no_worker
+    api.NO_WORKER = not args.worker
     command = shlex.join([os.path.relpath(sys.executable, ROOT), os.path.relpath(__file__, ROOT), *argv])
     dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     needs_db = bool(args.parts & {"dora", "http"})
@@ -1121,15 +1242,20 @@ def main(argv: list[str]) -> int:
 
     import sqlalchemy
 
-    git = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip()
+    git = subprocess.run(["git", "--version"], capture_output=True, text=True, check=False).stdout.strip()
     context = [
         f"command: {command}",
         f"code: {git_revision()}",
-        f"data: {args.deploys:,} production deploys of {args.services} services from {START:%Y-%m-%d} to {END:%Y-%m-%d},"
-        f" {args.commits:,} commits; (a) 90 days to {END:%Y-%m-%d}, one service, {args.runs} services;"
-        f" (b) all services, 365 days to {END:%Y-%m-%d}, {args.year_runs} runs",
-        f"machine: {os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.2f}; Python {platform.python_version()},"
-        f" SQLAlchemy {sqlalchemy.__version__}, SQLite {sqlite3.sqlite_version}, {git}",
+        (
+            f"data: {args.deploys:,} production deploys of {args.services} services from {START:%Y-%m-%d} to"
+            f" {END:%Y-%m-%d}, {args.commits:,} commits; (a) 90 days to {END:%Y-%m-%d}, one service, {args.runs}"
+            f" services; (b) all services, 365 days to {END:%Y-%m-%d}, {args.year_runs} runs"
+        ),
+        (
+            f"machine: {os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.2f};"
+            f" Python {platform.python_version()}, SQLAlchemy {sqlalchemy.__version__},"
+            f" SQLite {sqlite3.sqlite_version}, {git}"
+        ),
     ]
     if pg:
         context.append(f"PostgreSQL: {pg.describe()}")
@@ -1183,7 +1309,9 @@ def main(argv: list[str]) -> int:
         )
         if not same:
             failures.append("the one-year report differs between SQLite and PostgreSQL")
-    context.append(f"total wall time {time.perf_counter() - t_start:.0f} s; load average at end {os.getloadavg()[0]:.2f}")
+    context.append(
+        f"total wall time {time.perf_counter() - t_start:.0f} s; load average at end {os.getloadavg()[0]:.2f}"
+    )
     if source_fingerprint() != src_before:
         context.append("WARNING: src/ changed during the run: the figures may mix versions of the code")
     ok = print_summary(rows, context, notes, diag, failures)

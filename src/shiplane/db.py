@@ -112,8 +112,9 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
 
         return engine
     # A pool as large as the concurrency we expect: connections opened beyond
-    # it are closed on return, and PostgreSQL pays a process and a login for each.
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # it are closed on return, and PostgreSQL pays a process and a login for
+    # each. No pre-ping (a round trip per checkout); recycle hourly instead.
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600)
 
 
 def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
@@ -169,6 +170,11 @@ class Database:
             self._executor = concurrent.futures.ThreadPoolExecutor(self.pool_size, thread_name_prefix="shiplane-db")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(self._call, write, fn, *args, **kwargs))
+
+    async def run_long_read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A read that may take long (reports): in a thread on every engine, so
+        it never holds the event loop (WAL lets it read beside the writer)."""
+        return await self._in_thread(False, fn, *args, **kwargs)
 
     async def run_write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if self.is_sqlite:

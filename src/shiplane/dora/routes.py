@@ -50,7 +50,7 @@ async def dora(
 ) -> JSONResponse:
     start, end = default_range(instant(since, "since"), instant(until, "until"), clock.now())
     config = ctx.settings.config.dora
-    body = await ctx.db.run_read(
+    body = await ctx.db.run_long_read(
         service.report,
         since=start,
         until=end,

@@ -181,7 +181,9 @@ class HealthJudge:
 
     async def _series(self, m: MetricConfig, item: Due, start: datetime, end: datetime) -> list[float]:
         query = expand(m.query or m.name, item.service, item.environment)
-        step = max(self.config.health.interval.total_seconds() / 5, 15.0)
+        # 5-minute steps (12 points an hour, what the judge is calibrated on), finer for short windows.
+        span = min(self.config.health.window, self.config.health.baseline).total_seconds()
+        step = max(min(300.0, span / 12), 15.0)
         if m.source == "push":
             points = await self.db.run_read(_push_points, query, item.environment, item.service, start, end)
         elif m.source == "prometheus" and self.config.sources.prometheus:

@@ -54,31 +54,28 @@ def _lock_infos(conn: Connection, environment_id: int, service_id: int | None) -
     return tuple(out)
 
 
+_STARTED = (
+    select(deploys.c.id, deploys.c.sha, deploys.c.started_at, deploys.c.registered_at, deploys.c.registered_by)
+    .where(deploys.c.service_id == bindparam("sid"), deploys.c.environment_id == bindparam("eid"), deploys.c.status == "started")
+    .limit(1)
+)
+_LATEST_FINISHED = (
+    select(deploys.c.id, deploys.c.sha, deploys.c.status, deploys.c.deployed_at, deploys.c.health_state, deploys.c.health_reason)
+    .where(deploys.c.service_id == bindparam("sid"), deploys.c.environment_id == bindparam("eid"), deploys.c.status != "started")
+    .order_by(deploys.c.deployed_at.desc(), deploys.c.id.desc())
+    .limit(1)
+)
+
+
 def _deploys(conn: Connection, environment_id: int, service_id: int) -> tuple[DeployInfo | None, DeployInfo | None]:
-    started = conn.execute(
-        select(deploys.c.id, deploys.c.sha, deploys.c.started_at, deploys.c.registered_at, deploys.c.registered_by)
-        .where(
-            deploys.c.service_id == service_id,
-            deploys.c.environment_id == environment_id,
-            deploys.c.status == "started",
-        )
-        .limit(1)
-    ).first()
+    ids = {"sid": service_id, "eid": environment_id}
+    started = conn.execute(_STARTED, ids).first()
     in_progress = (
         DeployInfo(started.id, started.sha, started.started_at or started.registered_at, started.registered_by)
         if started
         else None
     )
-    latest = conn.execute(
-        select(deploys.c.id, deploys.c.sha, deploys.c.deployed_at, deploys.c.health_state, deploys.c.health_reason)
-        .where(
-            deploys.c.service_id == service_id,
-            deploys.c.environment_id == environment_id,
-            deploys.c.status != "started",
-        )
-        .order_by(deploys.c.deployed_at.desc(), deploys.c.id.desc())
-        .limit(1)
-    ).first()
+    latest = conn.execute(_LATEST_FINISHED, ids).first()
     return in_progress, _unhealthy(latest)
 
 

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
+from urllib.parse import parse_qsl
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 
 from shiplane import clock
 from shiplane.auth import deps
@@ -78,64 +79,79 @@ async def list_locks(
 
 # ---------------------------------------------------------------- the gate
 #
-# Served as a plain Starlette route with inline auth and an in-memory answer:
-# every pipeline and merge check calls it, and FastAPI's dependency machinery
-# costs more than the whole answer. It is described in OpenAPI by GATE_OPENAPI.
+# Every pipeline and merge check calls the gate, so it is answered before
+# FastAPI's routing and middleware (see ShiplaneApp in app.py), with inline
+# auth and a cached, pre-serialised answer. GATE_OPENAPI describes it.
 
 _SLUG = re.compile(SLUG_PATTERN)
+_JSON = [(b"content-type", b"application/json")]
 
 
-def _invalid(fields: dict[str, str]) -> JSONResponse:
-    detail = "; ".join(f"{k}: {v}" for k, v in fields.items())
-    return JSONResponse({"error": "validation_error", "detail": detail, "fields": fields}, status_code=422)
+async def _send(send: Send, status: int, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": _JSON + [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
-async def gate_endpoint(request: Request) -> JSONResponse:
-    ctx: AppContext = request.app.state.ctx
-    try:
-        principal = await deps.principal_for(ctx, deps.token_from_header(request.headers.get("authorization")))
-    except DomainError as exc:
-        return JSONResponse(exc.body(), status_code=exc.status_code)
-    del principal  # every role may read the gate
-    params = request.query_params
+def _error(status: int, payload: dict) -> tuple[int, bytes]:
+    return status, json.dumps(payload).encode()
+
+
+def _parse(query_string: bytes) -> tuple[dict[str, str], dict[str, str], datetime | None]:
+    params = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+    errors: dict[str, str] = {}
     environment = params.get("environment")
-    service_slug = params.get("service") or None
-    at_raw = params.get("at")
-    errors = {}
     if not environment:
         errors["environment"] = "Field required"
     elif not _SLUG.match(environment):
         errors["environment"] = f"String should match pattern '{SLUG_PATTERN}'"
+    service_slug = params.get("service") or None
     if service_slug is not None and not _SLUG.match(service_slug):
         errors["service"] = f"String should match pattern '{SLUG_PATTERN}'"
-    at: datetime | None = None
-    if at_raw:
+    at = None
+    if params.get("at"):
+        raw = params["at"]
         try:
-            at = in_range(datetime.fromisoformat(at_raw.replace("Z", "+00:00").replace(" ", "+")))
+            at = in_range(datetime.fromisoformat(raw.replace("Z", "+00:00").replace(" ", "+")))
         except ValueError as exc:
-            errors["at"] = f"not an ISO-8601 date-time between {MIN_YEAR} and {MAX_YEAR}: {at_raw!r} ({exc})"
-    if errors:
-        return _invalid(errors)
+            errors["at"] = f"not an ISO-8601 date-time between {MIN_YEAR} and {MAX_YEAR}: {raw!r} ({exc})"
+    return params, errors, at
 
+
+async def answer_gate(ctx: AppContext, scope: Scope) -> tuple[int, bytes]:
+    token = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            token = deps.token_from_header(value.decode("latin-1"))
+            break
+    try:
+        await deps.principal_for(ctx, token)  # every role may read the gate
+    except DomainError as exc:
+        return _error(exc.status_code, exc.body())
+    params, errors, at = _parse(scope.get("query_string", b""))
+    if errors:
+        detail = "; ".join(f"{k}: {v}" for k, v in errors.items())
+        return _error(422, {"error": "validation_error", "detail": detail, "fields": errors})
+    environment, service_slug = params["environment"], params.get("service") or None
     now = clock.now()
     if at is None:
         cached = ctx.gates.get(environment, service_slug, now)
         if cached is not None:
-            return JSONResponse(cached.to_dict() | {"at": clock.iso(now)})
+            return 200, cached.body(clock.iso(now))
     try:
         gate_inputs = await ctx.db.run_read(
-            inputs.load,
-            ctx.schedule,
-            environment,
-            service_slug,
-            auto_create=ctx.settings.config.server.auto_create,
+            inputs.load, ctx.schedule, environment, service_slug, auto_create=ctx.settings.config.server.auto_create
         )
     except DomainError as exc:
-        return JSONResponse(exc.body(), status_code=exc.status_code)
+        return _error(exc.status_code, exc.body())
     gate = gate_mod.evaluate(gate_inputs, now, at)
     if at is None:
-        ctx.gates.put(gate, now)
-    return JSONResponse(gate.to_dict())
+        return 200, ctx.gates.put(gate, now).body(clock.iso(now))
+    return 200, json.dumps(gate.to_dict()).encode()
+
+
+async def gate_asgi(ctx: AppContext, scope: Scope, receive: Receive, send: Send) -> None:
+    status, body = await answer_gate(ctx, scope)
+    await _send(send, status, body)
 
 
 _BLOCKER = {

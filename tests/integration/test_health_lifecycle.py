@@ -1,0 +1,177 @@
+"""Deploy health end to end: samples → judge → verdict → auto-lock, rollback hook, release."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import random
+from datetime import timedelta
+
+import anyio
+import httpx
+import pytest
+
+from shiplane import clock
+from shiplane.app import create_app
+from shiplane.health.lifecycle import HealthJudge
+from shiplane.settings import Config
+from tests.conftest import BOB, SHARED, make_settings, sha
+from tests.integration.prometheus import PrometheusServer
+
+
+class Sink(httpx.AsyncBaseTransport):
+    """Records what the rollback hook receives."""
+
+    def __init__(self) -> None:
+        self.requests: list[httpx.Request] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        self.requests.append(request)
+        return httpx.Response(204)
+
+
+CONFIG = {
+    "metrics": [{"name": "checkout_errors", "source": "push", "regression": "increase", "critical": True}],
+    "health": {
+        "baseline": "60m",
+        "window": "60m",
+        "interval": "5m",
+        "auto_lock": "unhealthy",
+        "rollback_webhook": "https://hooks.example.com/rollback",
+        "rollback_secret": "roll-secret",
+    },
+}
+
+
+def harness(db, db_url, config):
+    from fastapi.testclient import TestClient
+
+    sink = Sink()
+    app = create_app(make_settings(db_url, Config.model_validate(config)), db=db, worker=False, source_transport=sink)
+    client = TestClient(app)
+    return client, app.state.ctx, sink
+
+
+def api(client, method, url, **kw):
+    return client.request(method, url, headers={"Authorization": f"Bearer {BOB}"}, **kw)
+
+
+def push(client, start, minutes, values):
+    samples = [
+        {"metric": "checkout_errors", "environment": "production", "service": "web", "value": v,
+         "at": (start + timedelta(minutes=minutes * i)).isoformat()}
+        for i, v in enumerate(values)
+    ]
+    assert api(client, "POST", "/api/v1/metrics", json={"samples": samples}).status_code == 202
+
+
+def test_an_unhealthy_deploy_is_judged_locked_and_rolled_back_then_released(db, db_url):
+    client, ctx, sink = harness(db, db_url, CONFIG)
+    rnd = random.Random(7)
+    with client:
+        t = clock.now().replace(microsecond=0) - timedelta(hours=5)
+        push(client, t - timedelta(hours=1), 5, [rnd.randint(3, 7) for _ in range(12)])  # baseline
+        push(client, t, 5, [rnd.randint(30, 40) for _ in range(12)])  # after the bad deploy
+        bad = api(client, "POST", "/api/v1/deploys", json={"service": "web", "environment": "production", "sha": sha(1), "finished_at": t.isoformat()}).json()
+        assert bad["health"]["state"] == "pending"
+
+        judge = HealthJudge(ctx.settings.config, db, transport=sink)
+        anyio.run(judge.tick)  # the window is long over: judged at once, finally
+        d = api(client, "GET", f"/api/v1/deploys/{bad['id']}").json()
+        assert (d["health"]["state"], d["health"]["final"]) == ("unhealthy", True)
+        (metric,) = d["health"]["metrics"]
+        assert metric["name"] == "checkout_errors" and metric["health"] == "unhealthy"
+        assert metric["reason"]
+
+        locks = api(client, "GET", "/api/v1/locks?active=true").json()["items"]
+        (auto,) = [lk for lk in locks if lk["kind"] == "auto"]
+        assert auto["reason"].startswith(f"web #{bad['id']} unhealthy: ") and auto["deploy_id"] == bad["id"]
+        kinds = {b["kind"] for b in api(client, "GET", "/api/v1/gate?environment=production&service=web").json()["blockers"]}
+        assert kinds == {"lock", "unhealthy"}
+
+        async def deliver():
+            await judge.call_rollback(next(iter(_rollback_payloads(db))))
+
+        anyio.run(deliver)
+        (request,) = sink.requests
+        body = request.content
+        assert json.loads(body)["deploy_id"] == bad["id"]
+        expected = "sha256=" + hmac.new(b"roll-secret", body, hashlib.sha256).hexdigest()
+        assert request.headers["X-Shiplane-Signature"] == expected
+
+        # A fix deploy goes out (through the lock, with an override) and is healthy: the auto-lock ends.
+        t2 = t + timedelta(hours=2)
+        push(client, t2 - timedelta(hours=1), 5, [rnd.randint(3, 7) for _ in range(12)])
+        push(client, t2, 5, [rnd.randint(3, 7) for _ in range(12)])
+        fix = api(client, "POST", "/api/v1/deploys", json={"service": "web", "environment": "production", "sha": sha(2), "finished_at": t2.isoformat(), "override_reason": "fix forward"}).json()
+        anyio.run(judge.tick)
+        assert api(client, "GET", f"/api/v1/deploys/{fix['id']}").json()["health"]["state"] == "healthy"
+        assert [lk for lk in api(client, "GET", "/api/v1/locks?active=true").json()["items"] if lk["kind"] == "auto"] == []
+        changes = [e["data"]["to"] for e in api(client, "GET", "/api/v1/events?kind=deploy_health_changed").json()["items"]]
+        assert changes == ["unhealthy", "healthy"]
+        anyio.run(judge.close)
+
+
+def _rollback_payloads(db):
+    from sqlalchemy import select
+
+    from shiplane.jobs.models import jobs
+
+    with db.read() as conn:
+        return [r.payload for r in conn.execute(select(jobs).where(jobs.c.kind == "rollback_webhook"))]
+
+
+def test_a_deploy_inside_its_window_is_judged_again_until_the_window_closes(db, db_url):
+    client, ctx, sink = harness(db, db_url, CONFIG)
+    with client:
+        t = clock.now().replace(microsecond=0) - timedelta(minutes=20)
+        push(client, t - timedelta(hours=1), 5, [5] * 12)
+        push(client, t, 5, [5] * 4)
+        d = api(client, "POST", "/api/v1/deploys", json={"service": "web", "environment": "production", "sha": sha(1), "finished_at": t.isoformat()}).json()
+        judge = HealthJudge(ctx.settings.config, db, transport=sink)
+        anyio.run(judge.tick)
+        health = api(client, "GET", f"/api/v1/deploys/{d['id']}").json()["health"]
+        assert health["final"] is False  # 20 minutes into a 60-minute window
+        anyio.run(judge.close)
+
+
+def test_a_source_error_is_visible_and_never_a_pass(db, db_url):
+    config = {"sources": {"prometheus": {"url": "http://127.0.0.1:9"}},
+              "metrics": [{"name": "5xx", "source": "prometheus", "query": "sum(rate(x[1m]))"}]}
+    client, ctx, sink = harness(db, db_url, config)
+    with client:
+        t = clock.now() - timedelta(hours=3)
+        d = api(client, "POST", "/api/v1/deploys", json={"service": "web", "environment": "production", "sha": sha(1), "finished_at": t.isoformat()}).json()
+        judge = HealthJudge(ctx.settings.config, db)
+        anyio.run(judge.tick)
+        health = api(client, "GET", f"/api/v1/deploys/{d['id']}").json()["health"]
+        assert health["state"] == "no_data"
+        assert health["metrics"][0]["reason"].startswith("error from prometheus: ")
+        anyio.run(judge.close)
+
+
+@pytest.fixture(scope="module")
+def flat_prometheus(tmp_path_factory):
+    series = SHARED / "data" / "series" / "nab" / "artificialNoAnomaly" / "art_flatline.csv"
+    server = PrometheusServer(tmp_path_factory.mktemp("flat"), series, metric="web_latency_ms").start()
+    yield server
+    server.stop()
+
+
+def test_a_prometheus_metric_is_judged_from_a_real_server(db, db_url, flat_prometheus):
+    at, _ = flat_prometheus.points[2000]
+    config = {
+        "sources": {"prometheus": {"url": flat_prometheus.url}},
+        "metrics": [{"name": "latency", "source": "prometheus", "query": 'sum(web_latency_ms{service="$service"})'}],
+    }
+    client, ctx, sink = harness(db, db_url, config)
+    with client:
+        d = api(client, "POST", "/api/v1/deploys", json={"service": "web", "environment": "production", "sha": sha(1), "finished_at": at.isoformat()}).json()
+        judge = HealthJudge(ctx.settings.config, db)
+        anyio.run(judge.tick)
+        health = api(client, "GET", f"/api/v1/deploys/{d['id']}").json()["health"]
+        assert (health["state"], health["final"]) == ("healthy", True)  # identical constant series
+        anyio.run(judge.close)
+
