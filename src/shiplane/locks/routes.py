@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from datetime import datetime
 from urllib.parse import parse_qsl
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.types import Receive, Scope, Send
@@ -117,6 +118,32 @@ def _parse(query_string: bytes) -> tuple[dict[str, str], dict[str, str], datetim
     return params, errors, at
 
 
+_loading: dict[tuple[int, str, str | None], asyncio.Future] = {}
+
+
+async def _load_once(ctx: AppContext, environment: str, service: str | None) -> Any:
+    """One database load per scope at a time: concurrent misses of a scope share it."""
+    key = (id(ctx), environment, service)
+    pending = _loading.get(key)
+    if pending is not None:
+        return await asyncio.shield(pending)
+    future: asyncio.Future = asyncio.get_running_loop().create_future()
+    _loading[key] = future
+    try:
+        result = await ctx.db.run_read(
+            inputs.load, ctx.schedule, environment, service, auto_create=ctx.settings.config.server.auto_create
+        )
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()  # retrieved here, so an unawaited failure is not reported as lost
+        raise
+    else:
+        future.set_result(result)
+        return result
+    finally:
+        _loading.pop(key, None)
+
+
 async def answer_gate(ctx: AppContext, scope: Scope) -> tuple[int, bytes]:
     token = None
     for name, value in scope["headers"]:
@@ -138,9 +165,7 @@ async def answer_gate(ctx: AppContext, scope: Scope) -> tuple[int, bytes]:
         if cached is not None:
             return 200, cached.body(clock.iso(now))
     try:
-        gate_inputs = await ctx.db.run_read(
-            inputs.load, ctx.schedule, environment, service_slug, auto_create=ctx.settings.config.server.auto_create
-        )
+        gate_inputs = await _load_once(ctx, environment, service_slug)
     except DomainError as exc:
         return _error(exc.status_code, exc.body())
     gate = gate_mod.evaluate(gate_inputs, now, at)
