@@ -87,4 +87,6 @@ deploy_commits = Table(
     Column("issue_keys", JSONType, nullable=False, default=list),
     Column("files", JSONType, nullable=True),
     Index("ix_deploy_commits_deploy", "deploy_id", "position"),
+    # Covers DORA's lead-time read, so it never touches the wide commit rows (messages).
+    Index("ix_deploy_commits_lead", "deploy_id", "committed_at"),
 )

@@ -107,7 +107,7 @@ def report(
     ]
     change_list = [
         metrics.Change(deploy_id=r.deploy_id, committed_at=r.committed_at)
-        for r in conn.execute(changes_query, {"eid": env_id, "lo": since, "hi": until})
+        for r in conn.execute(changes_query, {"eid": env_id, "lo": since, "hi": until}).all()
     ]
     incident_list = [
         metrics.Incident(deploy_id=r.deploy_id, started_at=r.started_at, resolved_at=r.resolved_at)

@@ -1,4 +1,4 @@
-"""The judge's schedule (deploys.health_next_at) and incidents: attached to the latest deploy before they began; the health they
+"""The DORA lead-time index, the judge's schedule (deploys.health_next_at) and incidents: attached to the latest deploy before they began; the health they
 override is kept so that resolving them restores it.
 
 Revision ID: 0005
@@ -19,6 +19,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('deploy_commits', schema=None) as batch_op:
+        batch_op.create_index('ix_deploy_commits_lead', ['deploy_id', 'committed_at'], unique=False)
     with op.batch_alter_table('deploys', schema=None) as batch_op:
         batch_op.add_column(sa.Column('health_next_at', shiplane.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.create_index('ix_deploys_health_due', ['health_next_at'], unique=False, sqlite_where=sa.text("health_final = false AND status = 'succeeded'"), postgresql_where=sa.text("health_final = false AND status = 'succeeded'"))
@@ -42,6 +44,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('deploy_commits', schema=None) as batch_op:
+        batch_op.drop_index('ix_deploy_commits_lead')
     with op.batch_alter_table('deploys', schema=None) as batch_op:
         batch_op.drop_index('ix_deploys_health_due')
         batch_op.drop_column('health_next_at')
