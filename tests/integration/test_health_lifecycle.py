@@ -145,11 +145,17 @@ def test_a_source_error_is_visible_and_never_a_pass(db, db_url):
         t = clock.now() - timedelta(hours=3)
         d = api(client, "POST", "/api/v1/deploys", json={"service": "web", "environment": "production", "sha": sha(1), "finished_at": t.isoformat()}).json()
         judge = HealthJudge(ctx.settings.config, db)
-        anyio.run(judge.tick)
+
+        async def once():
+            try:
+                await judge.tick()
+            finally:
+                await judge.close()
+
+        anyio.run(once)
         health = api(client, "GET", f"/api/v1/deploys/{d['id']}").json()["health"]
         assert health["state"] == "no_data"
         assert health["metrics"][0]["reason"].startswith("error from prometheus: ")
-        anyio.run(judge.close)
 
 
 @pytest.fixture(scope="module")
@@ -170,8 +176,14 @@ def test_a_prometheus_metric_is_judged_from_a_real_server(db, db_url, flat_prome
     with client:
         d = api(client, "POST", "/api/v1/deploys", json={"service": "web", "environment": "production", "sha": sha(1), "finished_at": at.isoformat()}).json()
         judge = HealthJudge(ctx.settings.config, db)
-        anyio.run(judge.tick)
+
+        async def once():
+            try:
+                await judge.tick()
+            finally:
+                await judge.close()  # the client's connections belong to this event loop
+
+        anyio.run(once)
         health = api(client, "GET", f"/api/v1/deploys/{d['id']}").json()["health"]
         assert (health["state"], health["final"]) == ("healthy", True)  # identical constant series
-        anyio.run(judge.close)
 
