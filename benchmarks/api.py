@@ -107,6 +107,10 @@ function request()
   end
 end
 
+"""
+
+# Shared by every wrk script here: count statuses per thread, print one machine-readable line.
+WRK_REPORT_LUA = r"""
 function response(status, headers, body)
   local key = tostring(status)
   statuses[key] = (statuses[key] or 0) + 1
@@ -396,7 +400,7 @@ class LoadGen:
             raise SystemExit("--loadgen wrk: wrk is not installed (Debian: apt-get install -y wrk)")
         self.wrk = wrk
         self.lua = workdir / "load.lua"
-        self.lua.write_text(WRK_LUA)
+        self.lua.write_text(WRK_LUA + WRK_REPORT_LUA)
 
     def describe(self) -> str:
         if self.kind == "wrk":

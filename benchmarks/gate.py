@@ -55,6 +55,7 @@ from api import (
     NOISY_OTHER_CPU,
     ROOT,
     TOKEN,
+    WRK_REPORT_LUA,
     LoadGen,
     Postgres,
     Result,
@@ -109,26 +110,6 @@ function request()
   return requests[i]
 end
 
-function response(status, headers, body)
-  local key = tostring(status)
-  statuses[key] = (statuses[key] or 0) + 1
-end
-
-function done(summary, latency, requests)
-  local merged = {}
-  for _, t in ipairs(threads) do
-    for k, v in pairs(t:get("statuses")) do merged[k] = (merged[k] or 0) + v end
-  end
-  local parts = {}
-  for k, v in pairs(merged) do table.insert(parts, string.format('"%s":%d', k, v)) end
-  local e = summary.errors
-  io.write(string.format(
-    'BENCHJSON {"requests":%d,"duration_us":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,'
-      .. '"mean_us":%.1f,"errors":%d,"timeouts":%d,"statuses":{%s}}\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), latency.max, latency.mean,
-    e.connect + e.read + e.write, e.timeout, table.concat(parts, ",")))
-end
 """
 
 
@@ -142,7 +123,7 @@ class GateLoad(LoadGen):
         if self.kind != "wrk":
             raise SystemExit("gate.py needs wrk (Debian: apt-get install -y wrk)")
         self.lua = workdir / "gate.lua"
-        self.lua.write_text(GATE_LUA)
+        self.lua.write_text(GATE_LUA + WRK_REPORT_LUA)
         self.scopes_file = scopes_file
         self.commands: dict[str, list[str]] = {}
 
