@@ -167,11 +167,14 @@ def _dp(counts: np.ndarray, r2: np.ndarray, n: int) -> np.ndarray:
     return dist / dist.sum()
 
 
+def _tails(dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.cumsum(dist[::-1])[::-1], np.cumsum(dist)  # P(W ≥ w), P(W ≤ w)
+
+
 @lru_cache(maxsize=64)
-def _untied(m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact P(W2 ≥ w) and P(W2 ≤ w) for untied samples, shared by every row of that shape."""
-    dist = _dp(np.ones(m + n, int), 2 * np.arange(1, m + n + 1), n)
-    return np.cumsum(dist[::-1])[::-1], np.cumsum(dist)
+def _untied(big: int, s: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact tails for untied samples, shared by every row of that shape."""
+    return _tails(_dp(np.ones(big, int), 2 * np.arange(1, big + 1), s))
 
 
 def _exact_ok(m: int, n: int) -> bool:
@@ -181,20 +184,22 @@ def _exact_ok(m: int, n: int) -> bool:
 
 def _mw(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One-sided p-values that `cur` is larger / smaller than `ref`, row by row."""
-    rows, m = ref.shape
-    n = cur.shape[1]
+    m, n = ref.shape[1], cur.shape[1]
     big = m + n
     r2, ties, tied = _ranks(np.concatenate([ref, cur], axis=1))
     w2 = r2[:, m:].sum(axis=1)
     if _exact_ok(m, n):
-        sf, cdf = _untied(m, n)
-        up, down = sf[np.minimum(w2, len(sf) - 1)], cdf[np.minimum(w2, len(cdf) - 1)]
+        # the dynamic programme draws the smaller sample; the current's sum is the total minus the other's
+        small_cur = n <= m
+        ws = w2 if small_cur else big * (big + 1) - w2
+        sf, cdf = _untied(big, min(m, n))
+        hi, lo = sf[ws], cdf[ws]
         for i in np.flatnonzero(tied):
-            z = np.concatenate([ref[i], cur[i]])
-            vals, inv, counts = np.unique(z, return_inverse=True, return_counts=True)
+            counts = np.unique(np.concatenate([ref[i], cur[i]]), return_counts=True)[1]
             ends = np.cumsum(counts)
-            dist = _dp(counts, ends + (ends - counts + 1), n)
-            up[i], down[i] = dist[w2[i]:].sum(), dist[: w2[i] + 1].sum()
+            tsf, tcdf = _tails(_dp(counts, 2 * ends - counts + 1, min(m, n)))
+            hi[i], lo[i] = tsf[ws[i]], tcdf[ws[i]]
+        up, down = (hi, lo) if small_cur else (lo, hi)
     else:
         mean = n * (big + 1) / 2
         var = m * n / 12 * ((big + 1) - ties / (big * (big - 1)))
@@ -249,15 +254,19 @@ class _Side(NamedTuple):
     sparse: np.ndarray
 
 
-def _compare(ref: np.ndarray, cur: np.ndarray, sign: int, p: np.ndarray, alpha: float, ailing: float) -> _Side:
+def _level(alpha: float, sparse: np.ndarray, split: int) -> np.ndarray:
+    return np.where(sparse, min(alpha, ALPHA_SPARSE), alpha) / split
+
+
+def _compare(ref, cur, sign: int, p: np.ndarray, alpha: float, split: int, ailing: float) -> _Side:
     med_r, med_c = np.median(ref, axis=1), np.median(cur, axis=1)
-    sparse = (med_r == 0) | (med_c == 0)
+    # mostly-zero counts (errors): a median of 0 says nothing, the mean is the event rate
+    sparse = ((med_r == 0) | (med_c == 0)) & (ref.min(axis=1) >= 0) & (cur.min(axis=1) >= 0)
     rc = np.where(sparse, ref.mean(axis=1), med_r)
     cc = np.where(sparse, cur.mean(axis=1), med_c)
     ratio = _bad_ratio(rc, cc, sign)
     effect = ratio.copy()
-    level = np.where(sparse, min(alpha, ALPHA_SPARSE), alpha)
-    need = ~sparse & (p < level) & (ratio >= ailing)  # the HL shift only matters where it could veto
+    need = ~sparse & (p < _level(alpha, sparse, split)) & (ratio >= ailing)  # where the HL shift could veto
     if need.any():
         hl = _hl(ref[need], cur[need])
         effect[need] = np.minimum(ratio[need], _bad_ratio(med_r[need], med_r[need] + hl, sign))
@@ -275,23 +284,19 @@ class _Direction(NamedTuple):
     hist: _Side | None
 
 
-def _level(alpha: float, sparse: np.ndarray, split: int) -> np.ndarray:
-    return np.where(sparse, min(alpha, ALPHA_SPARSE), alpha) / split
-
-
 def _direction(b, c, hist, win_med, win_mean, tails, sign, split, ailing, unhealthy) -> _Direction:
     """Verdict codes for one bad direction; `split` halves the levels for two-sided tests."""
     side = 0 if sign > 0 else 1
     rows = b.shape[0]
     no = np.zeros(rows, bool)
     if hist is None:
-        base = _compare(b, c, sign, tails[0][side], ALPHA / split, ailing)
+        base = _compare(b, c, sign, tails[0][side], ALPHA, split, ailing)
         sig_b = base.p < _level(ALPHA, base.sparse, split)
         flagged = sig_b & (base.effect >= ailing)
         effect, p, seasonal, hs, sig_h = base.effect, base.p, no, None, no
     else:
-        base = _compare(b, c, sign, tails[0][side], ALPHA_GUARD / split, ailing)
-        hs = _compare(hist, c, sign, tails[1][side], ALPHA_HISTORY / split, ailing)
+        base = _compare(b, c, sign, tails[0][side], ALPHA_GUARD, split, ailing)
+        hs = _compare(hist, c, sign, tails[1][side], ALPHA_HISTORY, split, ailing)
         # bursts at this hour on earlier days are normal: a mostly-zero series must beat the busiest window
         busiest = win_mean.max(axis=1) if sign > 0 else win_mean.min(axis=1)
         hs = hs._replace(effect=np.where(hs.sparse, np.minimum(hs.effect, _bad_ratio(busiest, hs.cur_center, sign)), hs.effect))
@@ -393,6 +398,8 @@ def _reason(m: MetricInput, d: _Direction, windows: int) -> str:
     lead = f"{m.name} {_change(b0, c0, m.unit, ', means: mostly zeros' if base.sparse[0] else '')}"
     p_b = min(float(base.p[0]) * two, 1.0)
     sig_b = f"significant ({_p(p_b)})" if d.sig_base[0] else f"not significant ({_p(p_b)})"
+    if base.sparse[0] and not d.sig_base[0] and p_b < ALPHA * two:
+        sig_b = f"not significant ({_p(p_b)}; mostly-zero series need p<{ALPHA_SPARSE:g})"
     effect = float(d.effect[0])
     # say so when the graded size (Hodges–Lehmann shift, history) is what set the grade
     shown = float(base.ratio[0])
