@@ -34,6 +34,7 @@ from shiplane.events.routes import router as events_router
 from shiplane.health.routes import router as health_router
 from shiplane.locks.routes import GATE_OPENAPI, gate_asgi
 from shiplane.locks.routes import router as locks_router
+from shiplane.notify import slack_commands
 from shiplane.middleware import REQUEST_SECONDS, BodyLimitMiddleware, MetricsMiddleware
 from shiplane.settings import Settings
 
@@ -203,11 +204,15 @@ class ShiplaneApp(FastAPI):
 def make_worker(ctx: AppContext) -> Any:
     """The worker for this process, wired to everything that reacts to gates and delivers jobs."""
     from shiplane.changes.service import ChangeTracker
+    from shiplane.health.checks import HttpChecker
     from shiplane.health.lifecycle import ROLLBACK_JOB, HealthJudge
     from shiplane.jobs.worker import Worker
+    from shiplane.notify.relay import Notifier
 
     enforcement = ctx.enforcement
     health = HealthJudge(ctx.settings.config, ctx.db, transport=ctx.source_transport)
+    checker = HttpChecker(ctx.settings.config, ctx.db, transport=ctx.source_transport)
+    notifier = Notifier(ctx.settings, ctx.db, transport=ctx.source_transport)
     with ctx.db.write() as conn:
         enforcement.reconcile_all(conn, clock.now())
     return Worker(
@@ -215,10 +220,10 @@ def make_worker(ctx: AppContext) -> Any:
         ctx.db,
         schedule=ctx.schedule,
         on_gate_change=ctx.gates.clear,
-        handlers=enforcement.handlers() | {ROLLBACK_JOB: health.call_rollback},
+        handlers=enforcement.handlers() | {ROLLBACK_JOB: health.call_rollback} | notifier.handlers(),
         reactions=(enforcement.reaction,),
         pacers=enforcement.pacers,
-        periodic=(ChangeTracker(ctx.settings.config, ctx.db).tick, health.tick),
+        periodic=(ChangeTracker(ctx.settings.config, ctx.db).tick, health.tick, checker.tick, notifier.tick),
     )
 
 
@@ -274,6 +279,7 @@ def create_app(
     app.include_router(dora_router)
     app.include_router(health_router)
     app.include_router(sleuth.router)
+    app.include_router(slack_commands.router)
     for forge, endpoint in (("github", github_hook), ("bitbucket", bitbucket_hook), ("gitlab", gitlab_hook)):
         app.add_api_route(
             f"/hooks/{forge}", endpoint, methods=["POST"], tags=["webhooks"], summary=f"{forge} webhook (signed)"
