@@ -35,6 +35,8 @@ from shiplane.health.routes import router as health_router
 from shiplane.locks.routes import GATE_OPENAPI, gate_asgi
 from shiplane.locks.routes import router as locks_router
 from shiplane.notify import slack_commands
+from shiplane.web import live
+from shiplane.web import routes as web_routes
 from shiplane.middleware import REQUEST_SECONDS, BodyLimitMiddleware, MetricsMiddleware
 from shiplane.settings import Settings
 
@@ -243,6 +245,7 @@ def create_app(
     ctx = AppContext(settings=settings, db=db)
     ctx.enforcement = Enforcement(settings, db, ctx.schedule, transport=forge_transport)
     ctx.source_transport = source_transport
+    bus = live.attach(db)  # dashboards' live updates
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -255,6 +258,7 @@ def create_app(
         if not worker:
             yield
             await ctx.enforcement.close()
+            await bus.close()
             return
         ctx.worker = make_worker(ctx)
         async with anyio.create_task_group() as tg:
@@ -262,6 +266,7 @@ def create_app(
             yield
             tg.cancel_scope.cancel()
         await ctx.enforcement.close()
+        await bus.close()
 
     app = ShiplaneApp(
         title="Shiplane",
@@ -280,6 +285,10 @@ def create_app(
     app.include_router(health_router)
     app.include_router(sleuth.router)
     app.include_router(slack_commands.router)
+    app.include_router(web_routes.router)
+    app.mount("/static", web_routes.static, name="static")
+    for exc_class, handler in web_routes.EXCEPTION_HANDLERS.items():
+        app.add_exception_handler(exc_class, handler)
     for forge, endpoint in (("github", github_hook), ("bitbucket", bitbucket_hook), ("gitlab", gitlab_hook)):
         app.add_api_route(
             f"/hooks/{forge}", endpoint, methods=["POST"], tags=["webhooks"], summary=f"{forge} webhook (signed)"

@@ -133,6 +133,7 @@ class Database:
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self.pool_size = pool_size
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self.bus: Any = None  # shiplane.web.live.Bus once a dashboard listens
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
@@ -145,11 +146,15 @@ class Database:
         with self.engine.connect() as conn:
             conn = conn.execution_options(shiplane_write=True)
             conn.info["after_commit"] = callbacks
+            if self.bus is not None and self.is_sqlite:
+                # PostgreSQL announces events itself (a NOTIFY trigger), to every process.
+                conn.info["bus"] = self.bus
             try:
                 with conn.begin():
                     yield conn
             finally:
                 conn.info.pop("after_commit", None)
+                conn.info.pop("bus", None)
         for callback in callbacks:
             callback()
 

@@ -15,3 +15,5 @@ from shiplane.enforcement.models import (  # noqa: F401
     pushed_commits,
     webhook_deliveries,
 )
+from shiplane.web.models import web_sessions  # noqa: F401
+from shiplane.notify.models import notify_cursor  # noqa: F401

@@ -9,6 +9,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
 from shiplane.clock import iso
+from shiplane.db import after_commit
 from shiplane.events.models import events
 
 KINDS = (
@@ -55,6 +56,9 @@ def record(
             "data": data or {},
         },
     )
+    bus = conn.info.get("bus")
+    if bus is not None:  # in-process live updates (SQLite); see shiplane.web.live
+        after_commit(conn, lambda: bus.publish(kind))
 
 
 def to_dict(row: Any) -> dict[str, Any]:

@@ -1,0 +1,52 @@
+"""Dashboard sessions; on PostgreSQL, a trigger that announces every new event
+(NOTIFY shiplane_events) so that every server process can push live updates.
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-11-29 09:00:00
+"""
+
+from alembic import op
+import sqlalchemy as sa
+import shiplane.db  # noqa: F401
+
+
+revision = '0007'
+import pathlib as _p  # TEMPORARY until 0006 lands
+down_revision = '0006' if any(_p.Path(__file__).parent.glob('0006_*.py')) else '0005'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table('web_sessions',
+    sa.Column('id_hash', sa.String(length=64), nullable=False),
+    sa.Column('username', sa.String(length=150), nullable=False),
+    sa.Column('role', sa.String(length=16), nullable=False),
+    sa.Column('csrf', sa.String(length=64), nullable=False),
+    sa.Column('created_at', shiplane.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', shiplane.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id_hash', name=op.f('pk_web_sessions'))
+    )
+    with op.batch_alter_table('web_sessions', schema=None) as batch_op:
+        batch_op.create_index('ix_web_sessions_expires', ['expires_at'], unique=False)
+    if op.get_bind().dialect.name == "postgresql":
+        # NOTIFY is transactional: listeners hear of an event only once it is committed,
+        # and from whichever process wrote it. The payload is the kind; pages re-read.
+        op.execute(
+            "CREATE FUNCTION shiplane_event_notify() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN PERFORM pg_notify('shiplane_events', NEW.kind); RETURN NULL; END $$"
+        )
+        op.execute(
+            "CREATE TRIGGER events_notify AFTER INSERT ON events "
+            "FOR EACH ROW EXECUTE FUNCTION shiplane_event_notify()"
+        )
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS events_notify ON events")
+        op.execute("DROP FUNCTION IF EXISTS shiplane_event_notify()")
+    with op.batch_alter_table('web_sessions', schema=None) as batch_op:
+        batch_op.drop_index('ix_web_sessions_expires')
+    op.drop_table('web_sessions')

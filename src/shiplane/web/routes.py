@@ -1,0 +1,355 @@
+"""Dashboard pages: thin handlers that read a view, check who is asking, and render."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from markupsafe import Markup
+from starlette.staticfiles import StaticFiles
+
+from shiplane import clock
+from shiplane.auth import service as auth_service
+from shiplane.context import AppContext, get_context
+from shiplane.errors import DomainError
+from shiplane.health import service as health_service
+from shiplane.locks import service as locks_service
+from shiplane.web import live, sessions, views
+from shiplane.web.render import render
+
+HERE = Path(__file__).parent
+router = APIRouter(include_in_schema=False)
+static = StaticFiles(directory=HERE / "static")
+KEEPALIVE = 15.0  # seconds between SSE comments, so proxies keep the stream open
+
+
+class LoginRequired(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- who is asking
+
+
+async def _session(request: Request) -> sessions.Session | None:
+    value = request.cookies.get(sessions.COOKIE)
+    if not value or len(value) > 200:
+        return None
+    ctx = get_context(request)
+    return await ctx.db.run_read(sessions.lookup, value, clock.now())
+
+
+async def viewer(request: Request) -> sessions.Session | None:
+    """The logged-in session; None for anonymous viewing when the dashboard is public."""
+    session = await _session(request)
+    if session is None and not get_context(request).settings.config.server.public_dashboard:
+        raise LoginRequired()
+    return session
+
+
+def _can_act(session: sessions.Session | None) -> bool:
+    return session is not None and session.principal.has("deployer")
+
+
+async def _acting(request: Request) -> tuple[AppContext, sessions.Session, dict[str, Any]]:
+    """A deployer's form post with a valid CSRF token, or a DomainError."""
+    session = await _session(request)
+    if session is None:
+        raise LoginRequired()
+    form = dict(await request.form())
+    if not sessions.csrf_ok(session, str(form.get("csrf") or "")):
+        raise _Refused(403, "The form expired or did not come from this dashboard. Reload the page and try again.")
+    if not session.principal.has("deployer"):
+        raise _Refused(403, f"This needs the deployer role; you are a {session.principal.role}.")
+    return get_context(request), session, {k: str(v) for k, v in form.items()}
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+
+
+def _page(request: Request, template: str, session: sessions.Session | None, status: int = 200, **data: Any) -> HTMLResponse:
+    ctx = get_context(request)
+    body = render(
+        template,
+        request=request,
+        user=session.principal if session else None,
+        csrf=session.csrf if session else "",
+        can_act=_can_act(session),
+        now=clock.now(),
+        public_url=ctx.settings.config.server.public_url,
+        **data,
+    )
+    return HTMLResponse(body, status_code=status, headers=_SECURITY_HEADERS)
+
+
+# No framing (clickjacking on the lock form), no sniffing, and scripts only from us.
+_SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+}
+
+
+def _safe_next(value: str | None) -> str:
+    # Only same-site paths: never let ?next= send someone to another host after login.
+    if not value or not value.startswith("/") or value.startswith("//") or urlsplit(value).netloc:
+        return "/"
+    return value
+
+
+# ---------------------------------------------------------------- login
+
+
+@router.get("/login")
+async def login_form(request: Request, next: str | None = None) -> Response:
+    return _page(request, "login.html", await _session(request), next=_safe_next(next), error=None)
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    ctx = get_context(request)
+    form = await request.form()
+    username = str(form.get("username") or "")[:150]
+    password = str(form.get("password") or "")[:1000]
+    target = _safe_next(str(form.get("next") or "/"))
+    now = clock.now()
+    client = request.client.host if request.client else "?"
+    keys = (f"user:{username.lower()}", f"addr:{client}")
+    limiter = _limiter(request)
+    wait = limiter.retry_after(keys, now)
+    if wait > 0:
+        response = _page(request, "login.html", None, 429, next=target, username=username,
+                         error=f"Too many failed attempts. Try again in {int(wait) + 1} seconds.")
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
+    principal = await ctx.db.run_read(auth_service.authenticate_user, username, password) if username and password else None
+    if principal is None:
+        limiter.failed(keys, now)
+        return _page(request, "login.html", None, 401, next=target, username=username,
+                     error="Wrong username or password.")
+    limiter.succeeded(keys)
+    value, _ = await ctx.db.run_write(sessions.start, principal, now)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        sessions.COOKIE, value, max_age=int(sessions.LIFETIME.total_seconds()), httponly=True, samesite="lax",
+        secure=ctx.settings.config.server.public_url.startswith("https://"), path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    ctx = get_context(request)
+    session = await _session(request)
+    form = await request.form()
+    if session is not None and sessions.csrf_ok(session, str(form.get("csrf") or "")):
+        await ctx.db.run_write(sessions.end, request.cookies[sessions.COOKIE])
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(sessions.COOKIE, path="/")
+    return response
+
+
+# ---------------------------------------------------------------- pages
+
+
+@router.get("/")
+async def overview(request: Request, environment: str | None = None, partial: str | None = None) -> Response:
+    session = await viewer(request)
+    ctx = get_context(request)
+    if environment is not None and len(environment) > 64:
+        environment = None
+    lanes = await ctx.db.run_read(views.overview, ctx.schedule, clock.now(), environment=environment)
+    template = "_lanes.html" if partial == "lanes" else "overview.html"
+    return _page(request, template, session, lanes=lanes, only=environment)
+
+
+@router.get("/deploys/{deploy_id}")
+async def deploy_detail(request: Request, deploy_id: str) -> Response:
+    session = await viewer(request)
+    ctx = get_context(request)
+    if not deploy_id.isdigit() or not 0 < int(deploy_id) < 2**31:
+        return _page(request, "error.html", session, 404, title="No such deploy", message=f"There is no deploy {deploy_id[:40]!r}.")
+    try:
+        deploy = await ctx.db.run_read(views.deploy_page, int(deploy_id))
+    except DomainError:
+        return _page(request, "error.html", session, 404, title="No such deploy", message=f"There is no deploy #{deploy_id}.")
+    configs = {m.name: m for m in ctx.settings.config.metrics}
+    charts = {k: Markup(v) for k, v in views.impact_charts(deploy, configs).items()}
+    return _page(request, "deploy.html", session, deploy=deploy, charts=charts)
+
+
+@router.post("/deploys/{deploy_id}/health")
+async def deploy_verdict(request: Request, deploy_id: int) -> Response:
+    ctx, session, form = await _acting(request)
+    state = form.get("state", "")
+    if state not in ("healthy", "unhealthy"):
+        raise _Refused(422, "state: choose healthy or unhealthy")
+    note = form.get("note", "").strip()[:1000]
+    try:
+        await ctx.db.run_write(
+            health_service.manual_verdict, deploy_id, state, note, actor=session.principal.name, now=clock.now()
+        )
+    except DomainError as exc:
+        raise _Refused(exc.status_code, str(exc)) from None
+    ctx.gate_may_have_changed()
+    return RedirectResponse(f"/deploys/{deploy_id}", status_code=303)
+
+
+@router.get("/locks")
+async def locks_page(request: Request) -> Response:
+    session = await viewer(request)
+    ctx = get_context(request)
+    data = await ctx.db.run_read(views.locks_page, clock.now())
+    return _page(request, "locks.html", session, error=None, form={}, **data)
+
+
+@router.post("/locks")
+async def lock(request: Request) -> Response:
+    ctx, session, form = await _acting(request)
+    environment = form.get("environment", "").strip()
+    service = form.get("service", "").strip() or None
+    reason = form.get("reason", "").strip()
+    expires_at = None
+    try:
+        if not environment:
+            raise _Refused(422, "environment: choose an environment")
+        if not reason:
+            raise _Refused(422, "reason: say why deploys are locked")
+        if len(reason) > 1000:
+            raise _Refused(422, "reason: at most 1000 characters")
+        if form.get("expires_at"):
+            expires_at = _parse_local(form["expires_at"], form.get("tz_offset", "0"))
+            if expires_at <= clock.now():
+                raise _Refused(422, "expires_at: must be in the future")
+        await ctx.db.run_write(
+            locks_service.create, environment=environment, service=service, reason=reason,
+            actor=session.principal.name, now=clock.now(), expires_at=expires_at,
+            auto_create=False, cache=ctx.catalog,
+        )
+    except (_Refused, DomainError) as exc:
+        message = exc.message if isinstance(exc, _Refused) else str(exc)
+        status = exc.status if isinstance(exc, _Refused) else exc.status_code
+        data = await ctx.db.run_read(views.locks_page, clock.now())
+        return _page(request, "locks.html", session, status, error=message, form=form, **data)
+    ctx.gate_may_have_changed()
+    return RedirectResponse("/locks", status_code=303)
+
+
+@router.post("/locks/{lock_id}/end")
+async def unlock(request: Request, lock_id: int) -> Response:
+    ctx, session, form = await _acting(request)
+    note = form.get("note", "").strip()[:1000] or None
+    try:
+        await ctx.db.run_write(locks_service.end, lock_id, actor=session.principal.name, note=note, now=clock.now())
+    except DomainError as exc:
+        data = await ctx.db.run_read(views.locks_page, clock.now())
+        return _page(request, "locks.html", session, exc.status_code, error=str(exc), form={}, **data)
+    ctx.gate_may_have_changed()
+    return RedirectResponse(_safe_next(form.get("next")) if form.get("next") else "/locks", status_code=303)
+
+
+@router.get("/dora")
+async def dora_page(request: Request, service: str | None = None, days: str = "90", bucket: str = "week") -> Response:
+    from shiplane.dora import service as dora_service
+    from shiplane.dora.metrics import BANDS
+
+    session = await viewer(request)
+    ctx = get_context(request)
+    span = int(days) if days.isdigit() and 1 <= int(days) <= 365 else 90
+    bucket = bucket if bucket in ("day", "week", "month") else "week"
+    catalog = await ctx.db.run_read(views.catalog)
+    service = service if service in catalog["services"] else None
+    until = clock.now()
+    config = ctx.settings.config.dora
+    report = None
+    error = None
+    try:
+        report = await ctx.db.run_long_read(
+            dora_service.report, since=until - _days(span), until=until, service=service, bucket=bucket,
+            tz=config.timezone, failure_states=tuple(config.failure_states),
+        )
+    except DomainError as exc:
+        error = str(exc)
+    trends = {k: Markup(v) for k, v in views.trend_charts(report).items()} if report else {}
+    return _page(request, "dora.html", session, report=report, error=error, service=service, days=span, trends=trends,
+                 bucket=bucket, catalog=catalog, bands=BANDS)
+
+
+@router.get("/live")
+async def live_updates(request: Request) -> Response:
+    await viewer(request)
+    bus = live.attach(get_context(request).db)
+    queue = bus.subscribe()
+
+    async def stream():
+        try:
+            yield "retry: 3000\n\n"
+            while True:
+                try:
+                    kind = await asyncio.wait_for(queue.get(), KEEPALIVE)
+                except asyncio.TimeoutError:
+                    if await request.is_disconnected():
+                        return
+                    yield ": keepalive\n\n"
+                    continue
+                yield f"event: changed\ndata: {kind}\n\n"
+        finally:
+            bus.unsubscribe(queue)
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _limiter(request: Request) -> sessions.LoginLimiter:
+    state = request.app.state
+    if getattr(state, "login_limiter", None) is None:
+        state.login_limiter = sessions.LoginLimiter()
+    return state.login_limiter
+
+
+def _days(n: int):
+    from datetime import timedelta
+
+    return timedelta(days=n)
+
+
+def _parse_local(value: str, offset_minutes: str) -> datetime:
+    """A ``datetime-local`` value from the browser, with the browser's UTC offset (minutes, JS sign)."""
+    from datetime import timedelta
+
+    try:
+        naive = datetime.fromisoformat(value)
+        offset = int(offset_minutes or "0")
+    except ValueError:
+        raise _Refused(422, f"expires_at: not a date and time: {value[:40]!r}") from None
+    if naive.tzinfo is not None:
+        return naive.astimezone(timezone.utc)
+    if not -24 * 60 <= offset <= 24 * 60 or not 1970 <= naive.year <= 2999:
+        raise _Refused(422, "expires_at: out of range")
+    # JS getTimezoneOffset() is UTC minus local, in minutes.
+    return (naive + timedelta(minutes=offset)).replace(tzinfo=timezone.utc)
+
+
+async def login_required_handler(request: Request, exc: LoginRequired) -> Response:
+    if request.method == "GET" and request.url.path != "/live":
+        return RedirectResponse(f"/login?next={quote(request.url.path + ('?' + request.url.query if request.url.query else ''))}", status_code=303)
+    return HTMLResponse("Log in first.", status_code=401)
+
+
+async def refused_handler(request: Request, exc: _Refused) -> Response:
+    session = await _session(request)
+    return _page(request, "error.html", session, exc.status, title="Not done", message=exc.message)
+
+
+EXCEPTION_HANDLERS = {LoginRequired: login_required_handler, _Refused: refused_handler}

@@ -1,0 +1,187 @@
+"""What each dashboard page shows, read from the database in as few statements as possible.
+
+Plain functions of a connection and ``now``; the routes render what they return.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, true
+from sqlalchemy.engine import Connection
+
+from shiplane.catalog.models import environments, services
+from shiplane.deploys import service as deploys_service
+from shiplane.deploys.models import deploys
+from shiplane.events.models import events
+from shiplane.locks import gate as gate_mod
+from shiplane.locks import inputs as gate_inputs
+from shiplane.locks import service as locks_service
+from shiplane.locks.calendar import Schedule
+
+LANE_ROWS = 12  # latest deploys shown per lane on the overview; ?environment= shows all
+
+
+@dataclass
+class Lane:
+    slug: str
+    name: str
+    production: bool
+    gate: gate_mod.Gate
+    locks: list[dict[str, Any]] = field(default_factory=list)
+    in_progress: list[dict[str, Any]] = field(default_factory=list)
+    deploys: list[dict[str, Any]] = field(default_factory=list)
+    hidden: int = 0  # services with deploys that did not fit
+    zone: str | None = None  # the time zone of the lane's deploy window, if it has one
+
+    @property
+    def state(self) -> str:
+        """open | locked | closed (outside a window, a freeze or a holiday)."""
+        if self.gate.allowed:
+            return "open"
+        return "locked" if any(b.kind == "lock" for b in self.gate.blockers) else "closed"
+
+
+def _ordered_environments(conn: Connection) -> list[Any]:
+    # staging → production: non-production first, then configured position, then name.
+    rows = conn.execute(select(environments)).all()
+    return sorted(rows, key=lambda e: (bool(e.production), e.position if e.position is not None else 1 << 30, e.slug))
+
+
+# The latest deploy of every (service, environment) pair: one index seek per pair
+# on ix_deploys_scope_time, whatever the number of deploys.
+_LATEST_IDS = select(
+    select(deploys.c.id)
+    .where(deploys.c.service_id == services.c.id, deploys.c.environment_id == environments.c.id)
+    .order_by(deploys.c.deployed_at.desc(), deploys.c.id.desc())
+    .limit(1)
+    .correlate(services, environments)
+    .scalar_subquery()
+).select_from(services.join(environments, true()))
+
+
+def _row_dict(row: Any, now: datetime) -> dict[str, Any]:
+    out = deploys_service.to_dict(row)
+    out["age_seconds"] = max(0.0, (now - row.deployed_at).total_seconds())
+    out["commit_count"] = row.commit_count
+    out["health"]["reason"] = row.health_reason
+    return out
+
+
+def overview(conn: Connection, schedule: Schedule, now: datetime, *, environment: str | None = None) -> list[Lane]:
+    envs = _ordered_environments(conn)
+    if environment is not None:
+        envs = [e for e in envs if e.slug == environment]
+    wanted = {e.id for e in envs}
+    latest_ids = [i for (i,) in conn.execute(_LATEST_IDS) if i is not None]
+    rows = conn.execute(deploys_service._joined().where(deploys.c.id.in_(latest_ids))).all() if latest_ids else []
+    by_env: dict[int, list[Any]] = {}
+    for row in rows:
+        if row.environment_id in wanted:
+            by_env.setdefault(row.environment_id, []).append(row)
+    started = conn.execute(
+        deploys_service._joined().where(deploys.c.status == "started").order_by(deploys.c.started_at)
+    ).all()
+    lanes = []
+    for env in envs:
+        inputs = gate_inputs.load_by_ids(conn, schedule, env.id, None)
+        lane = Lane(env.slug, env.name or env.slug, bool(env.production), gate_mod.evaluate(inputs, now))
+        lane.zone = inputs.schedule.windows[0].tz if inputs.schedule.windows else None
+        lane.locks = [locks_service.to_dict(r, now) for r in locks_service.active_for(conn, env.id)]
+        lane.locks = [lock for lock in lane.locks if lock["active"]]
+        lane.in_progress = [_row_dict(r, now) for r in started if r.environment_id == env.id]
+        latest = sorted(by_env.get(env.id, []), key=lambda r: (r.deployed_at, r.id), reverse=True)
+        limit = len(latest) if environment is not None else LANE_ROWS
+        lane.deploys = [_row_dict(r, now) for r in latest[:limit]]
+        lane.hidden = len(latest) - len(lane.deploys)
+        lanes.append(lane)
+    return lanes
+
+
+def deploy_page(conn: Connection, deploy_id: int) -> dict[str, Any]:
+    """The deploy with changes and health detail (as the API gives it), plus its timeline."""
+    out = deploys_service.get(conn, deploy_id)
+    row = deploys_service.get_row(conn, deploy_id)
+    out["health_detail"] = row.health_detail or {}
+    out["commit_count"] = row.commit_count
+    out["timeline"] = [
+        {"at": e.at, "kind": e.kind, "actor": e.actor, "data": e.data or {}}
+        for e in conn.execute(
+            select(events).where(events.c.deploy_id == deploy_id).order_by(events.c.at, events.c.id).limit(200)
+        )
+    ]
+    return out
+
+
+def locks_page(conn: Connection, now: datetime, *, limit: int = 100) -> dict[str, Any]:
+    return {
+        "active": locks_service.list_locks(conn, now=now, active=True, limit=1000),
+        "past": locks_service.list_locks(conn, now=now, active=False, limit=limit),
+        "environments": [e.slug for e in _ordered_environments(conn)],
+        "services": [s for (s,) in conn.execute(select(services.c.slug).order_by(services.c.slug))],
+    }
+
+
+def catalog(conn: Connection) -> dict[str, list[str]]:
+    return {
+        "environments": [e.slug for e in _ordered_environments(conn)],
+        "services": [s for (s,) in conn.execute(select(services.c.slug).order_by(services.c.slug))],
+    }
+
+
+
+def _points(raw: list[Any]) -> list[tuple[datetime, float]]:
+    out = []
+    for item in raw or []:
+        try:
+            at, value = item
+            out.append((datetime.fromisoformat(str(at).replace("Z", "+00:00")), float(value)))
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def impact_charts(deploy: dict[str, Any], metric_configs: dict[str, Any]) -> dict[str, str]:
+    """One SVG per judged metric from the series stored with the verdict (none stored: no chart)."""
+    from shiplane.web.charts import impact_chart
+
+    deployed_at = datetime.fromisoformat(deploy["deployed_at"].replace("Z", "+00:00"))
+    out = {}
+    for m in deploy["health"].get("metrics", []):
+        series = m.get("series") or {}
+        baseline, current = _points(series.get("baseline")), _points(series.get("current"))
+        band = None
+        center = m.get("baseline_center")
+        cfg = metric_configs.get(m["name"])
+        if isinstance(center, (int, float)) and cfg is not None:
+            # The healthy range: from the baseline's centre to where "ailing" begins.
+            hi = center * cfg.ailing_ratio if center >= 0 else center / cfg.ailing_ratio
+            lo = center / cfg.ailing_ratio if center >= 0 else center * cfg.ailing_ratio
+            band = {"increase": (min(lo, center), hi), "decrease": (lo, max(hi, center))}.get(cfg.regression, (lo, hi))
+        out[m["name"]] = impact_chart(
+            baseline=baseline, current=current, deploy_at=deployed_at, band=band, title=m["name"],
+            unit=getattr(cfg, "unit", "") or "", verdict=m.get("health"),
+        )
+    return out
+
+
+def trend_charts(report: dict[str, Any]) -> dict[str, str]:
+    from datetime import date
+
+    from shiplane.web.charts import trend_chart
+
+    series = report.get("series", [])
+    starts = [date.fromisoformat(s["start"][:10]) for s in series]
+    lead = [s["median_lead_time_seconds"] for s in series]
+    return {
+        "deploys": trend_chart(points=list(zip(starts, [float(s["deploys"]) for s in series])), title="Deploys per bucket"),
+        "failed": trend_chart(
+            points=list(zip(starts, [s["failed"] / s["deploys"] if s["deploys"] else None for s in series])),
+            title="Failure rate per bucket",
+        ),
+        "lead": trend_chart(
+            points=list(zip(starts, [v / 3600 if v is not None else None for v in lead])), title="Median lead time", unit="h"
+        ),
+    }

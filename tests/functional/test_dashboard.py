@@ -1,0 +1,248 @@
+"""Dashboard pages over HTTP: sessions, CSRF, roles, escaping, public mode, live updates."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from shiplane import clock
+from shiplane.auth import service as auth_service
+from shiplane.events import service as events_service
+from shiplane.settings import Config
+from shiplane.web import live, sessions
+from tests.conftest import BOB, make_settings, sha
+
+PASSWORD = "correct horse battery"
+AUTH = {"Authorization": f"Bearer {BOB}"}
+
+
+@pytest.fixture
+def people(db):
+    with db.write() as conn:
+        auth_service.create_user(conn, "dana", "deployer", PASSWORD, clock.now())
+        auth_service.create_user(conn, "vic", "viewer", PASSWORD, clock.now())
+
+
+def _login(client: TestClient, username: str) -> str:
+    r = client.post("/login", data={"username": username, "password": PASSWORD, "next": "/"}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    return _csrf(client, "/locks")
+
+
+def _csrf(client: TestClient, path: str) -> str:
+    page = client.get(path)
+    assert page.status_code == 200
+    match = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert match, "no CSRF field on the page"
+    return match.group(1)
+
+
+def test_pages_need_a_login_unless_the_dashboard_is_public(client, people, db, db_url):
+    for path in ("/", "/locks", "/dora", "/deploys/1"):
+        r = client.get(path, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
+    assert client.get("/live", follow_redirects=False).status_code == 401
+
+    from shiplane.app import create_app
+
+    public = create_app(make_settings(db_url, Config(server={"public_dashboard": True})), db=db, worker=False)
+    with TestClient(public) as anon:
+        r = anon.get("/")
+        assert r.status_code == 200 and "Log in" in r.text
+        assert 'name="csrf"' not in anon.get("/locks").text  # read-only: no lock form
+        # and anonymous posts are refused
+        r = anon.post("/locks", data={"environment": "production", "reason": "x"}, follow_redirects=False)
+        assert r.status_code == 401
+
+
+def test_session_cookie_flags_and_logout(client, people):
+    r = client.post("/login", data={"username": "dana", "password": PASSWORD}, follow_redirects=False)
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax") and "Secure" not in cookie
+    csrf = _csrf(client, "/")
+    assert client.get("/", follow_redirects=False).status_code == 200
+    client.post("/logout", data={"csrf": csrf}, follow_redirects=False)
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_secure_cookie_behind_https(db, db_url, people):
+    from shiplane.app import create_app
+
+    app = create_app(make_settings(db_url, Config(server={"public_url": "https://ship.example"})), db=db, worker=False)
+    with TestClient(app) as c:
+        r = c.post("/login", data={"username": "dana", "password": PASSWORD}, follow_redirects=False)
+        assert "Secure" in r.headers["set-cookie"]
+
+
+def test_login_is_rate_limited(client, people):
+    for _ in range(5):
+        assert client.post("/login", data={"username": "dana", "password": "nope"}).status_code == 401
+    r = client.post("/login", data={"username": "dana", "password": PASSWORD}, follow_redirects=False)
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    assert "Too many failed attempts" in r.text
+
+
+def test_login_never_redirects_off_site(client, people):
+    r = client.post("/login", data={"username": "dana", "password": PASSWORD, "next": "//evil.example/x"}, follow_redirects=False)
+    assert r.headers["location"] == "/"
+
+
+def test_a_form_without_the_csrf_token_changes_nothing(client, people, alice):
+    _login(client, "dana")
+    r = client.post("/locks", data={"environment": "production", "reason": "no token"})
+    assert r.status_code == 403
+    r = client.post("/locks", data={"environment": "production", "reason": "wrong", "csrf": "forged"})
+    assert r.status_code == 403
+    assert alice.get("/api/v1/locks").json()["items"] == []
+
+
+def test_viewers_read_deployers_lock_and_unlock(client, people, alice):
+    alice.post("/api/v1/deploys", json={"service": "web", "environment": "production", "sha": sha(1)})
+    csrf = _login(client, "vic")
+    assert 'id="lock-form"' not in client.get("/locks").text
+    r = client.post("/locks", data={"environment": "production", "reason": "viewer tries", "csrf": csrf})
+    assert r.status_code == 403 and "deployer role" in r.text
+    assert alice.get("/api/v1/locks").json()["items"] == []
+
+    client.cookies.clear()
+    csrf = _login(client, "dana")
+    r = client.post("/locks", data={"environment": "production", "reason": "Release freeze", "csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+    lock = alice.get("/api/v1/locks").json()["items"][0]
+    assert lock["reason"] == "Release freeze" and lock["created_by"] == "dana" and lock["active"]
+    # the same rules as the API: a second manual lock on the scope is refused, with the reason shown
+    r = client.post("/locks", data={"environment": "production", "reason": "again", "csrf": csrf})
+    assert r.status_code == 409 and "already" in r.text.lower()
+    r = client.post(f"/locks/{lock['id']}/end", data={"note": "all clear", "csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+    ended = alice.get("/api/v1/locks").json()["items"][0]
+    assert ended["ended_by"] == "dana" and ended["end_note"] == "all clear" and not ended["active"]
+
+
+def test_lock_form_validates_fields(client, people, alice):
+    alice.post("/api/v1/deploys", json={"service": "web", "environment": "production", "sha": sha(1)})
+    csrf = _login(client, "dana")
+    r = client.post("/locks", data={"environment": "production", "reason": "   ", "csrf": csrf})
+    assert r.status_code == 422 and "reason" in r.text
+    r = client.post("/locks", data={"environment": "nowhere", "reason": "x", "csrf": csrf})
+    assert r.status_code == 404 and "nowhere" in r.text
+    past = (clock.now() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    r = client.post("/locks", data={"environment": "production", "reason": "x", "expires_at": past, "tz_offset": "0", "csrf": csrf})
+    assert r.status_code == 422 and "expires_at" in r.text
+    r = client.post("/locks", data={"environment": "production", "reason": "x", "expires_at": "soon", "csrf": csrf})
+    assert r.status_code == 422
+    assert alice.get("/api/v1/locks").json()["items"] == []
+    # a browser in UTC+01:00 (getTimezoneOffset() = -60) asks for 13:00 local: 12:00 UTC
+    future = (clock.now() + timedelta(days=2)).replace(hour=13, minute=0, second=0, microsecond=0)
+    r = client.post("/locks", data={"environment": "production", "reason": "until lunch", "expires_at": future.strftime("%Y-%m-%dT%H:%M"), "tz_offset": "-60", "csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+    assert alice.get("/api/v1/locks").json()["items"][0]["expires_at"] == (future - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_user_text_is_escaped_everywhere(client, people, alice):
+    hostile = '<script>alert(1)</script><img src=x onerror=alert(2)>'
+    r = alice.post("/api/v1/deploys", json={
+        "service": "web", "environment": "production", "sha": sha(1), "author": hostile,
+        "commits": [{"revision": sha(2), "message": hostile, "author": {"name": hostile}}],
+    })
+    deploy_id = r.json()["id"]
+    alice.post("/api/v1/locks", json={"environment": "production", "reason": hostile})
+    _login(client, "dana")
+    for path in ("/", "/?partial=lanes", "/locks", f"/deploys/{deploy_id}"):
+        body = client.get(path).text
+        assert "<script>alert" not in body and "<img src=x" not in body, path
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body, path
+
+
+def test_pages_render_and_carry_security_headers(client, people, alice):
+    r = alice.post("/api/v1/deploys", json={"service": "web", "environment": "production", "sha": sha(1)})
+    _login(client, "vic")
+    for path in ("/", "/locks", "/dora", "/dora?service=web&days=30&bucket=day", f"/deploys/{r.json()['id']}"):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert page.headers["x-frame-options"] == "DENY"
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert client.get("/deploys/999999").status_code == 404
+    assert client.get("/deploys/abc").status_code == 404
+    assert client.get("/dora?days=-5&bucket=decade").status_code == 200  # bad filters fall back to defaults
+
+
+def test_manual_verdict_from_the_deploy_page(client, people, alice):
+    r = alice.post("/api/v1/deploys", json={"service": "web", "environment": "production", "sha": sha(1)})
+    deploy_id = r.json()["id"]
+    csrf = _login(client, "dana")
+    r = client.post(f"/deploys/{deploy_id}/health", data={"state": "unhealthy", "note": "checkout broken", "csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+    health = alice.get(f"/api/v1/deploys/{deploy_id}").json()["health"]
+    assert health["state"] == "unhealthy" and "dana" in health["reason"] and "checkout broken" in health["reason"]
+    assert client.post(f"/deploys/{deploy_id}/health", data={"state": "great", "csrf": csrf}).status_code == 422
+    assert client.post("/deploys/424242/health", data={"state": "healthy", "csrf": csrf}).status_code == 404
+
+
+def test_login_limiter_is_per_key_and_expires():
+    limiter = sessions.LoginLimiter(attempts=2, per=timedelta(minutes=1))
+    t0 = clock.now()
+    keys = ("user:a", "addr:1")
+    limiter.failed(keys, t0)
+    assert limiter.retry_after(keys, t0) == 0
+    limiter.failed(keys, t0 + timedelta(seconds=10))
+    assert limiter.retry_after(keys, t0 + timedelta(seconds=20)) == pytest.approx(40)
+    assert limiter.retry_after(("user:b", "addr:2"), t0) == 0
+    assert limiter.retry_after(keys, t0 + timedelta(seconds=61)) == 0
+
+
+def test_committed_events_reach_the_live_bus_and_rolled_back_ones_do_not(db):
+    async def scenario() -> list[str]:
+        bus = live.attach(db)
+        queue = bus.subscribe()
+        try:
+            if not db.is_sqlite:
+                await asyncio.wait_for(bus.listening.wait(), 10)
+            with db.write() as conn:
+                events_service.record(conn, "lock_created", clock.now(), environment="production")
+            try:
+                with db.write() as conn:
+                    events_service.record(conn, "lock_ended", clock.now(), environment="production")
+                    raise RuntimeError("roll back")
+            except RuntimeError:
+                pass
+            got = [await asyncio.wait_for(queue.get(), 10)]
+            await asyncio.sleep(0.3)
+            while not queue.empty():
+                got.append(queue.get_nowait())
+            return got
+        finally:
+            bus.unsubscribe(queue)
+            await bus.close()
+
+    assert asyncio.run(scenario()) == ["lock_created"]
+
+
+def test_postgresql_fans_events_out_to_every_process(pg_url):
+    """Two Database objects stand for two server processes: a write through one reaches the other's pages.
+    (PostgreSQL only: SQLite runs one server process, whose in-process bus the test above covers.)"""
+    from shiplane.db import Database
+    from tests.conftest import migrated
+
+    db = migrated(pg_url)
+    other = Database(pg_url)
+
+    async def scenario() -> str:
+        bus = live.attach(other)
+        queue = bus.subscribe()
+        try:
+            await asyncio.wait_for(bus.listening.wait(), 10)
+            with db.write() as conn:  # "process A"
+                events_service.record(conn, "gate_changed", clock.now(), environment="production")
+            return await asyncio.wait_for(queue.get(), 10)
+        finally:
+            await bus.close()
+
+    try:
+        assert asyncio.run(scenario()) == "gate_changed"
+    finally:
+        other.dispose()
