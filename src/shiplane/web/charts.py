@@ -89,13 +89,16 @@ def format_value(value: float, unit: str = "", digits: int = 3) -> str:
 
     Plain text, not escaped. Units that start with % or / attach without a space.
     """
-    if not math.isfinite(value):
+    if math.isnan(value):
         return "n/a"
-    rounded = float(f"{value:.{digits}g}") + 0.0  # + 0.0 turns -0.0 into 0.0
-    factor, suffix = next(((f, s) for f, s in _SUFFIXES if abs(rounded) >= f), (1.0, ""))
-    if abs(rounded) >= 1e21:  # past exa: 1.2e+21 reads better than 1200E
-        factor, suffix = 1.0, ""
-    number = f"{rounded / factor:.{digits}g}{suffix}"
+    if math.isinf(value):
+        number = "∞" if value > 0 else "-∞"
+    else:
+        rounded = float(f"{value:.{digits}g}") + 0.0  # + 0.0 turns -0.0 into 0.0
+        factor, suffix = next(((f, s) for f, s in _SUFFIXES if abs(rounded) >= f), (1.0, ""))
+        if abs(rounded) >= 1e21:  # past exa: 1.2e+21 reads better than 1200E
+            factor, suffix = 1.0, ""
+        number = f"{rounded / factor:.{digits}g}{suffix}"
     if not unit:
         return number
     return number + ("" if unit[0] in "%/" else " ") + unit
@@ -287,9 +290,8 @@ def impact_chart(
     if band is not None:
         desc += f"; band {format_value(band[0], unit)} to {format_value(band[1], unit)}"
     desc += f"; deploy at {_when(deploy_t)}"
-    extra = {"data_verdict": verdict}
     if not base and not cur:
-        return _no_data("impact-chart", width, height, title, desc, show_title=True, **extra)
+        return _no_data("impact-chart", width, height, title, desc, show_title=True, data_verdict=verdict)
 
     values = [v for _, v in base + cur] + [b for b in band or () if math.isfinite(b) and abs(b) <= MAX_ABS]
     ticks = nice_ticks(min(values), max(values), 5)
@@ -334,9 +336,9 @@ def impact_chart(
     xd = x(deploy_t)
     body.append(_el("line", class_="marker", x1=xd, x2=xd, y1=top, y2=top + ph,
                     stroke="currentColor", stroke_width=1.5, stroke_dasharray="2 3"))
-    after = xd + 4 + _text_width("deploy", 10) <= left + pw
-    body.append(_el("text", "deploy", class_="marker", x=xd + 4 if after else xd - 4, y=top + 11,
-                    text_anchor="start" if after else "end", font_size=10))
+    half = _text_width("deploy", 10) / 2  # labelled above the plot, where it cannot hide data
+    body.append(_el("text", "deploy", class_="marker", x=min(max(xd, left + half), left + pw - half), y=top - 4,
+                    text_anchor="middle", font_size=10))
     if base:
         body.append(_line([(x(t), y(v)) for t, v in base], "baseline", BASELINE_COLOUR,
                           stroke_width=1.5, stroke_dasharray="5 3"))
@@ -353,7 +355,7 @@ def impact_chart(
                         stroke_width=2, stroke_dasharray=dash))
         lx -= 22 + 14
     body.append(_el("text", _fit(title, lx - 4), class_="title", x=4, y=14, font_weight=600))
-    return _svg("impact-chart", width, height, title, desc, body, **extra)
+    return _svg("impact-chart", width, height, title, desc, body, data_verdict=verdict)
 
 
 def trend_chart(
@@ -406,8 +408,9 @@ def trend_chart(
             ly = y(value)
             body.append(_el("line", class_="band-line", x1=left, x2=left + pw, y1=ly, y2=ly,
                             stroke="currentColor", stroke_opacity="0.35", stroke_dasharray="3 3"))
-            body.append(_el("text", _fit(label, pw / 2, 9), class_="band-line", x=left + pw - 2, y=max(ly - 2, 9),
-                            text_anchor="end", font_size=9, fill_opacity="0.7"))
+            # labelled at the left: the newest buckets, at the right, matter most
+            body.append(_el("text", _fit(label, pw / 2, 9), class_="band-line", x=left + 2, y=max(ly - 2, 9),
+                            font_size=9, fill_opacity="0.7"))
     segment: list[tuple[float, float]] = []
     for t, v in [*buckets, (math.nan, None)]:  # the sentinel closes the last segment
         if v is not None:
