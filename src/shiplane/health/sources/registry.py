@@ -1,0 +1,36 @@
+"""Which source answers a metric: ``[sources.*]`` settings → a MetricSource.
+
+``push`` and ``http_check`` samples live in Shiplane's own database
+(``metric_samples``) and are read there by the lifecycle, not through here.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from shiplane.health.sources.base import MetricSource, SourceError
+from shiplane.health.sources.datadog import Datadog
+from shiplane.health.sources.prometheus import Prometheus
+from shiplane.health.sources.sentry import Sentry
+from shiplane.health.sources.signalfx import SignalFx
+from shiplane.settings import Config
+
+REMOTE = ("prometheus", "sentry", "datadog", "signalfx")
+
+
+def source_for(config: Config, name: str, client: httpx.AsyncClient, *, environment: str | None = None) -> MetricSource:
+    """The source called ``name``; ``environment`` (the deploy's) scopes sources that filter by it (Sentry)."""
+    sources = config.sources
+    if name == "prometheus" and sources.prometheus:
+        return Prometheus(sources.prometheus.url, client)
+    if name == "sentry" and sources.sentry:
+        token = sources.sentry.token.get_secret_value() if sources.sentry.token else None
+        return Sentry(sources.sentry.url, sources.sentry.organization, token, client, environment=environment)
+    if name == "datadog" and sources.datadog:
+        d = sources.datadog
+        return Datadog(d.site, d.api_key.get_secret_value(), d.app_key.get_secret_value(), client)
+    if name == "signalfx" and sources.signalfx:
+        return SignalFx(sources.signalfx.realm, sources.signalfx.token.get_secret_value(), client)
+    if name in REMOTE:
+        raise SourceError(f"the {name} source is not configured (add [sources.{name}])")
+    raise SourceError(f"the {name} source is not a remote source")
