@@ -12,8 +12,7 @@ import shiplane.db  # noqa: F401
 
 
 revision = '0007'
-import pathlib as _p  # TEMPORARY until 0006 lands
-down_revision = '0006' if any(_p.Path(__file__).parent.glob('0006_*.py')) else '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
