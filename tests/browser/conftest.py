@@ -46,8 +46,11 @@ critical = true
 """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser():
+    # Per test, not per session: while Playwright's sync API is running it owns an event
+    # loop in this thread, and every later test on this xdist worker that uses asyncio
+    # (anyio.run, asyncio.run) would fail. Launching Chromium costs well under a second.
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():

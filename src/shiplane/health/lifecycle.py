@@ -21,13 +21,17 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import Connection
 
 from shiplane import clock, http
+from shiplane.clock import iso
 from shiplane.catalog.models import environments, services
 from shiplane.db import Database
 from shiplane.deploys.models import deploys
 from shiplane.health import service as health_service
+from shiplane.health.checks import availability_metric, latency_metric
 from shiplane.health.models import metric_samples
 from shiplane.health.sources.base import Point, SourceError, expand
-from shiplane.health.sources.prometheus import Prometheus
+from shiplane.health.sources.common import per_step
+from shiplane.health.sources.registry import source_for
+from shiplane.health.sources.sentry import DEFAULT_QUERY as SENTRY_DEFAULT_QUERY
 from shiplane.jobs import queue
 from shiplane.locks import service as locks
 from shiplane.settings import Config, MetricConfig
@@ -38,10 +42,31 @@ ROLLBACK_JOB = "rollback_webhook"
 _ORDER = {"healthy": 0, "no_data": 0, "pending": 0, "ailing": 1, "unhealthy": 2, "incident": 3}
 
 
+def check_metrics(config: Config) -> list[MetricConfig]:
+    """The two metrics every ``[[checks]]`` entry becomes, unless ``[[metrics]]`` names them itself.
+
+    ``<check> availability`` (bad when it drops, critical: the page being down is
+    the deploy being unhealthy) and ``<check> latency`` (bad when it rises).
+    """
+    explicit = {m.name for m in config.metrics}
+    out = []
+    for c in config.checks:
+        scope = {"environments": c.environments, "services": c.services}
+        for name, regression, critical in (
+            (availability_metric(c.name), "decrease", True),
+            (latency_metric(c.name), "increase", False),
+        ):
+            if name not in explicit:
+                # model_construct: these values are valid by construction, and intake calls this per deploy
+                out.append(MetricConfig.model_construct(name=name, source="http_check", query=name,
+                                                        regression=regression, critical=critical, **scope))
+    return out
+
+
 def metrics_for(config: Config, environment: str, service: str) -> list[MetricConfig]:
     return [
         m
-        for m in config.metrics
+        for m in [*config.metrics, *check_metrics(config)]
         if (not m.environments or environment in m.environments) and (not m.services or service in m.services)
     ]
 
@@ -107,13 +132,21 @@ def _push_points(conn: Connection, metric: str, environment: str, service: str, 
     return [Point(r.at, r.value) for r in rows]
 
 
+def _pairs(points: list[Point]) -> list[list[Any]]:
+    return [[iso(p.at), p.value] for p in points]
+
+
 def record_verdict(conn: Connection, item: Due, verdict: Any, final: bool, next_at: datetime | None,
-                   config: Config, now: datetime) -> str | None:
-    """Store a verdict; on a change of state, act. Returns the new state when it changed."""
+                   config: Config, now: datetime, series: dict[str, Any] | None = None) -> str | None:
+    """Store a verdict (with the series it was made from); on a change of state, act.
+    Returns the new state when it changed."""
     row = conn.execute(select(deploys.c.health_state, deploys.c.health_final).where(deploys.c.id == item.id)).first()
     if row is None or row.health_final:
         return None  # a human (or a resolved race) settled it meanwhile
     detail = verdict.to_dict()
+    for metric in detail["metrics"]:
+        if series and metric["name"] in series:
+            metric["series"] = series[metric["name"]]
     conn.execute(
         update(deploys)
         .where(deploys.c.id == item.id)
@@ -179,29 +212,34 @@ class HealthJudge:
         self.db = db
         self.client = http.make_client(transport=transport)
 
-    async def _series(self, m: MetricConfig, item: Due, start: datetime, end: datetime) -> list[float]:
-        query = expand(m.query or m.name, item.service, item.environment)
+    async def _series(self, m: MetricConfig, item: Due, start: datetime, end: datetime) -> list[Point]:
         # 5-minute steps (12 points an hour, what the judge is calibrated on), finer for short windows.
         span = min(self.config.health.window, self.config.health.baseline).total_seconds()
         step = max(min(300.0, span / 12), 15.0)
-        if m.source == "push":
+        if m.source in ("push", "http_check"):
+            query = expand(m.query or m.name, item.service, item.environment)
             points = await self.db.run_read(_push_points, query, item.environment, item.service, start, end)
-        elif m.source == "prometheus" and self.config.sources.prometheus:
-            points = await Prometheus(self.config.sources.prometheus.url, self.client).fetch(query, start, end, step)
-        else:
-            raise SourceError(f"the {m.source} source is not available yet")
-        return [p.value for p in points]
+            if m.source == "http_check":
+                points = per_step(points, start, end, step)  # probes every few seconds → one point a step
+            return points
+        default = SENTRY_DEFAULT_QUERY if m.source == "sentry" else m.name
+        query = expand(m.query or default, item.service, item.environment)
+        source = source_for(self.config, m.source, self.client, environment=item.environment)
+        points = await source.fetch(query, start, end, step)
+        return per_step(points, start, end, step)
 
-    async def _inputs(self, item: Due, now: datetime) -> tuple[list[Any], dict[str, str]]:
-        """The judge's inputs, and the metrics whose source failed (judged as empty, i.e. no_data)."""
+    async def _inputs(self, item: Due, now: datetime) -> tuple[list[Any], dict[str, str], dict[str, Any]]:
+        """The judge's inputs, the metrics whose source failed (judged as empty, i.e. no_data),
+        and the series themselves (kept with the verdict so the deploy page can chart them)."""
         from shiplane.health.judge import MetricInput
 
         inputs: list[Any] = []
         errors: dict[str, str] = {}
+        series: dict[str, Any] = {}
         current_end = min(now, item.window_end)
         for m in metrics_for(self.config, item.environment, item.service):
-            baseline: list[float] = []
-            current: list[float] = []
+            baseline: list[Point] = []
+            current: list[Point] = []
             try:
                 baseline = await self._series(m, item, item.deployed_at - self.config.health.baseline, item.deployed_at)
                 current = await self._series(m, item, item.deployed_at, current_end)
@@ -209,18 +247,20 @@ class HealthJudge:
                 # Never a pass: an unreachable source or a bad query is no data, with the source's words.
                 errors[m.name] = f"error from {m.source}: {exc}"
                 baseline, current = [], []
+            series[m.name] = {"baseline": _pairs(baseline), "current": _pairs(current)}
             inputs.append(
                 MetricInput(
-                    name=m.name, baseline=baseline, current=current, regression=m.regression, critical=m.critical,
+                    name=m.name, baseline=[p.value for p in baseline], current=[p.value for p in current],
+                    regression=m.regression, critical=m.critical,
                     ailing_ratio=m.ailing_ratio, unhealthy_ratio=m.unhealthy_ratio,
                 )
             )
-        return inputs, errors
+        return inputs, errors, series
 
     async def judge_one(self, item: Due, now: datetime) -> str | None:
         from shiplane.health.judge import judge
 
-        inputs, errors = await self._inputs(item, now)
+        inputs, errors, series = await self._inputs(item, now)
         verdict = judge(inputs)
         if errors:
             verdict = replace(
@@ -229,10 +269,10 @@ class HealthJudge:
             )
         final = now >= item.window_end
         next_at = None if final else min(now + self.config.health.interval, item.window_end)
-        return await self.db.run_write(record_verdict, item, verdict, final, next_at, self.config, now)
+        return await self.db.run_write(record_verdict, item, verdict, final, next_at, self.config, now, series)
 
     async def tick(self) -> int:
-        if not self.config.metrics:
+        if not self.config.metrics and not self.config.checks:
             return 0
         now = clock.now()
         items = await self.db.run_read(due, self.config, now)
@@ -247,16 +287,15 @@ class HealthJudge:
 
     async def call_rollback(self, payload: dict[str, Any]) -> None:
         """The signed rollback hook (a durable job, retried like any delivery)."""
-        import hashlib
-        import hmac
         import json
+
+        from shiplane.notify.signing import HEADER, signature
 
         body = json.dumps(payload, sort_keys=True).encode()
         headers = {"Content-Type": "application/json"}
         secret = self.config.health.rollback_secret
         if secret is not None:
-            digest = hmac.new(secret.get_secret_value().encode(), body, hashlib.sha256).hexdigest()
-            headers["X-Shiplane-Signature"] = f"sha256={digest}"
+            headers[HEADER] = signature(secret.get_secret_value(), body)
         await http.send(self.client, "POST", self.config.health.rollback_webhook, "rollback webhook", content=body, headers=headers)
 
     async def close(self) -> None:
