@@ -315,12 +315,22 @@ class CheckConfig(_Scoped):
     timeout: Duration = timedelta(seconds=10)
     expect_status: int = Field(200, ge=100, le=599)
 
+    @model_validator(mode="after")
+    def _durations(self) -> CheckConfig:
+        # 0s would make the worker probe in a busy loop; a zero timeout can never succeed.
+        if self.interval < timedelta(seconds=1):
+            raise ValueError(f"interval {self.interval.total_seconds():g}s is below 1s")
+        if self.timeout <= timedelta(0):
+            raise ValueError("timeout must be more than 0s")
+        return self
+
 
 class HealthConfig(Section):
     baseline: Duration = timedelta(minutes=60)
     window: Duration = timedelta(minutes=60)
     interval: Duration = timedelta(minutes=5)
     auto_lock: Literal["never", "ailing", "unhealthy"] = "unhealthy"
+    history_days: int = Field(7, ge=0, le=28)  # also compare with the same window on each of these earlier days
     rollback_webhook: str = ""
     rollback_secret: SecretStr | None = None
 
@@ -377,6 +387,18 @@ class Config(Section):
     metrics: list[MetricConfig] = []
     checks: list[CheckConfig] = []
     health: HealthConfig = HealthConfig()
+
+    @field_validator("checks")
+    @classmethod
+    def _unique_checks(cls, checks: list[CheckConfig]) -> list[CheckConfig]:
+        # A check's name keys its metrics: two checks of one name would mix their samples.
+        seen: set[str] = set()
+        for c in checks:
+            if c.name in seen:
+                raise ValueError(f"two checks are named {c.name!r}; check names must be unique")
+            seen.add(c.name)
+        return checks
+
     notify: list[NotifyConfig] = []
     slack: SlackConfig = SlackConfig()
     changes: ChangesConfig = ChangesConfig()

@@ -187,3 +187,25 @@ def test_a_prometheus_metric_is_judged_from_a_real_server(db, db_url, flat_prome
         health = api(client, "GET", f"/api/v1/deploys/{d['id']}").json()["health"]
         assert (health["state"], health["final"]) == ("healthy", True)  # identical constant series
 
+
+
+@pytest.mark.parametrize("history_days, expected", [(7, "healthy"), (0, "unhealthy")])
+def test_the_same_hour_on_earlier_days_keeps_a_daily_peak_from_looking_like_a_regression(db, db_url, history_days, expected):
+    """Every day at this hour the metric doubles (a daily peak). A deploy just before it is not to blame —
+    which only the history (the same window on earlier days) can tell."""
+    config = CONFIG | {"health": CONFIG["health"] | {"history_days": history_days, "auto_lock": "never"}}
+    client, ctx, sink = harness(db, db_url, config)
+    rnd = random.Random(11)
+    with client:
+        t = clock.now().replace(microsecond=0) - timedelta(hours=3)
+        for day in range(0, 8):
+            at = t - timedelta(days=day)
+            push(client, at - timedelta(hours=1), 5, [rnd.uniform(9, 11) for _ in range(12)])  # the quiet hour before
+            push(client, at, 5, [rnd.uniform(19, 22) for _ in range(12)])  # the daily peak
+        deploy = api(client, "POST", "/api/v1/deploys", json={"service": "web", "environment": "production", "sha": sha(5), "finished_at": t.isoformat()}).json()
+        judge = HealthJudge(ctx.settings.config, db, transport=sink)
+        anyio.run(judge.tick)
+        health = api(client, "GET", f"/api/v1/deploys/{deploy['id']}").json()["health"]
+        assert health["state"] == expected, health
+        (metric,) = health["metrics"]
+        assert metric["history_windows"] == history_days

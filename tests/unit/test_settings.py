@@ -175,6 +175,10 @@ def test_it_rejects_unknown_keys(tmp_path):
         ('[health]\nwindow = "soon"\n', "health.window", "'soon'"),
         ('[forges.github]\nblocked_state = "red"\n', "forges.github.blocked_state", "'red'"),
         ('[[services]]\nslug = "web"\nrepo = "acme/web"\n', "services[0].repo", "'acme/web'"),
+        ('[[checks]]\nname = "home"\nurl = "http://x"\ninterval = "0s"\n', "checks[0]", "interval 0s is below 1s"),
+        ('[[checks]]\nname = "home"\nurl = "http://x"\ntimeout = "0s"\n', "checks[0]", "timeout must be more than 0s"),
+        ('[[checks]]\nname = "a"\nurl = "http://x"\n[[checks]]\nname = "a"\nurl = "http://y"\n', "checks", "named 'a'"),
+        ('[health]\nhistory_days = 99\n', "health.history_days", "99"),
     ],
 )
 def test_it_reports_file_key_and_quoted_value(tmp_path, text, key, fragment):

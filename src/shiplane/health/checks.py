@@ -16,8 +16,8 @@ without ``$service`` carry no service, so they count for every service's deploys
 
 When a check is due is worked out from the newest stored sample and ``now`` alone
 (``due``): a restarted worker carries on where the last one stopped instead of
-probing everything at once. Samples older than ``RETENTION`` (or baseline + window,
-if longer) are deleted.
+probing everything at once. Samples of every metric older than ``push.retention``
+are deleted (hourly, here and by the judge).
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ from shiplane.settings import CheckConfig, Config
 
 log = logging.getLogger("shiplane.checks")
 
-RETENTION = timedelta(days=7)
-PRUNE_EVERY = timedelta(hours=1)
+RETENTION = push.RETENTION
+PRUNE_EVERY = push.PRUNE_EVERY
 IN_FLIGHT = 16  # probes at once
 MIN_INTERVAL = timedelta(seconds=1)  # "0s" would probe on every worker tick, and the worker re-ticks at once after work
 
@@ -95,8 +95,7 @@ def next_due(targets: list[Target], intervals: dict[str, timedelta], last: dict[
     return max(now, min(times)) if times else None
 
 
-def retention(config: Config) -> timedelta:
-    return max(RETENTION, config.health.baseline + config.health.window)
+retention = push.retention
 
 
 @dataclass(frozen=True)
@@ -164,8 +163,7 @@ def record(conn: Connection, probed: list[tuple[list[Target], Outcome]], interva
             rows.extend(samples_for(group, outcome, now))
     push.store(conn, rows)
     if prune_before is not None:
-        names = [availability_metric(c) for c in checks] + [latency_metric(c) for c in checks]
-        conn.execute(delete(metric_samples).where(metric_samples.c.metric.in_(names), metric_samples.c.at < prune_before))
+        push.prune(conn, prune_before)
     return kept
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -25,6 +25,7 @@ from shiplane.clock import iso
 from shiplane.catalog.models import environments, services
 from shiplane.db import Database
 from shiplane.deploys.models import deploys
+from shiplane.health import push
 from shiplane.health import service as health_service
 from shiplane.health.checks import availability_metric, latency_metric
 from shiplane.health.models import metric_samples
@@ -211,6 +212,7 @@ class HealthJudge:
         self.config = config
         self.db = db
         self.client = http.make_client(transport=transport)
+        self._pruned_at: datetime | None = None
 
     async def _series(self, m: MetricConfig, item: Due, start: datetime, end: datetime) -> list[Point]:
         # 5-minute steps (12 points an hour, what the judge is calibrated on), finer for short windows.
@@ -247,15 +249,40 @@ class HealthJudge:
                 # Never a pass: an unreachable source or a bad query is no data, with the source's words.
                 errors[m.name] = f"error from {m.source}: {exc}"
                 baseline, current = [], []
+            history = await self._history(m, item, current_end) if m.name not in errors else []
             series[m.name] = {"baseline": _pairs(baseline), "current": _pairs(current)}
             inputs.append(
                 MetricInput(
                     name=m.name, baseline=[p.value for p in baseline], current=[p.value for p in current],
                     regression=m.regression, critical=m.critical,
-                    ailing_ratio=m.ailing_ratio, unhealthy_ratio=m.unhealthy_ratio,
+                    ailing_ratio=m.ailing_ratio, unhealthy_ratio=m.unhealthy_ratio, history=history,
                 )
             )
         return inputs, errors, series
+
+    async def _history(self, m: MetricConfig, item: Due, current_end: datetime) -> list[list[float]]:
+        """The same window on each of the ``history_days`` days before: extra baselines.
+
+        Real metrics have daily cycles; a current hour that is only as high as this hour
+        usually is, is not a regression (benchmarks/judge_accuracy.py: false positives
+        2.1% → 0.5%). One fetch covers all the days; it is sliced per day. Windows with
+        too few points are ignored by the judge; a failing fetch means no history, not an error.
+        """
+        days = self.config.health.history_days
+        if days <= 0 or current_end <= item.deployed_at:
+            return []
+        day = timedelta(days=1)
+        try:
+            points = await self._series(m, item, item.deployed_at - days * day, current_end - day)
+        except SourceError:
+            return []
+        windows = []
+        for k in range(1, days + 1):
+            lo, hi = item.deployed_at - k * day, current_end - k * day
+            window = [p.value for p in points if lo <= p.at < hi]
+            if window:
+                windows.append(window)
+        return windows
 
     async def judge_one(self, item: Due, now: datetime) -> str | None:
         from shiplane.health.judge import judge
@@ -272,9 +299,13 @@ class HealthJudge:
         return await self.db.run_write(record_verdict, item, verdict, final, next_at, self.config, now, series)
 
     async def tick(self) -> int:
+        now = clock.now()
+        if self._pruned_at is None or now - self._pruned_at >= push.PRUNE_EVERY:
+            # Pushed samples are kept even with nothing configured to judge them; not forever.
+            await self.db.run_write(push.prune, now - push.retention(self.config))
+            self._pruned_at = now
         if not self.config.metrics and not self.config.checks:
             return 0
-        now = clock.now()
         items = await self.db.run_read(due, self.config, now)
         for item in items:
             if now < item.deployed_at + self.config.health.interval and now < item.window_end:

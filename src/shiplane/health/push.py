@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import insert
+from sqlalchemy import delete, insert
 from sqlalchemy.engine import Connection
 
 from shiplane.health.models import metric_samples
+from shiplane.settings import Config
+
+# Samples (pushed and probed) are kept long enough for every window the judge reads:
+# the baseline, the window after a deploy, and the same window on earlier days.
+RETENTION = timedelta(days=8)
+PRUNE_EVERY = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -29,3 +35,12 @@ def store(conn: Connection, samples: Iterable[Sample]) -> int:
     if rows:
         conn.execute(insert(metric_samples), rows)
     return len(rows)
+
+
+def retention(config: Config) -> timedelta:
+    health = config.health
+    return max(RETENTION, health.baseline + health.window, timedelta(days=health.history_days + 1) + health.window)
+
+
+def prune(conn: Connection, before: datetime) -> int:
+    return conn.execute(delete(metric_samples).where(metric_samples.c.at < before)).rowcount
