@@ -246,3 +246,29 @@ def test_postgresql_fans_events_out_to_every_process(pg_url):
         assert asyncio.run(scenario()) == "gate_changed"
     finally:
         other.dispose()
+
+
+def test_the_overview_says_how_far_merge_blocking_has_got_and_shows_forge_errors(db, db_url, people):
+    from shiplane.app import create_app
+    from shiplane.enforcement import statuses, sync
+
+    config = Config.model_validate({
+        "environments": [{"slug": "production", "production": True}],
+        "services": [{"slug": "web", "repo": "github:acme/web", "merge_gate": "production"}],
+        "forges": {"github": {"token": "t", "webhook_secret": "s"}},
+    })
+    app = create_app(make_settings(db_url, config), db=db, worker=False)
+    with TestClient(app) as client:
+        (target,) = sync.targets(config)
+        now = clock.now()
+        with db.write() as conn:
+            sync.request_sync(conn, target, statuses.desired(
+                blockers=[{"kind": "lock", "reason": "Freeze <b>now</b>", "by": "dana"}],
+                environment="Production", context="shiplane", target_url="http://x/", blocked_state="pending",
+            ), now)
+            sync.record_error(conn, target, "HTTP 401: Bad credentials", now)
+        _login(client, "vic")
+        page = client.get("/").text
+        assert "Merge buttons" in page and "■ blocked" in page
+        assert "Freeze &lt;b&gt;now&lt;/b&gt;" in page
+        assert "Forge error" in page and "HTTP 401: Bad credentials" in page

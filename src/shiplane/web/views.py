@@ -100,6 +100,13 @@ def overview(conn: Connection, schedule: Schedule, now: datetime, *, environment
     return lanes
 
 
+def merge_blocking(conn: Connection) -> list[dict[str, Any]]:
+    """How far each service's pull requests have got towards the status the gate wants."""
+    from shiplane.enforcement import sync
+
+    return sync.progress(conn)
+
+
 def deploy_page(conn: Connection, deploy_id: int) -> dict[str, Any]:
     """The deploy with changes and health detail (as the API gives it), plus its timeline."""
     out = deploys_service.get(conn, deploy_id)
