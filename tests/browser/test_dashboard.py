@@ -63,6 +63,7 @@ def test_overview_shows_gate_in_progress_and_latest_deploys(browser, server):
     assert all(t.strip() for t in prod.locator(".badge").all_inner_texts())
     staging = page.locator("section.lane[data-environment=staging]")
     assert "Deploying" in staging.locator(".in-progress").inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1400  # no sideways scroll on a laptop
     shot(page, "overview")
     page.close()
 

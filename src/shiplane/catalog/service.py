@@ -81,13 +81,14 @@ def find(conn: Connection, table: Any, slug: str) -> int | None:
 
 def sync_config(conn: Connection, config: Config, now: datetime) -> None:
     """Create or update the services and environments named in the config file."""
-    for env in config.environments:
+    for index, env in enumerate(config.environments):
         _insert_ignore(conn, environments, {"slug": env.slug, "name": env.name or env.slug, "created_at": now})
         production = env.production if env.production is not None else env.slug in PRODUCTION_SLUGS
         conn.execute(
             update(environments)
             .where(environments.c.slug == env.slug)
-            .values(name=env.name or env.slug, production=production, position=env.position)
+            .values(name=env.name or env.slug, production=production,
+                    position=env.position if env.position is not None else index)
         )
     for svc in config.services:
         _insert_ignore(conn, services, {"slug": svc.slug, "name": svc.name or svc.slug, "created_at": now})
