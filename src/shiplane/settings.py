@@ -356,6 +356,14 @@ class SlackConfig(Section):
 class ChangesConfig(Section):
     issue_pattern: str = r"[A-Z][A-Z0-9]+-\d+"
     mirror_dir: str = "./shiplane-mirrors"  # where bare mirrors of services' git_remote live
+    issue_url: str = ""  # e.g. "https://acme.atlassian.net/browse/{key}": issue keys become links
+
+    @field_validator("issue_url")
+    @classmethod
+    def _issue_url(cls, value: str) -> str:
+        if value and ("{key}" not in value or not value.startswith(("https://", "http://"))):
+            raise ValueError(f"must be an http(s) URL containing {{key}}: {value!r}")
+        return value
 
     @field_validator("issue_pattern")
     @classmethod

@@ -272,3 +272,14 @@ def test_the_overview_says_how_far_merge_blocking_has_got_and_shows_forge_errors
         assert "Merge buttons" in page and "■ blocked" in page
         assert "Freeze &lt;b&gt;now&lt;/b&gt;" in page
         assert "Forge error" in page and "HTTP 401: Bad credentials" in page
+
+
+def test_script_urls_from_a_deploy_never_become_links(client, people, alice):
+    r = alice.post("/api/v1/deploys", json={
+        "service": "web", "environment": "production", "sha": sha(1), "url": "javascript:alert(1)",
+        "commits": [{"revision": sha(2), "message": "PROJ-9 fix (#5)", "url": "javascript:alert(2)"}],
+    })
+    _login(client, "vic")
+    body = client.get(f"/deploys/{r.json()['id']}").text
+    assert 'href="javascript:' not in body
+    assert "PROJ-9" in body and "PR #5" in body

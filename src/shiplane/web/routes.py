@@ -20,6 +20,7 @@ from shiplane.errors import DomainError
 from shiplane.health import service as health_service
 from shiplane.locks import service as locks_service
 from shiplane.web import live, sessions, views
+from shiplane.web.links import Links
 from shiplane.web.render import render
 
 HERE = Path(__file__).parent
@@ -185,7 +186,8 @@ async def deploy_detail(request: Request, deploy_id: str) -> Response:
         return _page(request, "error.html", session, 404, title="No such deploy", message=f"There is no deploy #{deploy_id}.")
     configs = {m.name: m for m in ctx.settings.config.metrics}
     charts = {k: Markup(v) for k, v in views.impact_charts(deploy, configs).items()}
-    return _page(request, "deploy.html", session, deploy=deploy, charts=charts)
+    links = Links(ctx.settings.config, deploy["service"])
+    return _page(request, "deploy.html", session, deploy=deploy, charts=charts, links=links)
 
 
 @router.post("/deploys/{deploy_id}/health")
