@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 from typing import Any
 
@@ -41,17 +43,18 @@ def for_intake(conn: Connection, schedule: Schedule, env: Any, svc: Any, latest:
     )
 
 
-def _lock_infos(conn: Connection, environment_id: int, service_id: int | None) -> tuple[LockInfo, ...]:
-    out = []
-    for row in conn.execute(_ACTIVE_LOCKS, {"eid": environment_id}):
+def lock_infos(rows: Iterable[Any], service_id: int | None) -> tuple[LockInfo, ...]:
+    """The locks among ``rows`` (one environment's) that apply to ``service_id`` (None: the environment)."""
+    return tuple(
+        LockInfo(row.id, row.kind, row.reason, row.created_by, row.created_at, row.expires_at, row.service_slug)
+        for row in rows
         # An environment-wide lock blocks every service; a service lock only its service.
-        if row.service_id is None or row.service_id == service_id:
-            out.append(
-                LockInfo(
-                    row.id, row.kind, row.reason, row.created_by, row.created_at, row.expires_at, row.service_slug
-                )
-            )
-    return tuple(out)
+        if row.service_id is None or row.service_id == service_id
+    )
+
+
+def _lock_infos(conn: Connection, environment_id: int, service_id: int | None) -> tuple[LockInfo, ...]:
+    return lock_infos(conn.execute(_ACTIVE_LOCKS, {"eid": environment_id}), service_id)
 
 
 _STARTED = (

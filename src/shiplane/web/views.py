@@ -19,6 +19,7 @@ from shiplane.events.models import events
 from shiplane.locks import gate as gate_mod
 from shiplane.locks import inputs as gate_inputs
 from shiplane.locks import service as locks_service
+from shiplane.locks.models import locks
 from shiplane.locks.calendar import Schedule
 
 LANE_ROWS = 12  # latest deploys shown per lane on the overview; ?environment= shows all
@@ -60,6 +61,19 @@ _LATEST_IDS = select(
     .correlate(services, environments)
     .scalar_subquery()
 ).select_from(services.join(environments, true()))
+_LATEST = select(deploys.c.id, deploys.c.environment_id, deploys.c.deployed_at).where(deploys.c.id.in_(_LATEST_IDS))
+# PostgreSQL runs the same seeks once per pair with LATERAL (the IN form above evaluates
+# the subquery twice per pair there); SQLite has no LATERAL.
+_newest = (
+    select(deploys.c.id, deploys.c.environment_id, deploys.c.deployed_at)
+    .where(deploys.c.service_id == services.c.id, deploys.c.environment_id == environments.c.id)
+    .order_by(deploys.c.deployed_at.desc(), deploys.c.id.desc())
+    .limit(1)
+    .lateral("newest")
+)
+_LATEST_LATERAL = select(_newest.c.id, _newest.c.environment_id, _newest.c.deployed_at).select_from(
+    services.join(environments, true()).join(_newest, true())
+)
 
 
 def _row_dict(row: Any, now: datetime) -> dict[str, Any]:
@@ -75,27 +89,38 @@ def overview(conn: Connection, schedule: Schedule, now: datetime, *, environment
     if environment is not None:
         envs = [e for e in envs if e.slug == environment]
     wanted = {e.id for e in envs}
-    latest_ids = [i for (i,) in conn.execute(_LATEST_IDS) if i is not None]
-    rows = conn.execute(deploys_service._joined().where(deploys.c.id.in_(latest_ids))).all() if latest_ids else []
+    # Rank the latest deploys on three narrow columns, then read whole rows only for those shown.
     by_env: dict[int, list[Any]] = {}
-    for row in rows:
-        if row.environment_id in wanted:
-            by_env.setdefault(row.environment_id, []).append(row)
+    for r in conn.execute(_LATEST_LATERAL if conn.dialect.name == "postgresql" else _LATEST):
+        if r.environment_id in wanted:
+            by_env.setdefault(r.environment_id, []).append(r)
+    shown: dict[int, list[int]] = {}
+    hidden: dict[int, int] = {}
+    for env_id, items in by_env.items():
+        items.sort(key=lambda r: (r.deployed_at, r.id), reverse=True)
+        limit = len(items) if environment is not None else LANE_ROWS
+        shown[env_id] = [r.id for r in items[:limit]]
+        hidden[env_id] = len(items) - len(shown[env_id])
+    show_ids = [i for ids in shown.values() for i in ids]
+    rows = {r.id: r for r in conn.execute(deploys_service._joined().where(deploys.c.id.in_(show_ids)))} if show_ids else {}
     started = conn.execute(
         deploys_service._joined().where(deploys.c.status == "started").order_by(deploys.c.started_at)
     ).all()
+    active_locks: dict[int, list[Any]] = {}
+    for r in conn.execute(locks_service.joined().where(locks.c.ended_at.is_(None))):
+        active_locks.setdefault(r.environment_id, []).append(r)
     lanes = []
     for env in envs:
-        inputs = gate_inputs.load_by_ids(conn, schedule, env.id, None)
+        env_locks = active_locks.get(env.id, [])
+        inputs = gate_mod.GateInputs(
+            env.slug, None, schedule.for_scope(env.slug, None), gate_inputs.lock_infos(env_locks, None)
+        )
         lane = Lane(env.slug, env.name or env.slug, bool(env.production), gate_mod.evaluate(inputs, now))
         lane.zone = inputs.schedule.windows[0].tz if inputs.schedule.windows else None
-        lane.locks = [locks_service.to_dict(r, now) for r in locks_service.active_for(conn, env.id)]
-        lane.locks = [lock for lock in lane.locks if lock["active"]]
+        lane.locks = [lock for lock in (locks_service.to_dict(r, now) for r in env_locks) if lock["active"]]
         lane.in_progress = [_row_dict(r, now) for r in started if r.environment_id == env.id]
-        latest = sorted(by_env.get(env.id, []), key=lambda r: (r.deployed_at, r.id), reverse=True)
-        limit = len(latest) if environment is not None else LANE_ROWS
-        lane.deploys = [_row_dict(r, now) for r in latest[:limit]]
-        lane.hidden = len(latest) - len(lane.deploys)
+        lane.deploys = [_row_dict(rows[i], now) for i in shown.get(env.id, [])]
+        lane.hidden = hidden.get(env.id, 0)
         lanes.append(lane)
     return lanes
 
