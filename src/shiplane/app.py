@@ -212,6 +212,7 @@ def make_worker(ctx: AppContext) -> Any:
     from shiplane.notify.relay import Notifier
 
     enforcement = ctx.enforcement
+    live.attach(ctx.db)  # a worker-only process announces its events to dashboards too
     health = HealthJudge(ctx.settings.config, ctx.db, transport=ctx.source_transport)
     checker = HttpChecker(ctx.settings.config, ctx.db, transport=ctx.source_transport)
     notifier = Notifier(ctx.settings, ctx.db, transport=ctx.source_transport)

@@ -146,9 +146,8 @@ class Database:
         with self.engine.connect() as conn:
             conn = conn.execution_options(shiplane_write=True)
             conn.info["after_commit"] = callbacks
-            if self.bus is not None and self.is_sqlite:
-                # PostgreSQL announces events itself (a NOTIFY trigger), to every process.
-                conn.info["bus"] = self.bus
+            if self.bus is not None:
+                conn.info["bus"] = self.bus  # events recorded here are announced after commit
             try:
                 with conn.begin():
                     yield conn

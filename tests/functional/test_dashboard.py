@@ -229,6 +229,7 @@ def test_postgresql_fans_events_out_to_every_process(pg_url):
     from tests.conftest import migrated
 
     db = migrated(pg_url)
+    live.attach(db)  # "process A" announces what it commits
     other = Database(pg_url)
 
     async def scenario() -> str:

@@ -57,8 +57,8 @@ def record(
         },
     )
     bus = conn.info.get("bus")
-    if bus is not None:  # in-process live updates (SQLite); see shiplane.web.live
-        after_commit(conn, lambda: bus.publish(kind))
+    if bus is not None:  # live updates for dashboards, once committed; see shiplane.web.live
+        after_commit(conn, lambda: bus.announce(kind))
 
 
 def to_dict(row: Any) -> dict[str, Any]:

@@ -1,5 +1,4 @@
-"""Dashboard sessions; on PostgreSQL, a trigger that announces every new event
-(NOTIFY shiplane_events) so that every server process can push live updates.
+"""Dashboard sessions (only a hash of the cookie value is stored).
 
 Revision ID: 0007
 Revises: 0006
@@ -29,23 +28,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('web_sessions', schema=None) as batch_op:
         batch_op.create_index('ix_web_sessions_expires', ['expires_at'], unique=False)
-    if op.get_bind().dialect.name == "postgresql":
-        # NOTIFY is transactional: listeners hear of an event only once it is committed,
-        # and from whichever process wrote it. The payload is the kind; pages re-read.
-        op.execute(
-            "CREATE FUNCTION shiplane_event_notify() RETURNS trigger LANGUAGE plpgsql AS $$ "
-            "BEGIN PERFORM pg_notify('shiplane_events', NEW.kind); RETURN NULL; END $$"
-        )
-        op.execute(
-            "CREATE TRIGGER events_notify AFTER INSERT ON events "
-            "FOR EACH ROW EXECUTE FUNCTION shiplane_event_notify()"
-        )
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS events_notify ON events")
-        op.execute("DROP FUNCTION IF EXISTS shiplane_event_notify()")
     with op.batch_alter_table('web_sessions', schema=None) as batch_op:
         batch_op.drop_index('ix_web_sessions_expires')
     op.drop_table('web_sessions')
