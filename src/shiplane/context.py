@@ -26,6 +26,7 @@ class AppContext:
     worker: Any = None  # shiplane.jobs.worker.Worker when this process runs one
     enforcement: Any = None  # shiplane.enforcement.runtime.Enforcement
     source_transport: Any = None  # httpx transport for metric sources and hooks (tests inject one)
+    intake: dict[str, Any] | None = None  # shiplane.gating.intake_options, built once
 
     def __post_init__(self) -> None:
         if self.schedule is None:

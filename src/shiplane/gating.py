@@ -26,13 +26,30 @@ def blocker_check_for(ctx: AppContext) -> BlockerCheck:
 
 
 def intake_options(ctx: AppContext) -> dict[str, Any]:
-    """The keyword arguments every way in (API, Sleuth, webhooks) passes to deploys.register."""
+    """The keyword arguments every way in (API, Sleuth, webhooks) passes to deploys.register.
+
+    Built once per process: the config never changes while it runs, and this sits on
+    the registration hot path.
+    """
+    if ctx.intake is None:
+        ctx.intake = _intake_options(ctx)
+    return ctx.intake
+
+
+def _intake_options(ctx: AppContext) -> dict[str, Any]:
+    from functools import lru_cache
+
     from shiplane.changes.service import tracked
     from shiplane.health.lifecycle import metrics_for
 
     config = ctx.settings.config
+
+    @lru_cache(maxsize=4096)
+    def judged(environment: str, service: str) -> bool:
+        return bool(metrics_for(config, environment, service))
+
     return {
-        "judged": lambda environment, service: bool(metrics_for(config, environment, service)),
+        "judged": judged,
         "auto_create": config.server.auto_create,
         "cache": ctx.catalog,
         "blocker_check": blocker_check_for(ctx),
