@@ -7,6 +7,7 @@ the caller owns the transaction, so a failure anywhere leaves nothing written.
 from __future__ import annotations
 
 import base64
+import functools
 import binascii
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from shiplane.deploys.models import deploy_commits, deploys
 from shiplane.deploys.schemas import DeployIn
 from shiplane.errors import DeployInProgress, Invalid, Locked, NotFound
 from shiplane.events import service as events
+from shiplane.events.models import events as event_rows
 from shiplane.locks import watch
 
 # (conn, service_ref, environment_ref, now, latest deploy row or None) -> blockers (dicts as in the gate API)
@@ -86,6 +88,30 @@ _IN_PROGRESS = _joined().where(
     deploys.c.service_id == bindparam("sid"), deploys.c.environment_id == bindparam("eid"), deploys.c.status == "started"
 )
 _INSERT = insert(deploys).returning(deploys.c.id)
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_with_event(columns: tuple[str, ...]) -> Any:
+    """PostgreSQL: the deploy and its ``deploy_registered`` event in one statement.
+
+    One round trip fewer on the registration hot path (a data-modifying CTE; SQLite
+    has none, so there the event is a second INSERT). Built once per column set.
+    """
+    new = insert(deploys).values({c: bindparam(c, type_=deploys.c[c].type) for c in columns})
+    new = new.returning(deploys.c.id).cte("new_deploy")
+    event_columns = event_rows.c
+    return (
+        insert(event_rows)
+        .from_select(
+            ["at", "kind", "actor", "environment", "service", "deploy_id", "data"],
+            select(
+                *(bindparam(f"event_{c}", type_=event_columns[c].type) for c in ("at", "kind", "actor", "environment", "service")),
+                new.c.id,
+                bindparam("event_data", type_=event_columns["data"].type),
+            ),
+        )
+        .returning(event_rows.c.deploy_id)
+    )
 # Registration needs both the scope's latest deploy and the latest earlier
 # deploy of the same sha (rollback detection): one round trip instead of two.
 _LATEST_AND_PREVIOUS = union_all(
@@ -261,10 +287,14 @@ def register(
         **_change_columns(body, latest, tracked),
         **_health_columns(body, judged),
     )
+    registered = {
+        "kind": "deploy_registered", "actor": actor, "environment": env.slug, "service": svc.slug,
+        "data": {"sha": body.sha, "status": body.status, "during_lock": during_lock, "tags": tags},
+    }
     if body.status == "started":
         try:
             with conn.begin_nested():
-                deploy_id = conn.execute(_INSERT, values).scalar_one()
+                deploy_id = _insert(conn, values, registered, now)
         except IntegrityError:
             # Lost the race for the in-progress slot (uq_deploys_in_progress).
             blocking = in_progress(conn, svc.id, env.id)
@@ -273,7 +303,7 @@ def register(
             raise _in_progress_error(blocking) from None
     else:
         # Only a start can collide with uq_deploys_in_progress: no savepoint needed.
-        deploy_id = conn.execute(_INSERT, values).scalar_one()
+        deploy_id = _insert(conn, values, registered, now)
 
     catalog_service.watch_scope(conn, env.id, svc.id, now, cache)
     # The scope's gate reads differently only if a deploy is now in progress,
@@ -286,16 +316,6 @@ def register(
             insert(deploy_commits), [_commit_row(deploy_id, i, c, issue_pattern) for i, c in enumerate(body.commits)]
         )
 
-    events.record(
-        conn,
-        "deploy_registered",
-        now,
-        actor=actor,
-        environment=env.slug,
-        service=svc.slug,
-        deploy_id=deploy_id,
-        data={"sha": body.sha, "status": body.status, "during_lock": during_lock, "tags": tags},
-    )
     if override_reason:
         events.record(
             conn,
@@ -319,6 +339,18 @@ def register(
         **{k: v for k, v in values.items() if k not in ("health_score", "health_reason")},
     )
     return Registration(to_dict(row), created=True, gate_changed=gate_changed)
+
+
+def _insert(conn: Connection, values: dict[str, Any], event: dict[str, Any], now: datetime) -> int:
+    """Insert the deploy and record its ``deploy_registered`` event; returns the deploy's id."""
+    if conn.dialect.name == "postgresql":
+        params = values | {f"event_{k}": v for k, v in event.items()} | {"event_at": now}
+        deploy_id = conn.execute(_insert_with_event(tuple(sorted(values))), params).scalar_one()
+        events.announce(conn, event["kind"])
+        return deploy_id
+    deploy_id = conn.execute(_INSERT, values).scalar_one()
+    events.record(conn, event["kind"], now, deploy_id=deploy_id, **{k: v for k, v in event.items() if k != "kind"})
+    return deploy_id
 
 
 def _in_progress_error(blocking: Any) -> DeployInProgress:

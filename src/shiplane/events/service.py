@@ -56,8 +56,13 @@ def record(
             "data": data or {},
         },
     )
+    announce(conn, kind)
+
+
+def announce(conn: Connection, kind: str) -> None:
+    """Tell open dashboards, once this transaction has committed (see shiplane.web.live)."""
     bus = conn.info.get("bus")
-    if bus is not None:  # live updates for dashboards, once committed; see shiplane.web.live
+    if bus is not None:
         after_commit(conn, lambda: bus.announce(kind))
 
 
