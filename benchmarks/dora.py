@@ -6,13 +6,21 @@ dora     in-process: ``shiplane.dora.service.report()`` inside
          ``Database(url).read()``, on 1,000,000 production deploys of 200
          services over the two years before 2026-11-01 with 5,000,000 commits,
          bulk-seeded straight into SQLite and PostgreSQL (same data on both,
-         incidents attached to the deploys of health "incident").
+         incidents attached to the deploys of health "incident"). The data is
+         seeded as an installation from before the roll-ups (schema 0007), then
+         upgraded, and the roll-ups built the way the first refresh builds them
+         (timed and reported).
          (a) one service over 90 days, 50 runs across 50 services: p50 / p95,
-             target p95 <= 50 ms;
-         (b) all services over a year, 3 runs, each printed: target <= 1 s.
-         Then a breakdown of one run of (b) (queries, row processing, object
-         building, metrics.compute) and the query plans, to say where the time
-         goes.
+             target p95 <= 50 ms; then the same 50 reports computed from the
+             deploys alone (``dora/rows.py``, what indexes give without the
+             roll-ups), checked identical;
+         (b) all services over a year, 3 runs, each printed: target <= 1 s
+             (``--year-from-deploys``: once more without the roll-ups, ~20 s);
+         (c) a day of writes not yet folded in (marks for every deploy of the
+             last day): the one-year report with them outstanding, the refresh
+             that folds them in, and the report again.
+         Then a breakdown of one report (rows read, decoding, maths) and the
+         plan of the day-row query.
 http     the same two scenarios through GET /api/v1/dora on ``shiplane serve
          --no-worker`` (uvicorn, one process; ``--worker`` to run the embedded
          worker too), timed by a sequential keep-alive client, while another
@@ -675,6 +683,8 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 def part_dora(db_name: str, url: str, args: argparse.Namespace) -> tuple[list[Row], dict[str, Any], list[str]]:
     """In-process timings; returns rows, the year report (for cross-checks) and diagnostics lines."""
     from shiplane.db import Database
+    from shiplane.dora import metrics, rows as dora_rows
+    from shiplane.dora import service as dora
     from shiplane.dora.service import report
 
     db = Database(url)
@@ -689,15 +699,35 @@ def part_dora(db_name: str, url: str, args: argparse.Namespace) -> tuple[list[Ro
 
             return timed(call)
 
+        def from_deploys(since: datetime, until: datetime, service: str | None) -> tuple[float, dict[str, Any]]:
+            """The same report without the roll-ups: what the indexes alone give (dora/rows.py)."""
+
+            def call() -> dict[str, Any]:
+                with db.read() as conn:
+                    env_id, svc_id = dora._ids(conn, "production", service)
+                    starts = metrics.bucket_starts(since, until, "day", "UTC")
+                    found = dora_rows.facts(
+                        conn, environment_id=env_id, service_id=svc_id, lo=since, hi=until,
+                        failure_states=metrics.DEFAULT_FAILURE_STATES,
+                    )
+                    return metrics.summarize(metrics.tally(found, starts), starts, since=since, until=until)
+
+            return timed(call)
+
         pg_db = None if db.is_sqlite else url.rsplit("/", 1)[1]
         since90 = END - SERVICE_WINDOW
         run(since=since90, until=END, service="svc1")  # warm the pool, caches and compiled statements
-        times, sizes = [], []
+        times, sizes, raw_times, same = [], [], [], True
         with CpuWatch(pg_db=pg_db) as cpu:
             for slug in service_windows(args.services, args.runs):
                 ms, out = run(since=since90, until=END, service=slug)
                 times.append(ms)
                 sizes.append(out["deploy_frequency"]["count"])
+        with CpuWatch(pg_db=pg_db) as raw_cpu:
+            for slug in service_windows(args.services, args.runs):
+                ms, raw = from_deploys(since90, END, slug)
+                raw_times.append(ms)
+                same &= all(raw[k] == v for k, v in run(since=since90, until=END, service=slug)[1].items() if k in raw)
         row = Row(f"one service, 90 days (x{len(times)})", db_name, "in-process", times, SERVICE_TARGET_P95_MS, "p95")
         row.other_cpu = cpu.other
         row.notes.append(
@@ -705,9 +735,15 @@ def part_dora(db_name: str, url: str, args: argparse.Namespace) -> tuple[list[Ro
             f" (median; min {min(sizes)}, max {max(sizes)})"
         )
         rows.append(row)
+        raw_row = Row(f"one service, 90 days, no roll-ups (x{len(raw_times)})", db_name, "deploys", raw_times)
+        raw_row.other_cpu = raw_cpu.other
+        raw_row.notes.append(
+            "every answer identical to the roll-up answer" if same else "answers DIFFER from the roll-up answers"
+        )
+        rows.append(raw_row)
         print(
             f"  {db_name:<10} one service, 90 days  p50 {row.pct(50):7.1f} ms  p95 {row.pct(95):7.1f} ms"
-            f"  max {max(times):7.1f} ms",
+            f"  max {max(times):7.1f} ms; from the deploys p50 {raw_row.pct(50):.1f} ms p95 {raw_row.pct(95):.1f} ms",
             flush=True,
         )
 
@@ -729,6 +765,17 @@ def part_dora(db_name: str, url: str, args: argparse.Namespace) -> tuple[list[Ro
             f" rework {year['rework_rate']['rate']:.2%}"
         )
         rows.append(row)
+        if args.year_from_deploys:
+            ms, raw = from_deploys(since365, END, None)
+            raw_row = Row("all services, 1 year, no roll-ups (x1)", db_name, "deploys", [ms])
+            raw_row.notes.append(
+                "identical to the roll-up answer"
+                if all(raw[k] == year[k] for k in raw)
+                else "DIFFERS from the roll-up answer"
+            )
+            rows.append(raw_row)
+            print(f"  {db_name:<10} all services, 1 year, from the deploys: {ms:8.0f} ms", flush=True)
+        rows.extend(stale_marks(db, db_name, run, since365))
 
         if not args.no_breakdown:
             diag.extend(breakdown(db, db_name, since365, END, None))
@@ -740,79 +787,89 @@ def part_dora(db_name: str, url: str, args: argparse.Namespace) -> tuple[list[Ro
         db.dispose()
 
 
+def stale_marks(db: Any, db_name: str, run: Callable[..., tuple[float, Any]], since: datetime) -> list[Row]:
+    """A day of writes not folded in yet: what the report pays for the marks, and what the refresh costs.
+
+    Marks are inserted as the triggers would have written them for every
+    production deploy of the last day (the data itself is left unchanged).
+    """
+    from sqlalchemy import text
+
+    from shiplane.dora import refresh
+
+    with db.write() as conn:
+        marks = conn.execute(
+            text(
+                "INSERT INTO dora_marks (environment_id, service_id, at)"
+                " SELECT environment_id, service_id, deployed_at FROM deploys WHERE deployed_at >= :since"
+            ),
+            {"since": (END - timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S.000000") if db.is_sqlite else END - timedelta(days=1)},
+        ).rowcount
+    ms_report, _ = run(since=since, until=END)
+
+    def fold() -> None:
+        with db.read() as conn:
+            plan = refresh.plan(conn, tz="UTC", failure_states=("unhealthy", "incident"))
+        with db.write() as conn:
+            refresh.apply(conn, plan, END)
+
+    ms_refresh, _ = timed(fold)
+    ms_after, _ = run(since=since, until=END)
+    print(
+        f"  {db_name:<10} {marks} marks outstanding: year report {ms_report:.0f} ms; refresh {ms_refresh:.0f} ms;"
+        f" then {ms_after:.0f} ms",
+        flush=True,
+    )
+    out = [
+        Row(f"all services, 1 year, {marks} marks out (x1)", db_name, "in-process", [ms_report]),
+        Row(f"refresh folding {marks} marks (x1)", db_name, "in-process", [ms_refresh]),
+    ]
+    out[0].notes.append("a day of writes since the last refresh: those days are recomputed from the deploys")
+    return out
+
+
 def breakdown(db: Any, db_name: str, since: datetime, until: datetime, service: str | None) -> list[str]:
-    """One run of report() taken apart with its own statements: where the time goes, and the plans."""
+    """One report() taken apart: roll-up rows read and decoded, the maths; and the plan of the row query."""
     from sqlalchemy import event
 
-    from shiplane.dora import metrics
+    from shiplane.dora import metrics, rollups
     from shiplane.dora import service as dora
 
     scope = f"{service}, {(until - since).days} days" if service else f"all services, {(until - since).days} days"
-    out = [f"{db_name}: breakdown of one report() ({scope}), replaying its statements (dora/service.py):"]
+    out = [f"{db_name}: breakdown of one report() ({scope}) from the roll-ups (dora/rollups.py):"]
     try:
         with db.read() as conn:
             env = dora.default_environment(conn)
             env_id, svc_id = dora._ids(conn, env, service)
-            q_deploys, q_changes = dora._DEPLOYS, dora._CHANGES
-            if svc_id is not None:
-                q_deploys = q_deploys.where(dora.deploys.c.service_id == svc_id)
-                q_changes = q_changes.where(dora.deploys.c.service_id == svc_id)
-            p_deploys = {"eid": env_id, "lo": since - dora.AROUND, "hi": until + dora.AROUND}
-            p_changes = {"eid": env_id, "lo": since, "hi": until}
-
-            def driver(q: Any, p: dict[str, Any]) -> int:
-                return len(conn.execute(q, p).cursor.fetchall())  # raw DBAPI rows: no type processing
-
-            ms_d_raw, n_d = timed(lambda: driver(q_deploys, p_deploys))
-            ms_c_raw, n_c = timed(lambda: driver(q_changes, p_changes))
-            ms_d, d_rows = timed(lambda: conn.execute(q_deploys, p_deploys).all())
-            ms_c, c_rows = timed(lambda: conn.execute(q_changes, p_changes).all())
-            ms_objs, (deploy_list, change_list) = timed(
-                lambda: (
-                    [
-                        metrics.Deploy(
-                            id=r.id,
-                            service=str(r.service_id),
-                            environment=env,
-                            deployed_at=r.deployed_at,
-                            status=r.status,
-                            health=r.health_state,
-                            rollback=r.rollback_of is not None,
-                        )
-                        for r in d_rows
-                    ],
-                    [metrics.Change(deploy_id=r.deploy_id, committed_at=r.committed_at) for r in c_rows],
+            sid = rollups.ALL_SERVICES if svc_id is None else svc_id
+            params = {"eid": env_id, "sid": sid, "d0": since.date(), "d1": (until - timedelta(days=1)).date()}
+            ms_raw, n = timed(lambda: len(conn.execute(rollups._SELECT_DAYS, params).cursor.fetchall()))
+            ms_rows, rows_ = timed(lambda: conn.execute(rollups._SELECT_DAYS, params).all())
+            starts = metrics.bucket_starts(since, until, "day", "UTC")
+            ms_tally, tallies = timed(
+                lambda: rollups.bucket_tallies(
+                    conn, environment_id=env_id, service_id=svc_id, since=since, until=until, starts=starts,
+                    tz="UTC", failure_states=("incident", "unhealthy"),
                 )
             )
-            ms_compute, _ = timed(
-                lambda: metrics.compute(deploy_list, change_list, [], since=since, until=until, bucket="day", tz="UTC")
-            )
-            out.append(
-                f"  deploys query  {n_d:>9,} rows: database + driver {ms_d_raw:8.1f} ms,"
-                f" with SQLAlchemy rows and UTCDateTime {ms_d:8.1f} ms"
-            )
-            out.append(
-                f"  changes query  {n_c:>9,} rows: database + driver {ms_c_raw:8.1f} ms,"
-                f" with SQLAlchemy rows and UTCDateTime {ms_c:8.1f} ms"
-            )
-            out.append(f"  Deploy/Change objects       {ms_objs:8.1f} ms")
-            out.append(f"  metrics.compute             {ms_compute:8.1f} ms")
-            out.append(f"  sum                         {ms_d + ms_c + ms_objs + ms_compute:8.1f} ms")
-
+            ms_sum, _ = timed(lambda: metrics.summarize(tallies, starts, since=since, until=until))
+            size = sum(len(r.leads) + len(r.recoveries) for r in rows_)
+            out.append(f"  day rows        {n:>6,} rows, {size / 2**20:.1f} MiB of durations: database + driver {ms_raw:7.1f} ms,"
+                       f" with SQLAlchemy rows {ms_rows:7.1f} ms")
+            out.append(f"  bucket tallies (state, marks, rows, decoding)   {ms_tally:7.1f} ms")
+            out.append(f"  metrics.summarize (medians by selection)        {ms_sum:7.1f} ms")
             prefix = "EXPLAIN QUERY PLAN " if db.is_sqlite else "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "
-            for name, q, p in (("deploys", q_deploys, p_deploys), ("changes", q_changes, p_changes)):
 
-                def rewrite(_c: Any, _cur: Any, statement: str, parameters: Any, _ctx: Any, _many: bool) -> tuple:
-                    return prefix + statement, parameters
+            def rewrite(_c: Any, _cur: Any, statement: str, parameters: Any, _ctx: Any, _many: bool) -> tuple:
+                return prefix + statement, parameters
 
-                event.listen(conn, "before_cursor_execute", rewrite, retval=True)
-                try:
-                    plan = conn.execute(q, p).cursor.fetchall()
-                finally:
-                    event.remove(conn, "before_cursor_execute", rewrite)
-                lines = [r[-1] for r in plan] if db.is_sqlite else [r[0] for r in plan]
-                out.append(f"  plan of the {name} query:")
-                out.extend(f"    {line}" for line in lines)
+            event.listen(conn, "before_cursor_execute", rewrite, retval=True)
+            try:
+                plan = conn.execute(rollups._SELECT_DAYS, params).cursor.fetchall()
+            finally:
+                event.remove(conn, "before_cursor_execute", rewrite)
+            out.append("  plan of the day-row query:")
+            out.extend(f"    {line}" for line in ([r[-1] for r in plan] if db.is_sqlite else [r[0] for r in plan]))
     except Exception as exc:  # noqa: BLE001  (the service's internals may have changed under us)
         out.append(f"  breakdown unavailable: {type(exc).__name__}: {exc}")
     return out
@@ -1110,7 +1167,8 @@ def prepare(
                 f" not {args.deploys:,} and {args.commits:,}: run once with --keep"
             )
         migrate(url)  # a kept database may predate the current schema (no-op when current)
-        return url, [f"reused a kept database of {have[0]:,} deploys and {have[1]:,} commits"]
+        notes = [f"reused a kept database of {have[0]:,} deploys and {have[1]:,} commits"]
+        return url, notes + build_rollups(db_name, url)
     if not data_box:
         print(
             f"generating {args.deploys:,} deploys and {args.commits:,} commits over {args.services} services",
@@ -1127,11 +1185,15 @@ def prepare(
         pg.create(PG_DB)
     print(f"seeding {db_name}", flush=True)
     t0 = time.perf_counter()
-    migrate(url)
+    # An installation from before the roll-ups (0007), then upgraded: the
+    # seeding does not fire the roll-up triggers, as the history it stands
+    # for was written before they existed.
+    migrate_to(url, PRE_ROLLUPS)
     if db_name == "sqlite":
         seed_sqlite(path, data)
     else:
         seed_postgres(url, data)
+    migrate(url)
     seconds = time.perf_counter() - t0
     after = "ANALYZE" if db_name == "sqlite" else "VACUUM ANALYZE"
     print(
@@ -1139,9 +1201,64 @@ def prepare(
         flush=True,
     )
     notes = [f"seeded {data.deploys:,} deploys + {data.commits:,} commits in {seconds:.1f} s (schema, rows, {after})"]
+    notes += build_rollups(db_name, url)
     if db_name == "sqlite":
         notes.append(f"database file {Path(path).stat().st_size / 2**20:,.0f} MiB")
     return url, notes
+
+
+PRE_ROLLUPS = "0007"
+
+
+def migrate_to(url: str, revision: str) -> None:
+    """Upgrade to `revision` only (`shiplane db upgrade` always goes to head)."""
+    from alembic import command
+
+    from shiplane import migrate as migrations
+    from shiplane.db import Database
+
+    db = Database(url)
+    try:
+        cfg = migrations.alembic_config(db.url)
+        with db.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    finally:
+        db.dispose()
+
+
+def build_rollups(db_name: str, url: str) -> list[str]:
+    """Build the DORA roll-ups as the first refresh after the upgrade would (default [dora] settings)."""
+    from sqlalchemy import func, select
+
+    from shiplane.db import Database
+    from shiplane.dora import refresh, rollups
+    from shiplane.dora.metrics import DEFAULT_FAILURE_STATES
+    from shiplane.dora.models import dora_days
+
+    db = Database(url)
+    try:
+        with db.read() as conn:
+            state = rollups.read_state(conn)
+        if state is not None and state.serves("UTC", DEFAULT_FAILURE_STATES):
+            return []
+        print(f"building the DORA roll-ups on {db_name}", flush=True)
+        t0 = time.perf_counter()
+        with db.read() as conn:
+            plan = refresh.plan(conn, tz="UTC", failure_states=DEFAULT_FAILURE_STATES)
+        t1 = time.perf_counter()
+        with db.write() as conn:
+            refresh.apply(conn, plan, END)
+            n = conn.execute(select(func.count()).select_from(dora_days)).scalar()
+        t2 = time.perf_counter()
+        line = (
+            f"roll-ups built from the deploys in {t2 - t0:.1f} s ({t1 - t0:.1f} s reading and computing,"
+            f" {t2 - t1:.1f} s writing {n:,} day rows in one transaction)"
+        )
+        print(f"  {line}", flush=True)
+        return [line]
+    finally:
+        db.dispose()
 
 
 def print_summary(rows: list[Row], context: list[str], notes: list[str], diag: list[str], failures: list[str]) -> bool:
@@ -1216,6 +1333,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--skip-seed", action="store_true", help="reuse the databases kept by an earlier --keep run")
     p.add_argument("--no-breakdown", action="store_true", help="skip the per-step breakdown and query plans")
     p.add_argument("--profile", action="store_true", help="cProfile one all-services report per database")
+    p.add_argument(
+        "--year-from-deploys",
+        action="store_true",
+        help="also time the one-year report without the roll-ups (what indexes alone give; about 20 s a database)",
+    )
     p.add_argument(
         "--worker",
         action="store_true",

@@ -206,6 +206,7 @@ class ShiplaneApp(FastAPI):
 def make_worker(ctx: AppContext) -> Any:
     """The worker for this process, wired to everything that reacts to gates and delivers jobs."""
     from shiplane.changes.service import ChangeTracker
+    from shiplane.dora import refresh as dora_refresh
     from shiplane.health.checks import HttpChecker
     from shiplane.health.lifecycle import ROLLBACK_JOB, HealthJudge
     from shiplane.jobs.worker import Worker
@@ -226,7 +227,14 @@ def make_worker(ctx: AppContext) -> Any:
         handlers=enforcement.handlers() | {ROLLBACK_JOB: health.call_rollback} | notifier.handlers(),
         reactions=(enforcement.reaction,),
         pacers=enforcement.pacers,
-        periodic=(ChangeTracker(ctx.settings.config, ctx.db).tick, health.tick, checker.tick, notifier.tick),
+        periodic=(
+            ChangeTracker(ctx.settings.config, ctx.db).tick,
+            health.tick,
+            checker.tick,
+            notifier.tick,
+            # fold written deploys into the DORA day roll-ups (at most every 10 s)
+            dora_refresh.refresher(ctx.db, ctx.settings.config.dora.timezone, ctx.settings.config.dora.failure_states).tick,
+        ),
     )
 
 

@@ -2,6 +2,7 @@
 
 import time
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -581,3 +582,69 @@ def test_it_handles_fifty_thousand_deploys_quickly():
     assert result["lead_time"]["median_seconds"] == 7 * H
     assert sum(b["deploys"] for b in result["series"]) == 50_000
     assert elapsed < 5, f"compute took {elapsed:.2f}s"
+
+
+# --- tallies: what the roll-ups add up -----------------------------------------
+
+
+def _random_history(seed, n=600):
+    rng = np.random.default_rng(seed)
+    deploys, changes, incidents = [], [], []
+    statuses = ["succeeded"] * 8 + ["rolled_back", "failed", "cancelled"]
+    healths = ["healthy", "healthy", "healthy", "unhealthy", "pending", "ailing", "no_data", "incident"]
+    for i in range(n):
+        when = utc(2026, 3, 1) + timedelta(minutes=int(rng.integers(0, 60 * 24 * 60)))
+        health = healths[rng.integers(len(healths))]
+        deploys.append(Deploy(i, f"svc{rng.integers(4)}", "production", when, statuses[rng.integers(len(statuses))], health, bool(rng.random() < 0.05)))
+        for _ in range(int(rng.integers(0, 4))):
+            changes.append(Change(i, when - timedelta(seconds=float(rng.exponential(20000)) - 600)))
+        if health == "incident":
+            resolved = None if rng.random() < 0.2 else when + timedelta(minutes=int(rng.integers(1, 3000)))
+            incidents.append(Incident(i, when, resolved))
+    return deploys, changes, incidents
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("bucket,tz", [("day", "UTC"), ("week", "Europe/Berlin"), ("month", "America/New_York")])
+def test_tallies_of_days_add_up_to_the_report_of_any_bucket(seed, bucket, tz):
+    """The roll-ups keep one tally per local day; any bucketing of them is the exact report."""
+    from shiplane.dora.metrics import Tally, day_starts, shipped, summarize, tally
+
+    deploys, changes, incidents = _random_history(seed)
+    since, until = utc(2026, 3, 10), utc(2026, 4, 20)
+    expected = compute(deploys, changes, incidents, since=since, until=until, bucket=bucket, tz=tz)
+
+    facts = shipped(deploys, changes, incidents, since=since, until=until)
+    local = since.astimezone(ZoneInfo(tz)).date()
+    days = day_starts(local, (until - timedelta(microseconds=1)).astimezone(ZoneInfo(tz)).date(), tz)
+    per_day = tally(facts, days)
+    starts = bucket_starts(since, until, bucket, tz)
+    buckets = [Tally() for _ in starts]
+    for start, t in zip(days, per_day):
+        k = max(i for i, s in enumerate(starts) if s <= max(start, since))
+        buckets[k].add(t)
+    assert summarize(buckets, starts, since=since, until=until) == expected
+
+
+def test_a_tally_of_many_parts_gives_the_percentiles_of_all_its_values():
+    from shiplane.dora.metrics import Tally, summarize
+
+    rng = np.random.default_rng(7)
+    values = rng.lognormal(8, 2, 1001).round(3)
+    t = Tally(deploys=1)
+    for chunk in np.array_split(values, 37):
+        t.lead_parts.append(chunk if len(chunk) % 2 else chunk.tolist())
+    out = summarize([t], [MON], since=MON, until=NEXT_MON)
+    assert out["lead_time"]["median_seconds"] == percentile(values.tolist(), 50)
+    assert out["lead_time"]["p90_seconds"] == percentile(values.tolist(), 90)
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Europe/Berlin", "America/Santiago", "Asia/Kolkata"])
+def test_day_starts_are_the_starts_of_day_buckets(tz):
+    from shiplane.dora.metrics import day_starts
+
+    first, last = utc(2026, 3, 1), utc(2026, 11, 30)
+    starts = bucket_starts(first, last + timedelta(days=3), "day", tz)
+    local = first.astimezone(ZoneInfo(tz)).date()
+    # one start more than days: the last one closes the last day
+    assert day_starts(local, local + timedelta(days=270), tz) == starts[:272]

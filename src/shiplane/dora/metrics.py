@@ -3,7 +3,9 @@
 Nothing here reads a clock, a database or a file: callers load rows, turn them
 into `Deploy`, `Change` and `Incident` values and call `compute()`. That keeps
 the definitions below testable with fixed data and reusable from the API, the
-CLI and reports alike.
+CLI and reports alike. `compute()` is `shipped()` (the facts of each counted
+deploy in range) then `tally()` (per bucket) then `summarize()`; the daily
+roll-ups store the same tallies per local day (shiplane.dora.summary).
 
 Definitions (after the DORA 2024 "Accelerate State of DevOps" report)
 -----------------------------------------------------------------------
@@ -118,13 +120,15 @@ Mon 2026-03-09 00:00Z (7 days), daily buckets in UTC::
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from shiplane.dora.bands import BANDS, Threshold, band, bands
+from shiplane.dora.summary import Shipped, Tally, summarize, tally
 
 __all__ = [
     "BANDS",
@@ -134,16 +138,21 @@ __all__ = [
     "Change",
     "Deploy",
     "Incident",
+    "Shipped",
+    "Tally",
     "Threshold",
     "band",
     "bands",
     "bucket_starts",
     "compute",
+    "day_starts",
     "percentile",
+    "shipped",
+    "summarize",
+    "tally",
 ]
 
 DAY = 86400.0
-HOUR = 3600.0
 
 # Statuses of deploys that reached production (see "counted deploy" above).
 COUNTED_STATUSES = frozenset({"succeeded", "rolled_back"})
@@ -176,95 +185,6 @@ class Incident:
     deploy_id: int  # the deploy it attached to
     started_at: datetime
     resolved_at: datetime | None
-
-
-# --- Bands -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """A value gets `band` when ``value <op> limit`` holds; the catch-all has neither."""
-
-    band: str
-    op: str | None  # ">=", "<" or "<="; None for the catch-all
-    limit: float | None
-    label: str
-
-
-# The DORA 2024 performance clusters, one table for the whole product. Within a
-# metric the first matching row wins, so rows go from elite down to a catch-all.
-BANDS: dict[str, tuple[Threshold, ...]] = {
-    # per_day: deploys per day over the range.
-    "deploy_frequency": (
-        Threshold("elite", ">=", 1.0, "on demand (at least once per day)"),
-        Threshold("high", ">=", 1 / 7, "between once per day and once per week"),
-        Threshold("medium", ">=", 1 / 30, "between once per week and once per month"),
-        Threshold("low", None, None, "less than once per month"),
-    ),
-    # median_seconds of change lead time.
-    "lead_time": (
-        Threshold("elite", "<", DAY, "less than one day"),
-        Threshold("high", "<=", 7 * DAY, "between one day and one week"),
-        Threshold("medium", "<=", 30 * DAY, "between one week and one month"),
-        Threshold("low", None, None, "more than one month"),
-    ),
-    # rate of failed counted deploys. The 2024 clusters report elite 5%, high
-    # 20%, medium 10% and low 40%: on this one metric the medium cluster did
-    # better than the high one. Those figures cannot be thresholds (medium,
-    # "at most 10%", would never match because high already takes everything
-    # up to 20%), so we keep the elite figure and use the two middle figures in
-    # increasing order: a worse rate never earns a better band.
-    "change_failure_rate": (
-        Threshold("elite", "<=", 0.05, "at most 5%"),
-        Threshold("high", "<=", 0.10, "at most 10%"),
-        Threshold("medium", "<=", 0.20, "at most 20%"),
-        Threshold("low", None, None, "more than 20%"),
-    ),
-    # median_seconds of failed deployment recovery time.
-    "recovery_time": (
-        Threshold("elite", "<", HOUR, "less than one hour"),
-        Threshold("high", "<", DAY, "less than one day"),
-        Threshold("medium", "<=", 7 * DAY, "between one day and one week"),
-        Threshold("low", None, None, "more than one week"),
-    ),
-}
-
-_UNITS = {
-    "deploy_frequency": "deploys per day",
-    "lead_time": "seconds (median)",
-    "change_failure_rate": "ratio of failed deploys",
-    "recovery_time": "seconds (median)",
-}
-
-_OPS = {
-    ">=": lambda v, limit: v >= limit,
-    "<": lambda v, limit: v < limit,
-    "<=": lambda v, limit: v <= limit,
-}
-
-
-def band(metric: str, value: float | None) -> str | None:
-    """The band of `value` for `metric` (a key of `BANDS`); None for None."""
-    if value is None:
-        return None
-    for row in BANDS[metric]:
-        if row.op is None or _OPS[row.op](value, row.limit):
-            return row.band
-    raise AssertionError(f"no catch-all band for {metric}")  # pragma: no cover
-
-
-def bands() -> dict[str, Any]:
-    """The band table as fresh JSON-friendly data, for docs and the API."""
-    return {
-        metric: {
-            "unit": _UNITS[metric],
-            "thresholds": [
-                {"band": r.band, "op": r.op, "limit": r.limit, "label": r.label}
-                for r in rows
-            ],
-        }
-        for metric, rows in BANDS.items()
-    }
 
 
 # --- Helpers -----------------------------------------------------------------
@@ -356,32 +276,41 @@ def _ts(at: datetime) -> float:
     return at.timestamp()
 
 
-def _iso_z(at: datetime) -> str:
-    return at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+def day_starts(first: date, last: date, tz: str | tzinfo = "UTC") -> list[datetime]:
+    """Aware-UTC starts of the local days ``first`` .. ``last + 1`` of zone `tz`.
+
+    One more start than days, so day ``first + k`` is ``[starts[k], starts[k + 1])``.
+    Built exactly like `bucket_starts`, so a day of the roll-ups and a day
+    bucket of `compute` hold the same deploys.
+    """
+    zone = _zone(tz)
+    out = []
+    day = first
+    while day <= last + timedelta(days=1):
+        out.append(datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC))
+        day += timedelta(days=1)
+    return out
 
 
-# --- compute -----------------------------------------------------------------
+# --- Facts --------------------------------------------------------------------
 
 
-def compute(
+def shipped(
     deploys: Iterable[Deploy],
     changes: Iterable[Change],
     incidents: Iterable[Incident],
     *,
     since: datetime,
     until: datetime,
-    bucket: Bucket = "day",
-    tz: str | tzinfo = "UTC",
     failure_states: Iterable[str] = DEFAULT_FAILURE_STATES,
-) -> dict[str, Any]:
-    """The four DORA key metrics, rework rate and a time series; see the module doc.
+) -> list[Shipped]:
+    """The counted deploys in ``[since, until)`` with their facts (see the module doc).
 
     Runs in O(n log n): deploys are sorted once per scope, incidents and
     in-range deploys are looked up by id, changes are scanned once.
     """
-    starts = bucket_starts(since, until, bucket, tz)  # also validates the arguments
-    start_ts = [s.timestamp() for s in starts]
-    lo, hi = since.timestamp(), until.timestamp()
+    _check_range(since, until)
+    lo, hi = _ts(since), _ts(until)
     # A lone string would otherwise become a set of its letters.
     failing = frozenset((failure_states,) if isinstance(failure_states, str) else failure_states)
 
@@ -400,13 +329,7 @@ def compute(
         if d.status in COUNTED_STATUSES:
             scopes[(d.service, d.environment)].append(d)
 
-    n_buckets = len(starts)
-    bucket_deploys = [0] * n_buckets
-    bucket_failed = [0] * n_buckets
-    shipped: dict[int, tuple[float, int]] = {}  # in-range deploy id -> (deployed ts, bucket)
-    total = failed_total = rework = 0
-    recoveries: list[float] = []
-
+    out: list[Shipped] = []
     for scope in scopes.values():
         # Ties on the instant are broken by id, so "next" and "previous" are total.
         scope.sort(key=lambda d: (_ts(d.deployed_at), d.id))
@@ -430,61 +353,45 @@ def compute(
         for i, d in enumerate(scope):
             if not lo <= ts[i] < hi:
                 continue
-            k = bisect_right(start_ts, ts[i]) - 1
-            shipped[d.id] = (ts[i], k)
-            total += 1
-            bucket_deploys[k] += 1
-            if failed[i]:
-                failed_total += 1
-                bucket_failed[k] += 1
-                back = recovered_at[i]
-                if back is not None:  # still-open failures have no duration yet
-                    recoveries.append(max(0.0, back - ts[i]))
-            if d.rollback or (i > 0 and failed[i - 1] and _unrecovered(recovered_at[i - 1], ts[i])):
-                rework += 1
+            back = recovered_at[i]
+            out.append(
+                Shipped(
+                    id=d.id,
+                    at=ts[i],
+                    failed=failed[i],
+                    # still-open failures have no duration yet
+                    recovery=max(0.0, back - ts[i]) if failed[i] and back is not None else None,
+                    rework=d.rollback or (i > 0 and failed[i - 1] and _unrecovered(recovered_at[i - 1], ts[i])),
+                    service=d.service,
+                )
+            )
 
-    leads: list[float] = []
-    bucket_leads: list[list[float]] = [[] for _ in range(n_buckets)]
+    by_id = {s.id: s for s in out}
     for c in changes:
-        hit = shipped.get(c.deploy_id)
-        if hit is None:
-            continue
-        lead = max(0.0, hit[0] - _ts(c.committed_at))
-        leads.append(lead)
-        bucket_leads[hit[1]].append(lead)
+        hit = by_id.get(c.deploy_id)
+        if hit is not None:
+            hit.leads.append(max(0.0, hit.at - _ts(c.committed_at)))
+    return out
 
-    leads.sort()
-    recoveries.sort()
-    per_day = total / ((hi - lo) / DAY)
-    lead_median = _percentile_sorted(leads, 50)
-    cfr = failed_total / total if total else None
-    recovery_median = _percentile_sorted(recoveries, 50)
 
-    return {
-        "deploy_frequency": {"count": total, "per_day": per_day, "band": band("deploy_frequency", per_day)},
-        "lead_time": {
-            "median_seconds": lead_median,
-            "p90_seconds": _percentile_sorted(leads, 90),
-            "band": band("lead_time", lead_median),
-        },
-        "change_failure_rate": {
-            "rate": cfr,
-            "failed": failed_total,
-            "total": total,
-            "band": band("change_failure_rate", cfr),
-        },
-        "recovery_time": {"median_seconds": recovery_median, "band": band("recovery_time", recovery_median)},
-        "rework_rate": {"rate": rework / total if total else None, "count": rework, "total": total},
-        "series": [
-            {
-                "start": _iso_z(starts[k]),
-                "deploys": bucket_deploys[k],
-                "failed": bucket_failed[k],
-                "median_lead_time_seconds": percentile(bucket_leads[k], 50),
-            }
-            for k in range(n_buckets)
-        ],
-    }
+# --- compute -----------------------------------------------------------------
+
+
+def compute(
+    deploys: Iterable[Deploy],
+    changes: Iterable[Change],
+    incidents: Iterable[Incident],
+    *,
+    since: datetime,
+    until: datetime,
+    bucket: Bucket = "day",
+    tz: str | tzinfo = "UTC",
+    failure_states: Iterable[str] = DEFAULT_FAILURE_STATES,
+) -> dict[str, Any]:
+    """The four DORA key metrics, rework rate and a time series; see the module doc."""
+    starts = bucket_starts(since, until, bucket, tz)  # also validates the arguments
+    facts = shipped(deploys, changes, incidents, since=since, until=until, failure_states=failure_states)
+    return summarize(tally(facts, starts), starts, since=since, until=until)
 
 
 def _unrecovered(recovered_at: float | None, at: float) -> bool:

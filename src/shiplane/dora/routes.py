@@ -10,7 +10,7 @@ from shiplane import clock
 from shiplane.auth import deps
 from shiplane.auth.service import Principal
 from shiplane.context import AppContext, context
-from shiplane.dora import service
+from shiplane.dora import refresh, service
 from shiplane.errors import Invalid
 from shiplane.schemas import SLUG_PATTERN, in_range
 
@@ -50,6 +50,9 @@ async def dora(
 ) -> JSONResponse:
     start, end = default_range(instant(since, "since"), instant(until, "until"), clock.now())
     config = ctx.settings.config.dora
+    # Fold outstanding marks into the roll-ups first, so that this report and
+    # the next ones read them instead of recomputing those days.
+    await refresh.refresher(ctx.db, config.timezone, config.failure_states).before_report()
     body = await ctx.db.run_long_read(
         service.report,
         since=start,
