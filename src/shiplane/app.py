@@ -232,7 +232,7 @@ def make_worker(ctx: AppContext) -> Any:
             health.tick,
             checker.tick,
             notifier.tick,
-            # fold written deploys into the DORA day roll-ups (at most every 10 s)
+            # fold written deploys into the DORA day roll-ups (at most every 60 s)
             dora_refresh.refresher(ctx.db, ctx.settings.config.dora.timezone, ctx.settings.config.dora.failure_states).tick,
         ),
     )

@@ -45,7 +45,7 @@ log = logging.getLogger("shiplane.dora")
 
 CHUNK = 500  # ids or rows per statement
 BIG = 50_000  # deploys above which a rebuild never runs inside a request
-EVERY = 10.0  # seconds between two refreshes by the worker
+EVERY = 60.0  # seconds between two refreshes by the worker (reports are exact either way; see docs/dora.md)
 
 
 @dataclass
