@@ -24,3 +24,8 @@ def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     return as_utc(value).isoformat().replace("+00:00", "Z")
+
+
+def parse_iso(value: str) -> datetime:
+    """The inverse of ``iso``: an ISO-8601 instant (``Z`` or an offset; naive read as UTC)."""
+    return as_utc(datetime.fromisoformat(value))

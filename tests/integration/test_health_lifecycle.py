@@ -54,6 +54,19 @@ def harness(db, db_url, config):
     return client, app.state.ctx, sink
 
 
+def judge_once(config, db) -> None:
+    """One worker tick of the judge, with its HTTP client closed afterwards."""
+    judge = HealthJudge(config, db)
+
+    async def once():
+        try:
+            await judge.tick()
+        finally:
+            await judge.close()
+
+    anyio.run(once)
+
+
 def api(client, method, url, **kw):
     return client.request(method, url, headers={"Authorization": f"Bearer {BOB}"}, **kw)
 
@@ -144,15 +157,7 @@ def test_a_source_error_is_visible_and_never_a_pass(db, db_url):
     with client:
         t = clock.now() - timedelta(hours=3)
         d = api(client, "POST", "/api/v1/deploys", json={"service": "web", "environment": "production", "sha": sha(1), "finished_at": t.isoformat()}).json()
-        judge = HealthJudge(ctx.settings.config, db)
-
-        async def once():
-            try:
-                await judge.tick()
-            finally:
-                await judge.close()
-
-        anyio.run(once)
+        judge_once(ctx.settings.config, db)
         health = api(client, "GET", f"/api/v1/deploys/{d['id']}").json()["health"]
         assert health["state"] == "no_data"
         assert health["metrics"][0]["reason"].startswith("error from prometheus: ")

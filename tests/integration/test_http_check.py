@@ -13,13 +13,13 @@ from sqlalchemy import insert, select
 
 from shiplane import clock
 from shiplane.catalog.models import environments
-from shiplane.health import checks
+from shiplane.health import checks, push
 from shiplane.health.checks import HttpChecker, Target
 from shiplane.health.lifecycle import HealthJudge
 from shiplane.health.models import metric_samples
 from shiplane.settings import CheckConfig, Config
 from tests.conftest import sha
-from tests.integration.test_health_lifecycle import api, harness
+from tests.integration.test_health_lifecycle import api, harness, judge_once
 
 
 class Site:
@@ -214,17 +214,17 @@ def test_a_probe_stored_meanwhile_by_another_worker_is_not_stored_again(db):
     up = checks.Outcome(True, 12.0, "HTTP 200")
     intervals = {"home": timedelta(seconds=30)}
     with db.write() as conn:
-        assert checks.record(conn, [([target], up)], intervals, T, None, ["home"]) == 1
+        assert checks.record(conn, [([target], up)], intervals, T, ["home"]) == 1
     with db.write() as conn:  # a second process that decided it was due before the first one wrote
-        assert checks.record(conn, [([target], up)], intervals, T + timedelta(seconds=10), None, ["home"]) == 0
+        assert checks.record(conn, [([target], up)], intervals, T + timedelta(seconds=10), ["home"]) == 0
     assert [(m, v, at) for m, _, _, v, at in samples(db)] == [("home availability", 1.0, T), ("home latency", 12.0, T)]
 
 
 def test_samples_older_than_the_retention_are_pruned_and_others_kept(db, site):
     config = config_with({"name": "home", "url": site.url + "/", "environments": ["production"]})
     # long enough for the baseline, the window and the same window on each history day
-    assert checks.retention(config) >= timedelta(days=config.health.history_days) + config.health.window
-    old = T - checks.retention(config) - timedelta(minutes=1)
+    assert push.retention(config) >= timedelta(days=config.health.history_days) + config.health.window
+    old = T - push.retention(config) - timedelta(minutes=1)
     with db.write() as conn:
         conn.execute(insert(metric_samples), [
             {"metric": "home availability", "environment": "production", "service": None, "value": 1.0, "at": old},
@@ -233,6 +233,7 @@ def test_samples_older_than_the_retention_are_pruned_and_others_kept(db, site):
             {"metric": "checkout_errors", "environment": "production", "service": "web", "value": 3.0, "at": old},
         ])
     tick(HttpChecker(config, db), T)
+    anyio.run(HealthJudge(config, db).prune, T)  # the judge prunes every metric's samples
     kept = {(m, at) for m, _, _, _, at in samples(db)}
     assert ("home availability", old) not in kept and ("home latency", old) not in kept
     assert ("home latency", T - timedelta(days=6)) in kept
@@ -258,15 +259,7 @@ def judged(db, db_url, site, before: str, after: str, delay: float = 0.0, metric
                 json={"service": "web", "environment": "production", "sha": sha(1), "finished_at": T.isoformat()}).json()
         assert d["health"]["state"] == "pending"  # a configured check alone makes deploys judged
 
-        judge = HealthJudge(ctx.settings.config, db)
-
-        async def once():
-            try:
-                await judge.tick()
-            finally:
-                await judge.close()
-
-        anyio.run(once)
+        judge_once(ctx.settings.config, db)
         health = api(client, "GET", f"/api/v1/deploys/{d['id']}").json()["health"]
         locks = api(client, "GET", "/api/v1/locks?active=true").json()["items"]
     return health, {m["name"]: m for m in health["metrics"]}, locks

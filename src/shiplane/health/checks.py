@@ -17,7 +17,7 @@ without ``$service`` carry no service, so they count for every service's deploys
 When a check is due is worked out from the newest stored sample and ``now`` alone
 (``due``): a restarted worker carries on where the last one stopped instead of
 probing everything at once. Samples of every metric older than ``push.retention``
-are deleted (hourly, here and by the judge).
+are deleted hourly by the judge (``HealthJudge.prune``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 
 import anyio
 import httpx
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from shiplane import clock, http
@@ -44,8 +44,6 @@ from shiplane.settings import CheckConfig, Config
 
 log = logging.getLogger("shiplane.checks")
 
-RETENTION = push.RETENTION
-PRUNE_EVERY = push.PRUNE_EVERY
 IN_FLIGHT = 16  # probes at once
 MIN_INTERVAL = timedelta(seconds=1)  # "0s" would probe on every worker tick, and the worker re-ticks at once after work
 
@@ -93,9 +91,6 @@ def next_due(targets: list[Target], intervals: dict[str, timedelta], last: dict[
     """When the next target falls due (``now`` if one already is); None without targets."""
     times = [last[t.key] + intervals[t.check] if t.key in last else now for t in targets]
     return max(now, min(times)) if times else None
-
-
-retention = push.retention
 
 
 @dataclass(frozen=True)
@@ -150,8 +145,10 @@ def last_probes(conn: Connection, checks: list[str], since: datetime) -> dict[Ke
 
 
 def record(conn: Connection, probed: list[tuple[list[Target], Outcome]], intervals: dict[str, timedelta],
-           now: datetime, prune_before: datetime | None, checks: list[str]) -> int:
-    """Store one tick's samples in one transaction; prune old ones. Returns how many probes were kept."""
+           now: datetime, checks: list[str]) -> int:
+    """Store one tick's samples in one transaction. Returns how many probes were kept.
+
+    (Old samples are pruned by the judge, for every metric: ``HealthJudge.prune``.)"""
     # Another worker process may have probed the same targets meanwhile: keep the first.
     fresh = last_probes(conn, checks, now - max(intervals.values()))
     rows: list[push.Sample] = []
@@ -162,8 +159,6 @@ def record(conn: Connection, probed: list[tuple[list[Target], Outcome]], interva
             kept += 1
             rows.extend(samples_for(group, outcome, now))
     push.store(conn, rows)
-    if prune_before is not None:
-        push.prune(conn, prune_before)
     return kept
 
 
@@ -176,7 +171,6 @@ class HttpChecker:
         self.transport = transport
         self.intervals = {c.name: max(c.interval, MIN_INTERVAL) for c in config.checks}
         self._next_at: datetime | None = None  # a hint only: the database decides what is due
-        self._pruned_at: datetime | None = None
 
     async def tick(self) -> int:
         if not self.config.checks:
@@ -195,18 +189,14 @@ class HttpChecker:
             return 0
         last = await self.db.run_read(last_probes, checks, now - max(self.intervals.values()))
         todo = due(plan, self.intervals, last, now)
-        prune = self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY
-        if not todo and not prune:
+        if not todo:
             self._next_at = next_due(plan, self.intervals, last, now)
             return 0
         groups: dict[tuple[str, str], list[Target]] = defaultdict(list)
         for t in todo:
             groups[(t.check, t.url)].append(t)  # one request serves every target with the same URL
-        probed = await self._probe_all(groups) if groups else []
-        prune_before = now - retention(self.config) if prune else None
-        await self.db.run_write(record, probed, self.intervals, now, prune_before, checks)
-        if prune:
-            self._pruned_at = now
+        probed = await self._probe_all(groups)
+        await self.db.run_write(record, probed, self.intervals, now, checks)
         for t in todo:
             last[t.key] = now
         self._next_at = next_due(plan, self.intervals, last, now)

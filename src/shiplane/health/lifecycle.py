@@ -298,12 +298,16 @@ class HealthJudge:
         next_at = None if final else min(now + self.config.health.interval, item.window_end)
         return await self.db.run_write(record_verdict, item, verdict, final, next_at, self.config, now, series)
 
-    async def tick(self) -> int:
-        now = clock.now()
+    async def prune(self, now: datetime) -> None:
+        """Delete metric samples (pushed and probed) past the retention, at most hourly.
+        Runs even with nothing configured to judge: pushed samples must not pile up forever."""
         if self._pruned_at is None or now - self._pruned_at >= push.PRUNE_EVERY:
-            # Pushed samples are kept even with nothing configured to judge them; not forever.
             await self.db.run_write(push.prune, now - push.retention(self.config))
             self._pruned_at = now
+
+    async def tick(self) -> int:
+        now = clock.now()
+        await self.prune(now)
         if not self.config.metrics and not self.config.checks:
             return 0
         items = await self.db.run_read(due, self.config, now)

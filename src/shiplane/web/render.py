@@ -6,10 +6,12 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup, escape
-from zoneinfo import ZoneInfo
+from markupsafe import Markup
+
+from shiplane.clock import parse_iso
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -41,7 +43,7 @@ def utc(value: datetime | str | None) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        value = parse_iso(value)
     return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
@@ -59,7 +61,7 @@ def in_zone(value: datetime | str | None, zone: str | None) -> str:
     if value is None or not zone:
         return ""
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        value = parse_iso(value)
     return value.astimezone(ZoneInfo(zone)).strftime("%a %H:%M ") + zone
 
 
@@ -77,7 +79,6 @@ def environment() -> Environment:
         auto_reload=False,
     )
     env.filters.update(ago=ago, duration=duration, utc=utc, when=when, percent=percent, in_zone=in_zone)
-    env.globals["escape"] = escape
     return env
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Request
+from pydantic import ValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from markupsafe import Markup
 from starlette.staticfiles import StaticFiles
@@ -17,8 +18,11 @@ from shiplane import clock
 from shiplane.auth import service as auth_service
 from shiplane.context import AppContext, get_context
 from shiplane.errors import DomainError
+from shiplane.enforcement import sync
 from shiplane.health import service as health_service
 from shiplane.locks import service as locks_service
+from shiplane.locks.schemas import LockIn
+from shiplane.schemas import in_range
 from shiplane.web import live, sessions, views
 from shiplane.web.links import Links
 from shiplane.web.render import render
@@ -169,7 +173,7 @@ async def overview(request: Request, environment: str | None = None, partial: st
     if environment is not None and len(environment) > 64:
         environment = None
     lanes = await ctx.db.run_read(views.overview, ctx.schedule, clock.now(), environment=environment)
-    merging = await ctx.db.run_read(views.merge_blocking) if ctx.enforcement and ctx.enforcement.targets else []
+    merging = await ctx.db.run_read(sync.progress) if ctx.enforcement and ctx.enforcement.targets else []
     template = "_lanes.html" if partial == "lanes" else "overview.html"
     return _page(request, template, session, lanes=lanes, only=environment, merging=merging)
 
@@ -218,24 +222,13 @@ async def locks_page(request: Request) -> Response:
 @router.post("/locks")
 async def lock(request: Request) -> Response:
     ctx, session, form = await _acting(request)
-    environment = form.get("environment", "").strip()
-    service = form.get("service", "").strip() or None
-    reason = form.get("reason", "").strip()
-    expires_at = None
     try:
-        if not environment:
-            raise _Refused(422, "environment: choose an environment")
-        if not reason:
-            raise _Refused(422, "reason: say why deploys are locked")
-        if len(reason) > 1000:
-            raise _Refused(422, "reason: at most 1000 characters")
-        if form.get("expires_at"):
-            expires_at = _parse_local(form["expires_at"], form.get("tz_offset", "0"))
-            if expires_at <= clock.now():
-                raise _Refused(422, "expires_at: must be in the future")
+        # The API's own body model and lock rules: blank reason, past expiry, unknown
+        # environment and a second lock are refused here exactly as over HTTP.
+        body = _lock_body(form)
         await ctx.db.run_write(
-            locks_service.create, environment=environment, service=service, reason=reason,
-            actor=session.principal.name, now=clock.now(), expires_at=expires_at,
+            locks_service.create, environment=body.environment, service=body.service, reason=body.reason,
+            actor=session.principal.name, now=clock.now(), expires_at=body.expires_at,
             auto_create=False, cache=ctx.catalog,
         )
     except (_Refused, DomainError) as exc:
@@ -277,7 +270,7 @@ async def dora_page(request: Request, service: str | None = None, days: str = "9
     error = None
     try:
         report = await ctx.db.run_long_read(
-            dora_service.report, since=until - _days(span), until=until, service=service, bucket=bucket,
+            dora_service.report, since=until - timedelta(days=span), until=until, service=service, bucket=bucket,
             tz=config.timezone, failure_states=tuple(config.failure_states),
         )
     except DomainError as exc:
@@ -321,27 +314,29 @@ def _limiter(request: Request) -> sessions.LoginLimiter:
     return state.login_limiter
 
 
-def _days(n: int):
-    from datetime import timedelta
-
-    return timedelta(days=n)
+def _lock_body(form: dict[str, str]) -> LockIn:
+    try:
+        expires_at = _parse_local(form["expires_at"], form.get("tz_offset", "0")) if form.get("expires_at") else None
+        return LockIn(
+            environment=form.get("environment", "").strip(),
+            service=form.get("service", "").strip() or None,
+            reason=form.get("reason", ""),
+            expires_at=expires_at,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise _Refused(422, f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
 
 
 def _parse_local(value: str, offset_minutes: str) -> datetime:
     """A ``datetime-local`` value from the browser, with the browser's UTC offset (minutes, JS sign)."""
-    from datetime import timedelta
-
     try:
         naive = datetime.fromisoformat(value)
-        offset = int(offset_minutes or "0")
-    except ValueError:
-        raise _Refused(422, f"expires_at: not a date and time: {value[:40]!r}") from None
-    if naive.tzinfo is not None:
-        return naive.astimezone(timezone.utc)
-    if not -24 * 60 <= offset <= 24 * 60 or not 1970 <= naive.year <= 2999:
-        raise _Refused(422, "expires_at: out of range")
-    # JS getTimezoneOffset() is UTC minus local, in minutes.
-    return (naive + timedelta(minutes=offset)).replace(tzinfo=timezone.utc)
+        # JS getTimezoneOffset() is UTC minus local, in minutes.
+        offset = timedelta(minutes=max(-24 * 60, min(24 * 60, int(offset_minutes or "0"))))
+        return in_range(naive if naive.tzinfo else (naive + offset).replace(tzinfo=timezone.utc))
+    except (ValueError, OverflowError) as exc:
+        raise _Refused(422, f"expires_at: not a date and time we can use: {value[:40]!r} ({exc})") from None
 
 
 async def login_required_handler(request: Request, exc: LoginRequired) -> Response:

@@ -13,6 +13,7 @@ from sqlalchemy import select, true
 from sqlalchemy.engine import Connection
 
 from shiplane.catalog.models import environments, services
+from shiplane.clock import parse_iso
 from shiplane.deploys import service as deploys_service
 from shiplane.deploys.models import deploys
 from shiplane.events.models import events
@@ -125,13 +126,6 @@ def overview(conn: Connection, schedule: Schedule, now: datetime, *, environment
     return lanes
 
 
-def merge_blocking(conn: Connection) -> list[dict[str, Any]]:
-    """How far each service's pull requests have got towards the status the gate wants."""
-    from shiplane.enforcement import sync
-
-    return sync.progress(conn)
-
-
 def deploy_page(conn: Connection, deploy_id: int) -> dict[str, Any]:
     """The deploy with changes and health detail (as the API gives it), plus its timeline."""
     out = deploys_service.get(conn, deploy_id)
@@ -151,9 +145,7 @@ def locks_page(conn: Connection, now: datetime, *, limit: int = 100) -> dict[str
     return {
         "active": locks_service.list_locks(conn, now=now, active=True, limit=1000),
         "past": locks_service.list_locks(conn, now=now, active=False, limit=limit),
-        "environments": [e.slug for e in _ordered_environments(conn)],
-        "services": [s for (s,) in conn.execute(select(services.c.slug).order_by(services.c.slug))],
-    }
+    } | catalog(conn)
 
 
 def catalog(conn: Connection) -> dict[str, list[str]]:
@@ -169,7 +161,7 @@ def _points(raw: list[Any]) -> list[tuple[datetime, float]]:
     for item in raw or []:
         try:
             at, value = item
-            out.append((datetime.fromisoformat(str(at).replace("Z", "+00:00")), float(value)))
+            out.append((parse_iso(str(at)), float(value)))
         except (TypeError, ValueError):
             continue
     return out
@@ -179,7 +171,7 @@ def impact_charts(deploy: dict[str, Any], metric_configs: dict[str, Any]) -> dic
     """One SVG per judged metric from the series stored with the verdict (none stored: no chart)."""
     from shiplane.web.charts import impact_chart
 
-    deployed_at = datetime.fromisoformat(deploy["deployed_at"].replace("Z", "+00:00"))
+    deployed_at = parse_iso(deploy["deployed_at"])
     out = {}
     for m in deploy["health"].get("metrics", []):
         series = m.get("series") or {}
