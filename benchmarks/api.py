@@ -5,7 +5,9 @@ uvicorn, one worker) on a fresh database:
 
 write    POST /api/v1/deploys, every request a new deploy (unique sha, spread
          over --services services so that no two requests contend for one
-         scope), against a bare Starlette endpoint served the same way.
+         scope), against a bare Starlette endpoint served the same way. The
+         database first holds --history earlier deploys (100,000), as a table in
+         use would.
 list     GET /api/v1/deploys?limit=50, unfiltered and filtered by service and
          environment, on a table seeded with --rows deploys (1,000,000) by
          bulk SQL straight into the database. Target: p99 <= 20 ms.
@@ -587,9 +589,12 @@ def deploy_rows(rows: int, service_ids: list[int], env_ids: list[int], now: date
         )
 
 
+# Seeded deploys look as the API leaves them once settled: judged (healthy,
+# final) and with their change source decided ('none': an untracked service),
+# so the worker has no backlog to chew through while the load runs.
 DEPLOY_COLUMNS = (
     "service_id, environment_id, sha, status, registered_at, finished_at, deployed_at, version, author,"
-    " tags, during_lock, registered_by, has_changes, health_state, health_score, health_final"
+    " tags, during_lock, registered_by, has_changes, health_state, health_score, health_final, changes_source"
 )
 
 
@@ -612,7 +617,7 @@ def seed_sqlite(path: Path, rows: int, services: int) -> None:
         sids = [r[0] for r in conn.execute("SELECT id FROM services ORDER BY slug")]
         eids = [r[0] for r in conn.execute("SELECT id FROM environments ORDER BY id")]
         conn.executemany(
-            f"INSERT INTO deploys ({DEPLOY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,'[]',0,'token:seed',0,'healthy',1.0,1)",
+            f"INSERT INTO deploys ({DEPLOY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,'[]',0,'token:seed',0,'healthy',1.0,1,'none')",
             (
                 (s, e, sha, st, t, t, t, v, a)
                 for s, e, sha, st, when, v, a in deploy_rows(rows, sids, eids, now)
@@ -646,7 +651,7 @@ def seed_postgres(db_url: str, rows: int, services: int) -> None:
                 for s, e, sha, st, when, v, a in deploy_rows(rows, sids, eids, now):
                     t = when.isoformat(" ", "microseconds") + "+00"
                     chunk.append(
-                        f"{s}\t{e}\t{sha}\t{st}\t{t}\t{t}\t{t}\t{v}\t{a}\t[]\tf\ttoken:seed\tf\thealthy\t1\tt\n"
+                        f"{s}\t{e}\t{sha}\t{st}\t{t}\t{t}\t{t}\t{v}\t{a}\t[]\tf\ttoken:seed\tf\thealthy\t1\tt\tnone\n"
                     )
                     if len(chunk) == 50_000:
                         copy.write("".join(chunk))
@@ -659,6 +664,28 @@ def seed_postgres(db_url: str, rows: int, services: int) -> None:
         conn.execute("VACUUM ANALYZE deploys")
         conn.execute("ANALYZE services")
         conn.execute("ANALYZE environments")
+
+
+def build_rollups(db_url: str) -> float:
+    """Build the DORA day roll-ups of a seeded database, as a server that had been
+    running would have them; returns the seconds it took.
+
+    Without this the server's first worker tick rebuilds them from every seeded
+    deploy while the load runs (a one-off after an upgrade, not steady state).
+    """
+    from shiplane.db import Database
+    from shiplane.dora.refresh import rebuild
+    from shiplane.settings import DoraConfig
+
+    defaults = DoraConfig()
+    t0 = time.perf_counter()
+    db = Database(db_url)
+    try:
+        with db.write() as conn:
+            rebuild(conn, tz=defaults.timezone, failure_states=defaults.failure_states)
+    finally:
+        db.dispose()
+    return time.perf_counter() - t0
 
 
 def count_deploys(db: str, url: str) -> int:
@@ -695,18 +722,39 @@ def part_bare(load: LoadGen, workdir: Path) -> dict[str, Result]:
         server.stop()
 
 
-def part_write(db: str, load: LoadGen, workdir: Path, pg: Postgres | None, bare: dict[str, Result]) -> list[Result]:
+def part_write(
+    db: str, load: LoadGen, workdir: Path, pg: Postgres | None, bare: dict[str, Result], history: int
+) -> list[Result]:
     print(f"write: POST /api/v1/deploys on {db}", flush=True)
     if db == "sqlite":
         url = f"sqlite:///{workdir / 'write.db'}"
     else:
         url = pg.create(PG_WRITE_DB)
     server = None
+    notes = []
     try:
+        if history:
+            # Registrations land in a table in steady use, not an empty one: the
+            # latest-deploy and rollback lookups must stay index lookups as the
+            # table grows, and PostgreSQL plans with the statistics autovacuum
+            # would have gathered by then (an empty, never-analyzed table is a
+            # state a real install leaves within its first minute).
+            t0 = time.perf_counter()
+            migrate(url)
+            if db == "sqlite":
+                seed_sqlite(workdir / "write.db", history, load.args.services)
+            else:
+                seed_postgres(url, history, load.args.services)
+            seeded = time.perf_counter() - t0
+            rollups = build_rollups(url)
+            notes.append(
+                f"into a table of {history:,} earlier deploys (seeded in {seeded:.1f} s, DORA roll-ups in {rollups:.1f} s)"
+            )
         server = spawn_shiplane(
             f"write-{db}", url, workdir, migrate=db == "postgresql", pg=pg if db == "postgresql" else None
         )
         result = load.measure(server, "register deploy (POST)", db, "post")
+        result.notes.extend(notes)
         result.bare_rps = bare["post"].rps if bare else None
         created = result.statuses.get("201", 0)
         if created != result.requests:
@@ -752,8 +800,9 @@ def part_list(
             else:
                 seed_postgres(url, args.rows, args.services)
             seeded = time.perf_counter() - t0
-            notes.append(f"seeded {args.rows:,} deploys in {seeded:.1f} s")
-            print(f"  seeded {args.rows:,} deploys in {seeded:.1f} s", flush=True)
+            rollups = build_rollups(url)
+            notes.append(f"seeded {args.rows:,} deploys in {seeded:.1f} s, DORA roll-ups in {rollups:.1f} s")
+            print(f"  seeded {args.rows:,} deploys in {seeded:.1f} s, DORA roll-ups in {rollups:.1f} s", flush=True)
         server = spawn_shiplane(f"list-{db}", url, workdir, migrate=False, pg=pg if db == "postgresql" else None)
         notes.append(f"launch to first answer on it {server.ready_s * 1000:.0f} ms")
         results = [
@@ -901,6 +950,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     p.add_argument("--services", type=int, default=50, help="services the load is spread over (default 50)")
     p.add_argument("--rows", type=int, default=1_000_000, help="deploys seeded for the list part")
+    p.add_argument(
+        "--history",
+        type=int,
+        default=100_000,
+        help="earlier deploys seeded into the write database before registering (default 100,000; 0: empty)",
+    )
     p.add_argument("--launches", type=int, default=3, help="launches for the startup part (median reported)")
     p.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
     p.add_argument(
@@ -977,7 +1032,7 @@ def main(argv: list[str]) -> int:
         results.extend(bare.values())
         for db in dbs:
             if "write" in args.parts:
-                results.extend(attempt(f"write {db}", part_write, db, load, workdir, pg, bare) or [])
+                results.extend(attempt(f"write {db}", part_write, db, load, workdir, pg, bare, args.history) or [])
             if "list" in args.parts:
                 results.extend(attempt(f"list {db}", part_list, db, load, workdir, pg, bare, args) or [])
         startup = attempt("startup", part_startup, workdir, args.launches) if "startup" in args.parts else None

@@ -42,7 +42,9 @@ deploys = Table(
     Index("ix_deploys_scope_time", "service_id", "environment_id", "deployed_at", "id"),
     Index("ix_deploys_time", "deployed_at", "id"),
     Index("ix_deploys_env_time", "environment_id", "deployed_at", "id"),
-    Index("ix_deploys_scope_sha", "service_id", "environment_id", "sha"),
+    # Deploy time too, so "the latest earlier deploy of this sha" (rollback
+    # detection) is one descent, not a walk of the scope's history (0009).
+    Index("ix_deploys_scope_sha", "service_id", "environment_id", "sha", "deployed_at", "id"),
     # At most one deploy in progress per service and environment, enforced by
     # the database so that concurrent starts have exactly one winner on every
     # engine and in every process.
