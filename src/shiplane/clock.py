@@ -23,7 +23,9 @@ def as_utc(value: datetime) -> datetime:
 def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return as_utc(value).isoformat().replace("+00:00", "Z")
+    if value.tzinfo is not timezone.utc:  # what the database layer returns needs no conversion
+        value = as_utc(value)
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def parse_iso(value: str) -> datetime:

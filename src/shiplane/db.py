@@ -160,6 +160,12 @@ class Database:
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
         with self.engine.connect() as conn:
+            if not self.is_sqlite:
+                # READ COMMITTED gives every statement its own snapshot inside a
+                # transaction too, so BEGIN and COMMIT around a read bought
+                # nothing but two round trips (a page of deploys: 1.36 -> 1.0 ms).
+                # SQLite keeps its transaction: there it is one snapshot.
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             with conn.begin():
                 yield conn
 

@@ -78,3 +78,40 @@ def test_the_rollback_lookup_descends_the_scope_sha_index(db):
             assert "Seq Scan on deploys" not in plan, plan
             assert "using ix_deploys_scope_sha on deploys" in plan, plan
             assert "Sort" not in plan, plan
+
+
+def _list_statement(db, **filters) -> tuple[str, object]:
+    seen: list[tuple[str, object]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if "FROM deploys" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        with db.read() as conn:
+            page = service.list_deploys(conn, limit=50, **filters)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    assert len(page["items"]) == 50 and page["next_cursor"]
+    assert len(seen) == 1  # the filters are part of the one statement
+    return seen[0]
+
+
+def test_a_page_of_deploys_is_read_in_index_order(db):
+    _seed_scope(db)
+    for filters, index in (
+        ({}, "ix_deploys_time"),
+        ({"service": "web", "environment": "production"}, "ix_deploys_scope_time"),
+        ({"environment": "production"}, "ix_deploys_env_time"),
+    ):
+        statement, parameters = _list_statement(db, **filters)
+        with db.read() as conn:
+            if db.is_sqlite:
+                plan = [r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
+                assert any(p.startswith("SEARCH deploys USING INDEX " + index) or p == f"SCAN deploys USING INDEX {index}"
+                           for p in plan), (filters, plan)
+                assert not any("TEMP B-TREE" in p for p in plan), (filters, plan)
+            else:
+                plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
+                assert "Sort" not in plan and "Seq Scan on deploys" not in plan, (filters, plan)

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, literal, or_, select, union_all, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from shiplane.catalog import service as catalog_service
@@ -50,30 +50,49 @@ def _joined():
     )
 
 
-def to_dict(row: Any) -> dict[str, Any]:
-    override = {"reason": row.override_reason, "by": row.override_by} if row.override_reason else None
+def to_dict(row: Row | SimpleNamespace) -> dict[str, Any]:
+    # Keys of the row's mapping, not attributes: a Row's attribute lookup costs
+    # ~0.26 µs against ~0.04 µs, and a page of 50 deploys reads 1,000 of them.
+    m = row._mapping if isinstance(row, Row) else vars(row)
+    override = {"reason": m["override_reason"], "by": m["override_by"]} if m["override_reason"] else None
     return {
-        "id": row.id,
-        "service": row.service_slug,
-        "environment": row.environment_slug,
-        "sha": row.sha,
-        "status": row.status,
-        "health": {"state": row.health_state, "score": row.health_score, "final": row.health_final},
-        "registered_at": iso(row.registered_at),
-        "started_at": iso(row.started_at),
-        "finished_at": iso(row.finished_at),
-        "deployed_at": iso(row.deployed_at),
-        "author": row.author,
-        "email": row.email,
-        "version": row.version,
-        "tags": list(row.tags or []),
-        "url": row.url,
-        "during_lock": bool(row.during_lock),
+        "id": m["id"],
+        "service": m["service_slug"],
+        "environment": m["environment_slug"],
+        "sha": m["sha"],
+        "status": m["status"],
+        "health": {"state": m["health_state"], "score": m["health_score"], "final": m["health_final"]},
+        "registered_at": iso(m["registered_at"]),
+        "started_at": iso(m["started_at"]),
+        "finished_at": iso(m["finished_at"]),
+        "deployed_at": iso(m["deployed_at"]),
+        "author": m["author"],
+        "email": m["email"],
+        "version": m["version"],
+        "tags": list(m["tags"] or []),
+        "url": m["url"],
+        "during_lock": bool(m["during_lock"]),
         "override": override,
-        "rollback_of": row.rollback_of,
-        "registered_by": row.registered_by,
+        "rollback_of": m["rollback_of"],
+        "registered_by": m["registered_by"],
     }
 
+
+# What a listing reads: the columns of to_dict and the cursor, not the health
+# detail (a JSON document per deploy) or the change notes.
+_CARD = (
+    select(
+        *(deploys.c[name] for name in (
+            "id", "sha", "status", "health_state", "health_score", "health_final", "registered_at", "started_at",
+            "finished_at", "deployed_at", "author", "email", "version", "tags", "url", "during_lock",
+            "override_reason", "override_by", "rollback_of", "registered_by",
+        )),
+        services.c.slug.label("service_slug"),
+        environments.c.slug.label("environment_slug"),
+    )
+    .join(services, services.c.id == deploys.c.service_id)
+    .join(environments, environments.c.id == deploys.c.environment_id)
+)
 
 # Hot-path statements are built once: constructing a select (and its cache
 # key) costs more than SQLite takes to run it. Parameters are bound per call.
@@ -496,6 +515,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raise Invalid("cursor", "not a cursor returned by this API") from None
 
 
+def _id_of(table: Any, slug: str) -> Any:
+    return select(table.c.id).where(table.c.slug == slug).scalar_subquery()
+
+
 def list_deploys(
     conn: Connection,
     *,
@@ -506,17 +529,15 @@ def list_deploys(
     limit: int = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    query = _joined().order_by(deploys.c.deployed_at.desc(), deploys.c.id.desc()).limit(limit + 1)
+    query = _CARD.order_by(deploys.c.deployed_at.desc(), deploys.c.id.desc()).limit(limit + 1)
+    # Slugs resolved by scalar subqueries: one statement instead of three, and
+    # to the planner an id like any other, so both engines walk the scope's
+    # time index in order (tests/functional/test_query_plans.py). An unknown
+    # slug is NULL: an empty page.
     if service:
-        sid = catalog_service.find(conn, services, service)
-        if sid is None:
-            return {"items": [], "next_cursor": None}
-        query = query.where(deploys.c.service_id == sid)
+        query = query.where(deploys.c.service_id == _id_of(services, service))
     if environment:
-        eid = catalog_service.find(conn, environments, environment)
-        if eid is None:
-            return {"items": [], "next_cursor": None}
-        query = query.where(deploys.c.environment_id == eid)
+        query = query.where(deploys.c.environment_id == _id_of(environments, environment))
     if status:
         query = query.where(deploys.c.status == status)
     if health:
