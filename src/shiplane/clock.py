@@ -15,6 +15,8 @@ def now() -> datetime:
 
 def as_utc(value: datetime) -> datetime:
     """Naive timestamps from clients (and SQLite) are read as UTC."""
+    if value.tzinfo is timezone.utc:  # what the database layer returns: nothing to convert
+        return value
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc)
@@ -23,9 +25,7 @@ def as_utc(value: datetime) -> datetime:
 def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
-    if value.tzinfo is not timezone.utc:  # what the database layer returns needs no conversion
-        value = as_utc(value)
-    return value.isoformat().replace("+00:00", "Z")
+    return as_utc(value).isoformat().replace("+00:00", "Z")
 
 
 def parse_iso(value: str) -> datetime:

@@ -8,6 +8,8 @@ table grew (benchmarks/api.py --history); these tests catch it without timing.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import timedelta
 
 from sqlalchemy import event, insert
@@ -41,22 +43,36 @@ def _seed_scope(db) -> None:
             conn.exec_driver_sql("ANALYZE deploys")
 
 
-def _registration_lookup(db) -> tuple[str, object]:
-    """The latest-and-previous-of-this-sha statement of a real registration, with its parameters."""
+@contextlib.contextmanager
+def _statements(db, marker: str) -> Iterator[list[tuple[str, object]]]:
+    """The statements (with their parameters) containing `marker` that the block runs."""
     seen: list[tuple[str, object]] = []
 
     def capture(conn, cursor, statement, parameters, context, executemany):
-        if "UNION ALL" in statement:
+        if marker in statement:
             seen.append((statement, parameters))
 
     event.listen(db.engine, "before_cursor_execute", capture)
     try:
-        with db.write() as conn:
-            # An older sha again: a rollback, so the "previous deploy of this sha" branch matters.
-            body = DeployIn(service="web", environment="production", sha=sha(HISTORY // 2), status="succeeded")
-            result = service.register(conn, body, actor="test", now=clock.now())
+        yield seen
     finally:
         event.remove(db.engine, "before_cursor_execute", capture)
+
+
+def _plan(db, statement: str, parameters: object) -> list[str]:
+    """The engine's plan: SQLite's EXPLAIN QUERY PLAN details, PostgreSQL's EXPLAIN lines."""
+    with db.read() as conn:
+        if db.is_sqlite:
+            return [r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
+        return [r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters)]
+
+
+def _registration_lookup(db) -> tuple[str, object]:
+    """The latest-and-previous-of-this-sha statement of a real registration, with its parameters."""
+    with _statements(db, "UNION ALL") as seen, db.write() as conn:
+        # An older sha again: a rollback, so the "previous deploy of this sha" branch matters.
+        body = DeployIn(service="web", environment="production", sha=sha(HISTORY // 2), status="succeeded")
+        result = service.register(conn, body, actor="test", now=clock.now())
     assert "rollback" in result.deploy["tags"]
     assert len(seen) == 1
     return seen[0]
@@ -64,35 +80,23 @@ def _registration_lookup(db) -> tuple[str, object]:
 
 def test_the_rollback_lookup_descends_the_scope_sha_index(db):
     _seed_scope(db)
-    statement, parameters = _registration_lookup(db)
-    with db.read() as conn:
-        if db.is_sqlite:
-            plan = [r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
-            # One SEARCH of the scope by time (latest), one by sha: never a SCAN of deploys,
-            # and the sha branch on the index whose order serves its ORDER BY (no temp b-tree).
-            assert "SEARCH deploys USING INDEX ix_deploys_scope_sha (service_id=? AND environment_id=? AND sha=?)" in plan
-            assert "SEARCH deploys USING INDEX ix_deploys_scope_time (service_id=? AND environment_id=?)" in plan
-            assert not any(p.startswith("SCAN deploys") or "TEMP B-TREE" in p for p in plan), plan
-        else:
-            plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
-            assert "Seq Scan on deploys" not in plan, plan
-            assert "using ix_deploys_scope_sha on deploys" in plan, plan
-            assert "Sort" not in plan, plan
+    plan = _plan(db, *_registration_lookup(db))
+    if db.is_sqlite:
+        # One SEARCH of the scope by time (latest), one by sha: never a SCAN of deploys,
+        # and the sha branch on the index whose order serves its ORDER BY (no temp b-tree).
+        assert "SEARCH deploys USING INDEX ix_deploys_scope_sha (service_id=? AND environment_id=? AND sha=?)" in plan
+        assert "SEARCH deploys USING INDEX ix_deploys_scope_time (service_id=? AND environment_id=?)" in plan
+        assert not any(p.startswith("SCAN deploys") or "TEMP B-TREE" in p for p in plan), plan
+    else:
+        text = "\n".join(plan)
+        assert "Seq Scan on deploys" not in text, text
+        assert "using ix_deploys_scope_sha on deploys" in text, text
+        assert "Sort" not in text, text
 
 
 def _list_statement(db, **filters) -> tuple[str, object]:
-    seen: list[tuple[str, object]] = []
-
-    def capture(conn, cursor, statement, parameters, context, executemany):
-        if "FROM deploys" in statement:
-            seen.append((statement, parameters))
-
-    event.listen(db.engine, "before_cursor_execute", capture)
-    try:
-        with db.read() as conn:
-            page = service.list_deploys(conn, limit=50, **filters)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", capture)
+    with _statements(db, "FROM deploys") as seen, db.read() as conn:
+        page = service.list_deploys(conn, limit=50, **filters)
     assert len(page["items"]) == 50 and page["next_cursor"]
     assert len(seen) == 1  # the filters are part of the one statement
     return seen[0]
@@ -105,13 +109,11 @@ def test_a_page_of_deploys_is_read_in_index_order(db):
         ({"service": "web", "environment": "production"}, "ix_deploys_scope_time"),
         ({"environment": "production"}, "ix_deploys_env_time"),
     ):
-        statement, parameters = _list_statement(db, **filters)
-        with db.read() as conn:
-            if db.is_sqlite:
-                plan = [r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
-                assert any(p.startswith("SEARCH deploys USING INDEX " + index) or p == f"SCAN deploys USING INDEX {index}"
-                           for p in plan), (filters, plan)
-                assert not any("TEMP B-TREE" in p for p in plan), (filters, plan)
-            else:
-                plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
-                assert "Sort" not in plan and "Seq Scan on deploys" not in plan, (filters, plan)
+        plan = _plan(db, *_list_statement(db, **filters))
+        if db.is_sqlite:
+            assert any(p.startswith("SEARCH deploys USING INDEX " + index) or p == f"SCAN deploys USING INDEX {index}"
+                       for p in plan), (filters, plan)
+            assert not any("TEMP B-TREE" in p for p in plan), (filters, plan)
+        else:
+            text = "\n".join(plan)
+            assert "Sort" not in text and "Seq Scan on deploys" not in text, (filters, text)

@@ -75,8 +75,13 @@ def environment(conn: Connection, slug: str, *, auto_create: bool, now: datetime
     return ref
 
 
+def id_of(table: Any, slug: str) -> Any:
+    """The select of a service's or environment's id by slug (a subquery in bigger statements)."""
+    return select(table.c.id).where(table.c.slug == slug)
+
+
 def find(conn: Connection, table: Any, slug: str) -> int | None:
-    return conn.execute(select(table.c.id).where(table.c.slug == slug)).scalar()
+    return conn.execute(id_of(table, slug)).scalar()
 
 
 def sync_config(conn: Connection, config: Config, now: datetime) -> None:
