@@ -1025,11 +1025,11 @@ def part_changes(workdir: Path, args: argparse.Namespace) -> tuple[list[Row], li
     from sqlalchemy import insert, select, update
 
     from shiplane import migrate as migrations
-    from shiplane.catalog.models import environments, services
+    from shiplane.tables.catalog import environments, services
     from shiplane.changes.git import Mirror
     from shiplane.changes.service import ChangeTracker
     from shiplane.db import Database
-    from shiplane.deploys.models import deploys
+    from shiplane.tables.deploys import deploys
     from shiplane.settings import ChangesConfig, Config, ServiceConfig
 
     print(f"changes: git mirror of a {args.git_commits}-commit repository, {args.range}-commit range", flush=True)
@@ -1234,7 +1234,7 @@ def build_rollups(db_name: str, url: str) -> list[str]:
     from shiplane.db import Database
     from shiplane.dora import refresh, rollups
     from shiplane.dora.metrics import DEFAULT_FAILURE_STATES
-    from shiplane.dora.models import dora_days
+    from shiplane.tables.dora import dora_days
 
     db = Database(url)
     try:

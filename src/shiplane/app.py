@@ -22,7 +22,9 @@ from starlette.routing import Route
 
 from shiplane import __version__, clock
 from shiplane.auth import service as auth_service
+from shiplane.auth.cache import TokenCache
 from shiplane.catalog import service as catalog_service
+from shiplane.catalog.service import Cache as CatalogCache
 from shiplane.compat import sleuth
 from shiplane.context import AppContext
 from shiplane.db import Database
@@ -33,6 +35,8 @@ from shiplane.events import service as events_service
 from shiplane.dora.routes import router as dora_router
 from shiplane.events.routes import router as events_router
 from shiplane.health.routes import router as health_router
+from shiplane.locks.cache import GateCache
+from shiplane.locks.calendar import compile_schedule
 from shiplane.locks.routes import GATE_OPENAPI, gate_asgi
 from shiplane.locks.routes import router as locks_router
 from shiplane.notify import slack_commands
@@ -40,6 +44,18 @@ from shiplane.web import live
 from shiplane.web import routes as web_routes
 from shiplane.middleware import REQUEST_SECONDS, BodyLimitMiddleware, MetricsMiddleware
 from shiplane.settings import Settings
+from shiplane import migrate as migrations
+from shiplane.changes.service import ChangeTracker
+from shiplane.dora import refresh as dora_refresh
+from shiplane.dora import service as dora
+from shiplane.enforcement.runtime import Enforcement
+from shiplane.health.checks import HttpChecker
+from shiplane.health.lifecycle import ROLLBACK_JOB, HealthJudge
+from shiplane.jobs import queue
+from shiplane.jobs.worker import Worker
+from shiplane.locks import watch
+from shiplane.locks.scheduler import GateScheduler
+from shiplane.notify.relay import Notifier
 
 log = logging.getLogger("shiplane")
 
@@ -50,7 +66,6 @@ class OutdatedSchema(RuntimeError):
 
 def ensure_schema(db: Database, *, migrate: bool = False) -> None:
     """Bring the schema up to date (SQLite, or when asked) or refuse to run on an old one."""
-    from shiplane import migrate as migrations
 
     if db.is_sqlite or migrate:
         migrations.upgrade(db.engine)
@@ -62,7 +77,6 @@ def ensure_schema(db: Database, *, migrate: bool = False) -> None:
 
 def prepare_database(db: Database, settings: Settings, *, migrate: bool = False) -> None:
     """What a starting server or worker does: schema, bootstrap token, config sync, a fresh look at every gate."""
-    from shiplane.locks import watch
 
     ensure_schema(db, migrate=migrate)
     now = clock.now()
@@ -70,7 +84,7 @@ def prepare_database(db: Database, settings: Settings, *, migrate: bool = False)
         if settings.bootstrap_token:
             auth_service.ensure_bootstrap_token(conn, settings.bootstrap_token.get_secret_value(), now)
         catalog_service.sync_config(conn, settings.config, now)
-        catalog_service.watch_configured_scopes(conn, settings.config, now)
+        watch.watch_configured_scopes(conn, settings.config, now)
         # The schedule may have changed while we were down: look at every gate again.
         watch.mark_all_due(conn, now)
         events_service.record(
@@ -152,8 +166,6 @@ _GAUGE_TTL = 60.0  # seconds: scrapes come every 15-60 s; DORA over 30 days need
 
 
 def _gauge_values(conn: Any, settings: Settings) -> dict[str, float | None]:
-    from shiplane.dora import service as dora
-    from shiplane.jobs import queue
 
     now = clock.now()
     try:
@@ -205,14 +217,20 @@ class ShiplaneApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
+def new_context(settings: Settings, db: Database) -> AppContext:
+    """A process's context with empty caches and its compiled schedule."""
+    return AppContext(
+        settings=settings,
+        db=db,
+        catalog=CatalogCache(),
+        tokens=TokenCache(),
+        gates=GateCache(),
+        schedule=compile_schedule(settings.config),
+    )
+
+
 def make_worker(ctx: AppContext) -> Any:
     """The worker for this process, wired to everything that reacts to gates and delivers jobs."""
-    from shiplane.changes.service import ChangeTracker
-    from shiplane.dora import refresh as dora_refresh
-    from shiplane.health.checks import HttpChecker
-    from shiplane.health.lifecycle import ROLLBACK_JOB, HealthJudge
-    from shiplane.jobs.worker import Worker
-    from shiplane.notify.relay import Notifier
 
     enforcement = ctx.enforcement
     live.attach(ctx.db)  # a worker-only process announces its events to dashboards too
@@ -221,13 +239,12 @@ def make_worker(ctx: AppContext) -> Any:
     notifier = Notifier(ctx.settings, ctx.db, transport=ctx.source_transport)
     with ctx.db.write() as conn:
         enforcement.reconcile_all(conn, clock.now())
+    gates = GateScheduler(ctx.db, ctx.schedule, reactions=(enforcement.reaction,), on_change=ctx.gates.clear)
     return Worker(
         ctx.settings,
         ctx.db,
-        schedule=ctx.schedule,
-        on_gate_change=ctx.gates.clear,
+        timed=(gates,),
         handlers=enforcement.handlers() | {ROLLBACK_JOB: health.call_rollback} | notifier.handlers(),
-        reactions=(enforcement.reaction,),
         pacers=enforcement.pacers,
         periodic=(
             ChangeTracker(ctx.settings.config, ctx.db).tick,
@@ -250,10 +267,9 @@ def create_app(
     forge_transport: httpx.AsyncBaseTransport | None = None,
     source_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
-    from shiplane.enforcement.runtime import Enforcement
 
     db = db or Database(settings.database_url)
-    ctx = AppContext(settings=settings, db=db)
+    ctx = new_context(settings, db)
     ctx.enforcement = Enforcement(settings, db, ctx.schedule, transport=forge_transport)
     ctx.source_transport = source_transport
     bus = live.attach(db)  # dashboards' live updates

@@ -1,36 +1,39 @@
-"""What a running Shiplane process holds: settings, database, caches, the worker."""
+"""What a running Shiplane process holds: settings, database, caches, the worker.
+
+Only types are imported from the packages (under TYPE_CHECKING): the routes of
+every package read the context, so the context must not depend on them.
+``shiplane.app.new_context`` builds it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import HTTPConnection
 
-from shiplane.auth.cache import TokenCache
-from shiplane.catalog.service import Cache
 from shiplane.db import Database
-from shiplane.locks.cache import GateCache
-from shiplane.locks.calendar import Schedule, compile_schedule
 from shiplane.settings import Settings
+
+if TYPE_CHECKING:
+    from shiplane.auth.cache import TokenCache
+    from shiplane.catalog.service import Cache
+    from shiplane.locks.cache import GateCache
+    from shiplane.locks.calendar import Schedule
 
 
 @dataclass
 class AppContext:
     settings: Settings
     db: Database
-    catalog: Cache = field(default_factory=Cache)
-    tokens: TokenCache = field(default_factory=TokenCache)
-    gates: GateCache = field(default_factory=GateCache)
-    schedule: Schedule | None = None
+    catalog: Cache
+    tokens: TokenCache
+    gates: GateCache
+    schedule: Schedule
     worker: Any = None  # shiplane.jobs.worker.Worker when this process runs one
     enforcement: Any = None  # shiplane.enforcement.runtime.Enforcement
     source_transport: Any = None  # httpx transport for metric sources and hooks (tests inject one)
-    intake: dict[str, Any] | None = None  # shiplane.gating.intake_options, built once
-
-    def __post_init__(self) -> None:
-        if self.schedule is None:
-            self.schedule = compile_schedule(self.settings.config)
+    intake: Any = None  # shiplane.locks.intake.Intake, built once
 
     def gate_may_have_changed(self) -> None:
         """Called after a write that can change a gate: drop cached answers, wake the worker."""

@@ -12,10 +12,21 @@ from datetime import datetime, timezone
 import httpx
 
 from shiplane import __version__, clock
-from shiplane.jobs.queue import PermanentError, TransientError
 
 USER_AGENT = f"shiplane/{__version__}"
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+class TransientError(Exception):
+    """Try again later (5xx, 429, timeouts). ``retry_after`` overrides the backoff."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(Exception):
+    """Retrying cannot help (404 repo, 401 token, a bad payload)."""
 
 
 def make_client(

@@ -182,7 +182,7 @@ class TestWithoutAutoCreate:
 def test_auto_created_production_is_a_production_environment(bob, db):
     from sqlalchemy import select
 
-    from shiplane.catalog.models import environments
+    from shiplane.tables.catalog import environments
 
     deploy(bob, environment="prod")
     deploy(bob, environment="staging")

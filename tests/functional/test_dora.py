@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import update
 
-from shiplane.deploys.models import deploys
+from shiplane.tables.deploys import deploys
 from tests.conftest import sha
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)  # a Monday

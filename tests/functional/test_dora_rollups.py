@@ -22,17 +22,18 @@ from sqlalchemy import bindparam, delete, func, select, text, update
 from shiplane.changes import service as changes_service
 from shiplane.changes.service import Work
 from shiplane.db import UTCDateTime
+from shiplane.deploys import register as deploys_register
 from shiplane.deploys import service as deploys_service
-from shiplane.deploys.models import deploy_commits, deploys
+from shiplane.tables.deploys import deploy_commits, deploys
 from shiplane.deploys.schemas import DeployIn
 from shiplane.dora import metrics, refresh, rollups, rows
 from shiplane.dora import service as dora
 from shiplane.dora.days import to_row
-from shiplane.dora.models import dora_days, dora_marks
-from shiplane.enforcement.forges.base import Commit
+from shiplane.tables.dora import dora_days, dora_marks
+from shiplane.changes.commits import Commit
 from shiplane.errors import DomainError
 from shiplane.health import service as health_service
-from shiplane.health.models import incidents
+from shiplane.tables.health import incidents
 from tests.conftest import sha, wipe
 
 T0 = datetime(2026, 3, 23, 6, 0, tzinfo=UTC)  # Berlin springs forward on Sun 2026-03-29
@@ -103,7 +104,7 @@ def apply_op(conn, op, ids, zone, failing):
             body["finished_at"] = at(t)
             body["commits"] = [{"revision": sha(f"{n}-{i}"), "date": at(t - lead).isoformat()} for i, lead in enumerate(leads)]
         try:
-            ids.append(deploys_service.register(conn, DeployIn(**body), actor="test", now=now).deploy["id"])
+            ids.append(deploys_register.register(conn, DeployIn(**body), actor="test", now=now).deploy["id"])
         except DomainError:
             pass  # another deploy in progress, or a closed gate: refused, nothing written
     elif kind == "finish" and ids:
@@ -237,7 +238,7 @@ def test_it_marks_every_write_that_dora_reads(db):
     now = at(0)
     with db.write() as conn:
         conn.execute(delete(dora_marks))
-        deploy_id = deploys_service.register(
+        deploy_id = deploys_register.register(
             conn,
             DeployIn(service="web", environment="production", sha=sha(1), finished_at=at(1), commits=[{"revision": sha(2), "date": at(0).isoformat()}]),
             actor="test",
@@ -278,7 +279,7 @@ def test_it_marks_every_write_that_dora_reads(db):
 def test_a_started_deploy_leaves_no_mark_until_it_reaches_production(db):
     with db.write() as conn:
         conn.execute(delete(dora_marks))
-        deploy_id = deploys_service.register(
+        deploy_id = deploys_register.register(
             conn, DeployIn(service="web", environment="production", sha=sha(1), status="started", started_at=at(0)), actor="t", now=at(0)
         ).deploy["id"]
         assert rollups.read_marks(conn) == []
@@ -289,7 +290,7 @@ def test_a_started_deploy_leaves_no_mark_until_it_reaches_production(db):
 def test_a_report_reads_the_rollups_and_a_refresh_empties_the_marks(db):
     with db.write() as conn:
         for i in range(6):
-            deploys_service.register(
+            deploys_register.register(
                 conn,
                 DeployIn(service="web", environment="production", sha=sha(i), finished_at=at(10 * i), commits=[{"revision": sha(f"c{i}"), "date": at(10 * i - 3).isoformat()}]),
                 actor="t",
@@ -330,7 +331,7 @@ def test_the_migrations_create_what_the_models_describe(db):
 @pytest.mark.parametrize("tz", ["UTC", "Europe/Berlin"])
 def test_a_report_for_other_settings_reads_the_deploys(db, tz):
     with db.write() as conn:
-        deploys_service.register(conn, DeployIn(service="web", environment="production", sha=sha(1), finished_at=at(2)), actor="t", now=at(3))
+        deploys_register.register(conn, DeployIn(service="web", environment="production", sha=sha(1), finished_at=at(2)), actor="t", now=at(3))
         refresh.rebuild(conn, tz="Asia/Tokyo")
     with db.read() as conn:
         kw = dict(since=at(-48), until=at(48), tz=tz)
@@ -357,7 +358,7 @@ def test_a_large_rebuild_runs_in_the_background(db, monkeypatch):
     monkeypatch.setattr(refresh, "BIG", 0)
     with db.write() as conn:
         conn.execute(delete(dora_marks))
-        deploys_service.register(conn, DeployIn(service="web", environment="production", sha=sha(1), finished_at=at(2)), actor="t", now=at(3))
+        deploys_register.register(conn, DeployIn(service="web", environment="production", sha=sha(1), finished_at=at(2)), actor="t", now=at(3))
     refresher = refresh.Refresher(db, "Europe/Berlin", ("incident", "unhealthy"))
 
     async def go():
@@ -377,8 +378,8 @@ def test_a_recovery_after_the_range_by_a_deploy_with_an_incident_counts_as_the_d
     # not failing, so it restores, whatever health it was left with.
     failing = ("unhealthy",)
     with db.write() as conn:
-        a = deploys_service.register(conn, DeployIn(service="web", environment="production", sha=sha(1), finished_at=at(2)), actor="t", now=at(3)).deploy["id"]
-        b = deploys_service.register(conn, DeployIn(service="web", environment="production", sha=sha(2), finished_at=at(100)), actor="t", now=at(101)).deploy["id"]
+        a = deploys_register.register(conn, DeployIn(service="web", environment="production", sha=sha(1), finished_at=at(2)), actor="t", now=at(3)).deploy["id"]
+        b = deploys_register.register(conn, DeployIn(service="web", environment="production", sha=sha(2), finished_at=at(100)), actor="t", now=at(101)).deploy["id"]
         conn.execute(update(deploys).where(deploys.c.id.in_([a, b])).values(health_state="unhealthy"))
         conn.execute(text("INSERT INTO incidents (key, environment, started_at, deploy_id) VALUES ('K', 'production', :t, :b)").bindparams(bindparam("t", type_=UTCDateTime())), {"t": at(100), "b": b})
     with db.read() as conn:

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from shiplane.health.models import metric_samples
+from shiplane.tables.health import metric_samples
 from tests.conftest import sha
 
 

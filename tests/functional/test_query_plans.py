@@ -16,8 +16,8 @@ from sqlalchemy import event, insert
 
 from shiplane import clock
 from shiplane.catalog import service as catalog_service
-from shiplane.deploys import service
-from shiplane.deploys.models import deploys
+from shiplane.deploys import register, service
+from shiplane.tables.deploys import deploys
 from shiplane.deploys.schemas import DeployIn
 from tests.conftest import sha
 
@@ -72,7 +72,7 @@ def _registration_lookup(db) -> tuple[str, object]:
     with _statements(db, "UNION ALL") as seen, db.write() as conn:
         # An older sha again: a rollback, so the "previous deploy of this sha" branch matters.
         body = DeployIn(service="web", environment="production", sha=sha(HISTORY // 2), status="succeeded")
-        result = service.register(conn, body, actor="test", now=clock.now())
+        result = register.register(conn, body, actor="test", now=clock.now())
     assert "rollback" in result.deploy["tags"]
     assert len(seen) == 1
     return seen[0]

@@ -266,7 +266,7 @@ def test_actions_are_verified_too(client, alice):
 def _reply_jobs(db):
     from sqlalchemy import select
 
-    from shiplane.jobs.models import jobs
+    from shiplane.tables.jobs import jobs
 
     with db.read() as conn:
         return [row.payload for row in conn.execute(select(jobs).where(jobs.c.kind == "slack_response").order_by(jobs.c.id))]

@@ -154,7 +154,7 @@ def test_manual_changes_become_events(anon, bob):
 def test_impact_values_are_stored_as_push_samples(anon, db):
     from sqlalchemy import select
 
-    from shiplane.health.models import metric_samples
+    from shiplane.tables.health import metric_samples
 
     r = anon.post("/api/1/impact/checkout_errors/register_impact", data={"api_key": BOB, "value": "42.5"})
     assert (r.status_code, r.text) == (200, "Success")

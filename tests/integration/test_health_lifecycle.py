@@ -130,7 +130,7 @@ def test_an_unhealthy_deploy_is_judged_locked_and_rolled_back_then_released(db, 
 def _rollback_payloads(db):
     from sqlalchemy import select
 
-    from shiplane.jobs.models import jobs
+    from shiplane.tables.jobs import jobs
 
     with db.read() as conn:
         return [r.payload for r in conn.execute(select(jobs).where(jobs.c.kind == "rollback_webhook"))]

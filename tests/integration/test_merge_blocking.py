@@ -16,8 +16,8 @@ from sqlalchemy import select
 from shiplane import clock
 from shiplane.app import create_app, make_worker
 from shiplane.enforcement.forges.base import hmac_sha256_matches
-from shiplane.enforcement.models import merge_sync, pull_requests, pushed_commits
-from shiplane.jobs.models import jobs
+from shiplane.tables.enforcement import merge_sync, pull_requests, pushed_commits
+from shiplane.tables.jobs import jobs
 from shiplane.settings import Config
 from tests.conftest import BOB, SHARED, make_settings, sha
 from tests.fakes import FakeBitbucket, FakeGitHub, FakeGitLab, make_app_keypair
@@ -69,7 +69,7 @@ class Harness:
         async def go():
             for _ in range(rounds):
                 now = clock.now()
-                changed = await self.worker.gates(now)
+                changed = await self.worker.scheduled(now)
                 delivered = await self.worker.deliver(now)
                 if not changed and not delivered:
                     return

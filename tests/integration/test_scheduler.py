@@ -11,8 +11,9 @@ from sqlalchemy import select
 from shiplane.events import service as events
 from shiplane.locks import service as locks
 from shiplane.locks import watch
-from shiplane.locks.models import gate_watch
-from shiplane.jobs.worker import Worker
+from shiplane.tables.locks import gate_watch
+from shiplane.locks.calendar import compile_schedule
+from shiplane.locks.scheduler import GateScheduler
 from shiplane.settings import Config, Settings
 from tests.conftest import BOB
 from tests.integration.live import BIN, LiveServer
@@ -27,11 +28,11 @@ def kinds(db, *wanted):
 
 
 def make_worker(db, db_url, config=None):
-    return Worker(Settings(config=config or Config(), database_url=db_url), db)
+    return GateScheduler(db, compile_schedule(Settings(config=config or Config(), database_url=db_url).config))
 
 
-def run(worker, now):
-    return anyio.run(worker.gates, now)
+def run(scheduler, now):
+    return anyio.run(scheduler.run, now)
 
 
 def watch_production(db):
@@ -118,7 +119,7 @@ def test_a_crash_in_the_middle_of_a_transition_loses_nothing_and_repeats_nothing
     with pytest.raises(RuntimeError):
         with db.write() as conn:
             (watch_id,) = watch.due(conn, T0)
-            w._process_one(conn, watch_id, T0)
+            w.process_one(conn, watch_id, T0)
     assert kinds(db, "gate_changed") == []  # rolled back with the crash
     w.reactions = ()
     assert run(w, T0) == 1

@@ -12,7 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
-from shiplane.auth.models import api_tokens, users
+from shiplane.tables.auth import api_tokens, users
 from shiplane.errors import Conflict, Invalid
 
 ROLES = ("viewer", "deployer", "admin")

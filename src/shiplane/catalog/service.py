@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from shiplane.catalog.models import environments, services
+from shiplane.tables.catalog import environments, services
 from shiplane.db import after_commit
 from shiplane.errors import UnknownEnvironment, UnknownService
 from shiplane.settings import Config
@@ -102,32 +102,3 @@ def sync_config(conn: Connection, config: Config, now: datetime) -> None:
             .where(services.c.slug == svc.slug)
             .values(name=svc.name or svc.slug, repo=svc.repo, branch=svc.branch, paths=list(svc.paths))
         )
-
-
-def watch_scope(conn: Connection, environment_id: int, service_id: int | None, now: datetime, cache: Cache | None) -> None:
-    """Make sure the scheduler watches this scope and its environment (cached: once per process)."""
-    from shiplane.locks import watch
-
-    for key in ((environment_id, service_id), (environment_id, None)):
-        if cache is not None and key in cache.watched:
-            continue
-        watch.ensure(conn, key[0], key[1], now)
-        if cache is not None:
-            after_commit(conn, lambda key=key: cache.watched.add(key))
-
-
-def watch_configured_scopes(conn: Connection, config: Config, now: datetime) -> None:
-    """Every configured environment, and every configured service in its merge-gate environment."""
-    from shiplane.locks import watch
-
-    from shiplane.enforcement.sync import merge_gate_environment
-
-    # A merge gate must be watched from the start, even before anything was deployed there.
-    for svc in config.services:
-        if svc.repo:
-            gate_env = environment(conn, merge_gate_environment(config, svc.merge_gate), auto_create=True, now=now)
-            svc_id = find(conn, services, svc.slug)
-            if svc_id is not None:
-                watch.ensure(conn, gate_env.id, svc_id, now)
-    for env_id in conn.execute(select(environments.c.id)).scalars():
-        watch.ensure(conn, env_id, None, now)

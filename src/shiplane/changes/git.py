@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from shiplane.enforcement.forges.base import Commit
+from shiplane.changes.commits import Commit
 
 _SEP, _END = "\x1f", "\x1e"
 _FORMAT = _SEP.join(["%H", "%an", "%ae", "%aI", "%B"]) + _END

@@ -22,13 +22,13 @@ import anyio
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
-from shiplane.catalog.models import environments, services
+from shiplane.tables.catalog import environments, services
 from shiplane.changes import parse
 from shiplane.changes.git import GitError, mirror_for
 from shiplane.db import Database
-from shiplane.deploys.models import deploy_commits, deploys
-from shiplane.enforcement.forges.base import Commit
-from shiplane.enforcement.models import pull_requests, pushed_commits
+from shiplane.tables.deploys import deploy_commits, deploys
+from shiplane.changes.commits import Commit
+from shiplane.tables.enforcement import pull_requests, pushed_commits
 from shiplane.settings import Config, ServiceConfig
 
 log = logging.getLogger("shiplane.changes")
@@ -158,11 +158,6 @@ def record(
             has_changes=source != "none",
         )
     )
-
-
-def tracked(config: Config) -> frozenset[str]:
-    """Services whose changes the worker can work out (a forge repo or a git mirror)."""
-    return frozenset(s.slug for s in config.services if s.repo or s.git_remote)
 
 
 class ChangeTracker:

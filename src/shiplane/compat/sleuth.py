@@ -31,14 +31,15 @@ from sqlalchemy import select
 from shiplane import clock
 from shiplane.auth.deps import Unauthorized, principal_for
 from shiplane.auth.service import Principal
-from shiplane.catalog.models import environments, services
+from shiplane.tables.catalog import environments, services
 from shiplane.context import AppContext, get_context
 from shiplane.deploys import service as deploys
-from shiplane.deploys.models import deploys as deploys_table
+from shiplane.tables.deploys import deploys as deploys_table
+from shiplane.deploys.intake import intake_for
+from shiplane.deploys.register import register
 from shiplane.deploys.schemas import DeployIn
 from shiplane.errors import DomainError
 from shiplane.events import service as events
-from shiplane.gating import intake_options
 from shiplane.health import push
 from shiplane.schemas import in_range
 
@@ -186,11 +187,11 @@ async def register_deploy(request: Request, org: str, deployment: str) -> PlainT
         who = await _auth(ctx, request, body)
         deploy_in, ignore_duplicate = _deploy_in(deployment, body)
         result = await ctx.db.run_write(
-            deploys.register,
+            register,
             deploy_in,
             actor=who.name,
             now=clock.now(),
-            **intake_options(ctx),
+            intake=intake_for(ctx),
         )
     except BadRequest as exc:
         return PlainTextResponse(exc.text, status_code=exc.status)

@@ -9,9 +9,9 @@ from shiplane import clock
 from shiplane.auth import deps
 from shiplane.auth.service import Principal
 from shiplane.context import AppContext, context
-from shiplane.deploys import service
+from shiplane.deploys import register, service
+from shiplane.deploys.intake import intake_for
 from shiplane.deploys.schemas import DeployIn, DeployPatch
-from shiplane.gating import intake_options
 from shiplane.schemas import SLUG_PATTERN
 
 router = APIRouter(prefix="/api/v1/deploys", tags=["deploys"])
@@ -26,11 +26,11 @@ async def register_deploy(
     who: Annotated[Principal, Depends(deps.deployer)],
 ) -> JSONResponse:
     result = await ctx.db.run_write(
-        service.register,
+        register.register,
         body,
         actor=who.name,
         now=clock.now(),
-        **intake_options(ctx),
+        intake=intake_for(ctx),
     )
     if result.gate_changed:
         ctx.gate_may_have_changed()

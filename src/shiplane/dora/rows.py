@@ -25,10 +25,10 @@ from sqlalchemy import and_, bindparam, exists, not_, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from shiplane.catalog.models import services
-from shiplane.deploys.models import deploy_commits, deploys
+from shiplane.tables.catalog import services
+from shiplane.tables.deploys import deploy_commits, deploys
 from shiplane.dora import metrics
-from shiplane.health.models import incidents
+from shiplane.tables.health import incidents
 
 COUNTED = tuple(sorted(metrics.COUNTED_STATUSES))
 BY_ID = 2000  # deploys in range up to which their incidents are looked up by id

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from shiplane.catalog.models import environments, services
+from shiplane.tables.catalog import environments, services
 from shiplane.clock import iso
 from shiplane.dora import metrics, rollups, rows
 from shiplane.errors import Invalid, UnknownEnvironment, UnknownService

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse
 from shiplane import clock
 from shiplane.enforcement import webhooks
 from shiplane.enforcement.forges import bitbucket, github, gitlab
-from shiplane.gating import intake_options
+from shiplane.deploys.intake import intake_for
 
 PARSERS = {"github": github.parse_webhook, "bitbucket": bitbucket.parse_webhook, "gitlab": gitlab.parse_webhook}
 
@@ -31,7 +31,7 @@ async def _hook(request: Request, forge_name: str) -> JSONResponse:
         delivery = PARSERS[forge_name](request.headers, body)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         return _error(400, "invalid_payload", f"cannot read this {forge_name} webhook: {type(exc).__name__}: {exc}")
-    hook_ctx = webhooks.Context(targets=tuple(enforcement.targets), schedule=ctx.schedule, intake=intake_options(ctx))
+    hook_ctx = webhooks.Context(targets=tuple(enforcement.targets), schedule=ctx.schedule, intake=intake_for(ctx))
     result = await ctx.db.run_write(webhooks.accept, delivery, clock.now(), hook_ctx)
     if result.get("actions"):
         ctx.gate_may_have_changed()

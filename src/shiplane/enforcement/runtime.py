@@ -17,7 +17,7 @@ from shiplane.enforcement.forges.github import GitHub
 from shiplane.enforcement.forges.gitlab import GitLab
 from shiplane.enforcement.statuses import DesiredStatus
 from shiplane.jobs.pacing import Pacer
-from shiplane.jobs.queue import PermanentError
+from shiplane.http import PermanentError
 from shiplane.locks.calendar import Schedule
 from shiplane.settings import Settings
 

@@ -19,15 +19,17 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from shiplane.clock import iso
 from shiplane.enforcement import statuses
 from shiplane.enforcement.forges.base import PullRequest
-from shiplane.enforcement.models import commit_statuses, merge_sync, pull_requests
+from shiplane.tables.enforcement import commit_statuses, merge_sync, pull_requests
 from shiplane.events import service as events
 from shiplane.jobs import queue
 from shiplane.locks import gate, inputs
 from shiplane.locks.calendar import Schedule
 from shiplane.locks.watch import GateChange
 from shiplane.settings import Config
+from shiplane.settings.lookups import merge_gate_environment
 
 SYNC_JOB = "merge_sync"
 
@@ -57,13 +59,6 @@ class Target:
             target_url=self.target_url,
             blocked_state=self.blocked_state,
         )
-
-
-def merge_gate_environment(config: Config, merge_gate: str) -> str:
-    if merge_gate:
-        return merge_gate
-    production = [e.slug for e in config.environments if e.production]
-    return production[0] if production else "production"
 
 
 def targets(config: Config) -> list[Target]:
@@ -366,8 +361,6 @@ def record_error(conn: Connection, target: Target, message: str, now: datetime) 
 
 
 def progress(conn: Connection) -> list[dict[str, Any]]:
-    from shiplane.clock import iso
-
     return [
         {
             "service": r.service,

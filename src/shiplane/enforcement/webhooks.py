@@ -11,10 +11,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from shiplane.deploys import service as deploys
+from shiplane.deploys.intake import Intake
+from shiplane.deploys.register import register
 from shiplane.deploys.schemas import DeployIn
 from shiplane.enforcement import sync
 from shiplane.enforcement.forges import base as ev
-from shiplane.enforcement.models import pushed_commits, webhook_deliveries
+from shiplane.tables.enforcement import pushed_commits, webhook_deliveries
 from shiplane.errors import DomainError
 from shiplane.jobs import queue
 from shiplane.locks import gate, inputs
@@ -27,7 +29,7 @@ PROTECTION_JOB = "protection:github"
 class Context:
     targets: tuple[sync.Target, ...]
     schedule: Schedule
-    intake: dict[str, Any]  # gating.intake_options: how deploys are registered
+    intake: Intake  # how deploys are registered
 
 
 def _first_time(conn: Connection, forge: str, delivery_id: str | None, now: datetime) -> bool:
@@ -118,12 +120,12 @@ def _register(conn: Connection, forge: str, event: ev.DeploymentStatus, now: dat
                 author=event.author,
             )
             with conn.begin_nested():
-                result = deploys.register(
+                result = register(
                     conn,
                     body,
                     actor=f"{forge}:deployment_status",
                     now=now,
-                    **ctx.intake,
+                    intake=ctx.intake,
                 )
             out.append(f"deploy {result.deploy['id']} {result.deploy['status']}")
         except (DomainError, ValueError) as exc:

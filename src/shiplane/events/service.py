@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 
 from shiplane.clock import iso
 from shiplane.db import after_commit
-from shiplane.events.models import events
+from shiplane.tables.events import events
 
 KINDS = (
     "config_loaded",

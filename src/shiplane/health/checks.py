@@ -34,13 +34,14 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from shiplane import clock, http
-from shiplane.catalog.models import environments as environments_table
-from shiplane.catalog.models import services as services_table
+from shiplane.tables.catalog import environments as environments_table
+from shiplane.tables.catalog import services as services_table
 from shiplane.db import Database
 from shiplane.health import push
-from shiplane.health.models import metric_samples
+from shiplane.tables.health import metric_samples
 from shiplane.health.sources.base import expand
 from shiplane.settings import CheckConfig, Config
+from shiplane.settings.lookups import availability_metric, latency_metric
 
 log = logging.getLogger("shiplane.checks")
 
@@ -48,14 +49,6 @@ IN_FLIGHT = 16  # probes at once
 MIN_INTERVAL = timedelta(seconds=1)  # "0s" would probe on every worker tick, and the worker re-ticks at once after work
 
 Key = tuple[str, str, str | None]  # (check name, environment, service)
-
-
-def availability_metric(check: str) -> str:
-    return f"{check} availability"
-
-
-def latency_metric(check: str) -> str:
-    return f"{check} latency"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ Fetching happens outside any transaction; the verdict and its consequences
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from dataclasses import replace
@@ -22,13 +23,13 @@ from sqlalchemy.engine import Connection
 
 from shiplane import clock, http
 from shiplane.clock import iso
-from shiplane.catalog.models import environments, services
+from shiplane.tables.catalog import environments, services
 from shiplane.db import Database
-from shiplane.deploys.models import deploys
+from shiplane.signing import HEADER, signature
+from shiplane.tables.deploys import deploys
 from shiplane.health import push
 from shiplane.health import service as health_service
-from shiplane.health.checks import availability_metric, latency_metric
-from shiplane.health.models import metric_samples
+from shiplane.tables.health import metric_samples
 from shiplane.health.sources.base import Point, SourceError, expand
 from shiplane.health.sources.common import per_step
 from shiplane.health.sources.registry import source_for
@@ -36,40 +37,12 @@ from shiplane.health.sources.sentry import DEFAULT_QUERY as SENTRY_DEFAULT_QUERY
 from shiplane.jobs import queue
 from shiplane.locks import service as locks
 from shiplane.settings import Config, MetricConfig
+from shiplane.settings.lookups import metrics_for
 
 log = logging.getLogger("shiplane.health")
 BATCH = 20
 ROLLBACK_JOB = "rollback_webhook"
 _ORDER = {"healthy": 0, "no_data": 0, "pending": 0, "ailing": 1, "unhealthy": 2, "incident": 3}
-
-
-def check_metrics(config: Config) -> list[MetricConfig]:
-    """The two metrics every ``[[checks]]`` entry becomes, unless ``[[metrics]]`` names them itself.
-
-    ``<check> availability`` (bad when it drops, critical: the page being down is
-    the deploy being unhealthy) and ``<check> latency`` (bad when it rises).
-    """
-    explicit = {m.name for m in config.metrics}
-    out = []
-    for c in config.checks:
-        scope = {"environments": c.environments, "services": c.services}
-        for name, regression, critical in (
-            (availability_metric(c.name), "decrease", True),
-            (latency_metric(c.name), "increase", False),
-        ):
-            if name not in explicit:
-                # model_construct: these values are valid by construction, and intake calls this per deploy
-                out.append(MetricConfig.model_construct(name=name, source="http_check", query=name,
-                                                        regression=regression, critical=critical, **scope))
-    return out
-
-
-def metrics_for(config: Config, environment: str, service: str) -> list[MetricConfig]:
-    return [
-        m
-        for m in [*config.metrics, *check_metrics(config)]
-        if (not m.environments or environment in m.environments) and (not m.services or service in m.services)
-    ]
 
 
 @dataclass(frozen=True)
@@ -322,10 +295,6 @@ class HealthJudge:
 
     async def call_rollback(self, payload: dict[str, Any]) -> None:
         """The signed rollback hook (a durable job, retried like any delivery)."""
-        import json
-
-        from shiplane.notify.signing import HEADER, signature
-
         body = json.dumps(payload, sort_keys=True).encode()
         headers = {"Content-Type": "application/json"}
         secret = self.config.health.rollback_secret

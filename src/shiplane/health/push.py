@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, insert
 from sqlalchemy.engine import Connection
 
-from shiplane.health.models import metric_samples
+from shiplane.tables.health import metric_samples
 from shiplane.settings import Config
 
 # Samples (pushed and probed) are kept long enough for every window the judge reads:

@@ -5,6 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 from starlette.responses import JSONResponse
 
+import anyio
+
 from shiplane import clock
 from shiplane.auth import deps
 from shiplane.auth.service import Principal
@@ -71,7 +73,7 @@ async def judge_series(
     body: JudgeIn,
     _: Annotated[Principal, Depends(deps.viewer)],
 ) -> JSONResponse:
-    from shiplane.health.judge import MetricInput, judge
+    from shiplane.health.judge import MetricInput, judge  # numpy and scipy load on first use: a fast start
 
     points = sum(len(m.baseline) + len(m.current) for m in body.metrics)
     if points > MAX_POINTS:
@@ -93,7 +95,5 @@ async def judge_series(
         for m in body.metrics
     ]
     # CPU-bound and pure: off the event loop so a 250,000-point request cannot stall other requests.
-    import anyio
-
     verdict = await anyio.to_thread.run_sync(judge, inputs)
     return JSONResponse(verdict.to_dict())

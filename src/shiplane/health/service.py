@@ -8,12 +8,12 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
-from shiplane.catalog.models import environments, services
+from shiplane.tables.catalog import environments, services
 from shiplane.clock import iso
 from shiplane.deploys import service as deploys_service
-from shiplane.deploys.models import deploys
+from shiplane.tables.deploys import deploys
 from shiplane.events import service as events
-from shiplane.health.models import incidents
+from shiplane.tables.health import incidents
 from shiplane.locks import watch
 
 

@@ -13,21 +13,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from shiplane.jobs.models import jobs
+from shiplane.http import PermanentError, TransientError
+from shiplane.tables.jobs import jobs
 
 LEASE = timedelta(minutes=2)
-
-
-class TransientError(Exception):
-    """Try again later (5xx, 429, timeouts). ``retry_after`` overrides the backoff."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class PermanentError(Exception):
-    """Retrying cannot help (404 repo, 401 token, a bad payload)."""
 
 
 def backoff(attempts: int, *, base: float = 2.0, cap: float = 3600.0, jitter: float = 0.25) -> timedelta:

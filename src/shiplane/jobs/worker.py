@@ -1,9 +1,10 @@
 """The background worker loop (embedded in ``serve`` or run alone by ``shiplane worker``).
 
-Each tick reads the clock once, then: ends expired locks, re-evaluates the
-gate scopes that are due, and delivers due jobs. It sleeps until the next
-thing is due (at most ``POLL`` seconds, so that changes made by other
-processes are noticed), or until poked by this process.
+Each tick reads the clock once, then runs its timed steps (the gate
+scheduler, given by whoever builds the worker), delivers due jobs with the
+handlers that the owning packages register, and runs the periodic tasks. It
+sleeps until the next thing is due (at most ``POLL`` seconds, so that changes
+made by other processes are noticed), or until poked by this process.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 
@@ -22,10 +23,6 @@ from shiplane import clock
 from shiplane.db import Database
 from shiplane.jobs import queue
 from shiplane.jobs.pacing import Pacer
-from shiplane.locks import inputs as gate_inputs
-from shiplane.locks import service as locks_service
-from shiplane.locks import watch
-from shiplane.locks.calendar import Schedule, compile_schedule
 from shiplane.settings import Settings
 
 log = logging.getLogger("shiplane.worker")
@@ -34,8 +31,16 @@ POLL = 1.0
 BATCH = 500  # jobs claimed per kind per tick
 IN_FLIGHT = 50  # outbound requests at once, across all kinds
 
-# kind -> async handler(payload) that raises queue.TransientError / PermanentError
+# kind -> async handler(payload) that raises http.TransientError / PermanentError
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Timed(Protocol):
+    """Work that falls due at known instants (e.g. the gate scheduler)."""
+
+    async def run(self, now: datetime) -> int: ...
+
+    def next_due(self, conn: Any) -> datetime | None: ...
 
 
 class Worker:
@@ -44,19 +49,15 @@ class Worker:
         settings: Settings,
         db: Database,
         *,
-        schedule: Schedule | None = None,
+        timed: tuple[Timed, ...] = (),
         handlers: dict[str, Handler] | None = None,
-        on_gate_change: Callable[[], None] | None = None,
-        reactions: tuple[watch.Reaction, ...] = (),
         pacers: dict[str, Pacer] | None = None,
         periodic: tuple[Callable[[], Awaitable[int]], ...] = (),
     ) -> None:
         self.settings = settings
         self.db = db
-        self.schedule = schedule or compile_schedule(settings.config)
+        self.timed = timed
         self.handlers = handlers or {}
-        self.on_gate_change = on_gate_change
-        self.reactions = reactions
         self.pacers = pacers or {}
         self.periodic = periodic  # other due work (e.g. change tracking); each returns how much it did
         self.limiter = anyio.CapacityLimiter(IN_FLIGHT)
@@ -67,25 +68,12 @@ class Worker:
         """Wake the loop now (this process changed something)."""
         self.wakeup.set()
 
-    def _load(self, conn: Any, environment_id: int, service_id: int | None):
-        return gate_inputs.load_by_ids(conn, self.schedule, environment_id, service_id)
-
-    def _process_one(self, conn: Any, watch_id: int, now: datetime) -> watch.GateChange | None:
-        return watch.process(conn, watch_id, self.schedule, now, self._load, self.reactions)
-
-    async def gates(self, now: datetime) -> int:
-        changes = 0
-        await self.db.run_write(locks_service.expire_due, now)
-        for watch_id in await self.db.run_read(watch.due, now):
-            try:
-                change = await self.db.run_write(self._process_one, watch_id, now)
-            except watch.Lost:
-                continue
-            if change is not None:
-                changes += 1
-        if changes and self.on_gate_change:
-            self.on_gate_change()
-        return changes
+    async def scheduled(self, now: datetime) -> int:
+        """Run every timed step due at ``now``; return how much they did."""
+        done = 0
+        for step in self.timed:
+            done += await step.run(now)
+        return done
 
     async def _run(self, job: queue.Claimed) -> None:
         async with self.limiter:
@@ -118,7 +106,7 @@ class Worker:
         return len(claimed)
 
     def _next_due(self, conn: Any) -> datetime | None:
-        candidates = [watch.next_check(conn), locks_service.next_expiry(conn)]
+        candidates = [step.next_due(conn) for step in self.timed]
         if self.handlers:
             candidates.append(queue.next_due(conn, tuple(self.handlers)))
         return min((c for c in candidates if c is not None), default=None)
@@ -126,7 +114,7 @@ class Worker:
     async def tick(self) -> float:
         """Do what is due; return how many seconds to sleep at most."""
         now = clock.now()
-        await self.gates(now)
+        await self.scheduled(now)
         delivered = await self.deliver(now)
         for task in self.periodic:
             delivered += await task()

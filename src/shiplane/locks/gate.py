@@ -13,6 +13,8 @@ from typing import Any
 from shiplane.clock import iso
 from shiplane.locks.calendar import ScopedSchedule
 
+# A latest deploy in one of these health states closes its scope's gate (an "unhealthy" blocker).
+GATE_BLOCKING_HEALTH = ("unhealthy", "incident")
 _HORIZON = timedelta(days=800)
 _MAX_STEPS = 2000
 

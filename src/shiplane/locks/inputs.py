@@ -10,14 +10,12 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
-from shiplane.catalog.models import environments, services
-from shiplane.deploys.models import deploys
+from shiplane.tables.catalog import environments, services
+from shiplane.tables.deploys import deploys
 from shiplane.errors import UnknownEnvironment, UnknownService
 from shiplane.locks import service as locks_service
 from shiplane.locks.calendar import Schedule
-from shiplane.locks.gate import DeployInfo, GateInputs, LockInfo
-
-BAD_HEALTH = ("unhealthy", "incident")
+from shiplane.locks.gate import GATE_BLOCKING_HEALTH, DeployInfo, GateInputs, LockInfo
 
 # Built once (see deploys.service): the gate reads these on every intake and cache miss.
 _ACTIVE_LOCKS = locks_service.joined().where(
@@ -26,7 +24,7 @@ _ACTIVE_LOCKS = locks_service.joined().where(
 
 
 def _unhealthy(latest: Any) -> DeployInfo | None:
-    if latest is None or latest.health_state not in BAD_HEALTH:
+    if latest is None or latest.health_state not in GATE_BLOCKING_HEALTH:
         return None
     reason = f"latest deploy #{latest.id} is {latest.health_state}"
     if latest.health_reason:

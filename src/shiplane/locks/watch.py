@@ -25,10 +25,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from shiplane.catalog import service as catalog
+from shiplane.db import after_commit
 from shiplane.events import service as events
 from shiplane.locks.calendar import Schedule
 from shiplane.locks.gate import Gate, GateInputs, evaluate
-from shiplane.locks.models import gate_watch
+from shiplane.settings import Config
+from shiplane.settings.lookups import merge_gate_environment
+from shiplane.tables.catalog import environments, services
+from shiplane.tables.locks import gate_watch
 
 
 def _key(environment_id: int, service_id: int | None) -> str:
@@ -47,6 +52,29 @@ def ensure(conn: Connection, environment_id: int, service_id: int | None, now: d
             version=0,
         ).on_conflict_do_nothing(index_elements=["scope_key"])
     )
+
+
+def watch_scope(conn: Connection, environment_id: int, service_id: int | None, now: datetime, cache: catalog.Cache | None) -> None:
+    """Make sure the scheduler watches this scope and its environment (cached: once per process)."""
+    for key in ((environment_id, service_id), (environment_id, None)):
+        if cache is not None and key in cache.watched:
+            continue
+        ensure(conn, key[0], key[1], now)
+        if cache is not None:
+            after_commit(conn, lambda key=key: cache.watched.add(key))
+
+
+def watch_configured_scopes(conn: Connection, config: Config, now: datetime) -> None:
+    """Every configured environment, and every configured service in its merge-gate environment."""
+    # A merge gate must be watched from the start, even before anything was deployed there.
+    for svc in config.services:
+        if svc.repo:
+            gate_env = catalog.environment(conn, merge_gate_environment(config, svc.merge_gate), auto_create=True, now=now)
+            svc_id = catalog.find(conn, services, svc.slug)
+            if svc_id is not None:
+                ensure(conn, gate_env.id, svc_id, now)
+    for env_id in conn.execute(select(environments.c.id)).scalars():
+        ensure(conn, env_id, None, now)
 
 
 def mark_due(conn: Connection, environment_id: int, now: datetime) -> None:

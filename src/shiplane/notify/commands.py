@@ -14,7 +14,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.engine import Connection
 
 from shiplane.catalog import service as catalog
-from shiplane.catalog.models import environments, services
+from shiplane.tables.catalog import environments, services
 from shiplane.errors import AlreadyLocked, DomainError, LockAlreadyEnded, NotFound
 from shiplane.jobs import queue
 from shiplane.locks import gate as gate_mod

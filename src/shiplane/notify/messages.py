@@ -26,7 +26,7 @@ CATEGORIES = {
     "deploy_status_changed": "deploy",
 }
 
-BAD_HEALTH = ("ailing", "unhealthy")
+ALERTING_HEALTH = ("ailing", "unhealthy")  # a verdict worth a message when health gets worse
 REASON_CHARS = 1500  # of the escaped text: leaves room for the headline within Slack's 3000
 
 
@@ -212,12 +212,12 @@ def _override(e: dict, d: dict) -> _Draft:
 def _health(e: dict, d: dict) -> _Draft | None:
     before, after = d.get("from"), d.get("to")
     args = dict(service=e.get("service"), id=e.get("deploy_id"), env=e["environment"])
-    if after in BAD_HEALTH and before != "incident":
+    if after in ALERTING_HEALTH and before != "incident":
         # From an incident back to a bad verdict is the incident's resolution, told by the incident message.
         said = _say("{service} deploy #{id} in {env} is " + after, **args)
         emoji = ":red_circle:" if after == "unhealthy" else ":large_orange_circle:"
         return _Draft(after, emoji, said, [d.get("reason")], _deploy_page(e))
-    if after == "healthy" and before in BAD_HEALTH:
+    if after == "healthy" and before in ALERTING_HEALTH:
         said = _say("{service} deploy #{id} in {env} recovered: healthy again", **args)
         return _Draft("recovered", ":large_green_circle:", said, [d.get("reason")], _deploy_page(e))
     return None  # pending → healthy, → no_data, → incident (its own message): not news

@@ -26,12 +26,12 @@ from sqlalchemy.exc import IntegrityError
 
 from shiplane import clock, http
 from shiplane.db import Database
-from shiplane.events.models import events
+from shiplane.tables.events import events
 from shiplane.events.service import to_dict as event_dict
 from shiplane.jobs import queue
 from shiplane.notify import slack, webhook
 from shiplane.notify.messages import build, wanted
-from shiplane.notify.models import notify_cursor
+from shiplane.tables.notify import notify_cursor
 from shiplane.settings import NotifyConfig, Settings
 
 log = logging.getLogger("shiplane.notify")
@@ -180,7 +180,7 @@ class Notifier:
     async def deliver(self, payload: dict[str, Any]) -> None:
         target = self.by_key.get(payload.get("target", ""))
         if target is None:
-            raise queue.PermanentError("this [[notify]] target is no longer configured")
+            raise http.PermanentError("this [[notify]] target is no longer configured")
         # One target's messages go out in the order they were queued (claims are
         # ordered, and the lock is first come, first served): "unlocked" never
         # overtakes "locked".

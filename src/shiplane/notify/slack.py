@@ -23,7 +23,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.webhook import WebhookClient
 
 from shiplane import __version__
-from shiplane.jobs.queue import PermanentError, TransientError
+from shiplane.http import PermanentError, TransientError
 from shiplane.notify.messages import Message, clip, escape, quote, scope, when
 
 UNLOCK_ACTION = "shiplane_unlock"

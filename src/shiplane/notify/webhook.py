@@ -9,7 +9,7 @@ import httpx
 
 from shiplane import http
 from shiplane.notify.messages import Message
-from shiplane.notify.signing import HEADER, signature
+from shiplane.signing import HEADER, signature
 
 
 def body(message: Message) -> dict[str, Any]:

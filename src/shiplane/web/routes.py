@@ -17,6 +17,8 @@ from starlette.staticfiles import StaticFiles
 from shiplane import clock
 from shiplane.auth import service as auth_service
 from shiplane.context import AppContext, get_context
+from shiplane.dora import service as dora_service
+from shiplane.dora.metrics import BANDS
 from shiplane.errors import DomainError
 from shiplane.enforcement import sync
 from shiplane.health import service as health_service
@@ -255,9 +257,6 @@ async def unlock(request: Request, lock_id: int) -> Response:
 
 @router.get("/dora")
 async def dora_page(request: Request, service: str | None = None, days: str = "90", bucket: str = "week") -> Response:
-    from shiplane.dora import service as dora_service
-    from shiplane.dora.metrics import BANDS
-
     session = await viewer(request)
     ctx = get_context(request)
     span = int(days) if days.isdigit() and 1 <= int(days) <= 365 else 90

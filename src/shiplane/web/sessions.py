@@ -13,7 +13,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Connection
 
 from shiplane.auth.service import Principal
-from shiplane.web.models import web_sessions
+from shiplane.tables.web import web_sessions
 
 COOKIE = "shiplane_session"
 LIFETIME = timedelta(days=7)

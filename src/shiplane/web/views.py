@@ -6,22 +6,23 @@ Plain functions of a connection and ``now``; the routes render what they return.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select, true
 from sqlalchemy.engine import Connection
 
-from shiplane.catalog.models import environments, services
+from shiplane.tables.catalog import environments, services
 from shiplane.clock import parse_iso
 from shiplane.deploys import service as deploys_service
-from shiplane.deploys.models import deploys
-from shiplane.events.models import events
+from shiplane.tables.deploys import deploys
+from shiplane.tables.events import events
 from shiplane.locks import gate as gate_mod
 from shiplane.locks import inputs as gate_inputs
 from shiplane.locks import service as locks_service
-from shiplane.locks.models import locks
+from shiplane.tables.locks import locks
 from shiplane.locks.calendar import Schedule
+from shiplane.web.charts import impact_chart, trend_chart
 
 LANE_ROWS = 12  # latest deploys shown per lane on the overview; ?environment= shows all
 
@@ -169,8 +170,6 @@ def _points(raw: list[Any]) -> list[tuple[datetime, float]]:
 
 def impact_charts(deploy: dict[str, Any], metric_configs: dict[str, Any]) -> dict[str, str]:
     """One SVG per judged metric from the series stored with the verdict (none stored: no chart)."""
-    from shiplane.web.charts import impact_chart
-
     deployed_at = parse_iso(deploy["deployed_at"])
     out = {}
     for m in deploy["health"].get("metrics", []):
@@ -192,10 +191,6 @@ def impact_charts(deploy: dict[str, Any], metric_configs: dict[str, Any]) -> dic
 
 
 def trend_charts(report: dict[str, Any]) -> dict[str, str]:
-    from datetime import date
-
-    from shiplane.web.charts import trend_chart
-
     series = report.get("series", [])
     starts = [date.fromisoformat(s["start"][:10]) for s in series]
     lead = [s["median_lead_time_seconds"] for s in series]

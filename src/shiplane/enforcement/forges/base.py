@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from shiplane.changes.commits import Commit
 from shiplane.enforcement.statuses import DesiredStatus
 
 
@@ -24,44 +25,6 @@ class PullRequest:
     title: str = ""
     author: str | None = None
     url: str | None = None
-
-
-@dataclass(frozen=True)
-class Commit:
-    sha: str
-    message: str = ""
-    author_name: str | None = None
-    author_email: str | None = None
-    author_username: str | None = None
-    timestamp: datetime | None = None
-    url: str | None = None
-    files: tuple[str, ...] = ()
-
-    def columns(self) -> dict[str, Any]:
-        """The values stored for a commit, in pushed_commits and deploy_commits alike."""
-        return {
-            "sha": self.sha,
-            "message": self.message[:65536],
-            "author_name": self.author_name,
-            "author_email": self.author_email,
-            "author_username": self.author_username,
-            "committed_at": self.timestamp,
-            "url": self.url,
-            "files": list(self.files)[:1000],
-        }
-
-    @classmethod
-    def from_row(cls, row: Any) -> Commit:
-        return cls(
-            sha=row.sha,
-            message=row.message,
-            author_name=row.author_name,
-            author_email=row.author_email,
-            author_username=row.author_username,
-            timestamp=row.committed_at,
-            url=row.url,
-            files=tuple(row.files or ()),
-        )
 
 
 # ------------------------------------------------------------ webhook events, forge-neutral

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 
 from shiplane import http
+from shiplane.changes.commits import Commit
 from shiplane.enforcement.forges.base import (
-    Commit,
     Delivery,
     Ignored,
     PullRequest,
@@ -32,7 +32,7 @@ from shiplane.enforcement.forges.base import (
     hmac_sha256_matches,
 )
 from shiplane.enforcement.statuses import DesiredStatus
-from shiplane.jobs.queue import PermanentError
+from shiplane.http import PermanentError
 from shiplane.settings import BitbucketConfig
 
 STATES = {"success": "SUCCESSFUL", "pending": "INPROGRESS", "failure": "FAILED"}

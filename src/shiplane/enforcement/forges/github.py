@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 
 from shiplane import clock, http
+from shiplane.changes.commits import Commit
 from shiplane.enforcement.forges.base import (
-    Commit,
     Delivery,
     DeploymentStatus,
     Ignored,
@@ -34,7 +34,7 @@ from shiplane.enforcement.forges.base import (
     hmac_sha256_matches,
 )
 from shiplane.enforcement.statuses import DesiredStatus
-from shiplane.jobs.queue import PermanentError
+from shiplane.http import PermanentError
 from shiplane.settings import GitHubConfig
 
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')

@@ -12,8 +12,8 @@ from urllib.parse import quote
 import httpx
 
 from shiplane import http
+from shiplane.changes.commits import Commit
 from shiplane.enforcement.forges.base import (
-    Commit,
     Delivery,
     Ignored,
     PullRequest,
@@ -25,7 +25,7 @@ from shiplane.enforcement.forges.base import (
     header,
 )
 from shiplane.enforcement.statuses import DesiredStatus
-from shiplane.jobs.queue import PermanentError
+from shiplane.http import PermanentError
 from shiplane.settings import GitLabConfig
 
 STATES = {"success": "success", "pending": "pending", "failure": "failed"}

@@ -15,7 +15,7 @@ import httpx
 from shiplane import http
 from shiplane.health.sources.base import Point, SourceError
 from shiplane.health.sources.common import failure, json_body, sum_series
-from shiplane.jobs.queue import PermanentError, TransientError
+from shiplane.http import PermanentError, TransientError
 
 
 class Datadog:

@@ -10,7 +10,7 @@ import httpx
 
 from shiplane import http
 from shiplane.health.sources.base import Point, SourceError
-from shiplane.jobs.queue import PermanentError, TransientError
+from shiplane.http import PermanentError, TransientError
 
 
 class Prometheus:

@@ -17,7 +17,7 @@ import httpx
 from shiplane import http
 from shiplane.health.sources.base import Point, SourceError
 from shiplane.health.sources.common import failure, json_body
-from shiplane.jobs.queue import PermanentError, TransientError
+from shiplane.http import PermanentError, TransientError
 
 DEFAULT_QUERY = "event.type:error"
 _ENV_FILTER = re.compile(r"(^|[\s(!])environment:", re.IGNORECASE)

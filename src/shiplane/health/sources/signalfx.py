@@ -17,7 +17,7 @@ import httpx
 from shiplane import http
 from shiplane.health.sources.base import Point, SourceError
 from shiplane.health.sources.common import failure, json_body, sum_series
-from shiplane.jobs.queue import PermanentError, TransientError
+from shiplane.http import PermanentError, TransientError
 
 RESOLUTIONS_MS = (1_000, 60_000, 300_000, 3_600_000)
 
