@@ -42,7 +42,7 @@ from shiplane.locks.routes import router as locks_router
 from shiplane.notify import slack_commands
 from shiplane.web import live
 from shiplane.web import routes as web_routes
-from shiplane.middleware import REQUEST_SECONDS, BodyLimitMiddleware, MetricsMiddleware
+from shiplane.middleware import BodyLimitMiddleware, MetricsMiddleware, headers_too_large, observe, refuse_large_headers
 from shiplane.settings import Settings
 from shiplane import migrate as migrations
 from shiplane.changes.service import ChangeTracker
@@ -209,10 +209,14 @@ class ShiplaneApp(FastAPI):
     """
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and headers_too_large(scope):
+            await refuse_large_headers(send)
+            observe(scope, "unmatched", 431, 0.0)
+            return
         if scope["type"] == "http" and scope["path"] == "/api/v1/gate" and scope["method"] in ("GET", "HEAD"):
             started = time.perf_counter()
-            await gate_asgi(self.state.ctx, scope, receive, send)
-            REQUEST_SECONDS.labels("GET", "/api/v1/gate", "any").observe(time.perf_counter() - started)
+            status = await gate_asgi(self.state.ctx, scope, receive, send)
+            observe(scope, "/api/v1/gate", status, time.perf_counter() - started)
             return
         await super().__call__(scope, receive, send)
 

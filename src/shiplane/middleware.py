@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: body size limits and request metrics.
+"""Pure ASGI middleware: header and body size limits and request metrics.
 
 Pure ASGI rather than BaseHTTPMiddleware: these run on every request and
 the latter costs a task and a stream copy per request.
@@ -13,6 +13,7 @@ from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MIB = 1024 * 1024
+HEADER_LIMIT = 16 * 1024  # all request headers together, names and values
 DEFAULT_LIMIT = 1 * MIB
 LARGE_LIMIT = 8 * MIB
 LARGE_PATHS = ("/api/v1/judge", "/api/v1/metrics")
@@ -25,8 +26,74 @@ REQUEST_SECONDS = Histogram(
 )
 
 
+# Label values are a closed set: a request can choose its method and path, not our series.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED = "unmatched"
+
+
 class BodyTooLarge(Exception):
     pass
+
+
+def headers_too_large(scope: Scope) -> bool:
+    total = 0
+    for name, value in scope["headers"]:
+        total += len(name) + len(value)
+        if total > HEADER_LIMIT:
+            return True
+    return False
+
+
+async def refuse_large_headers(send: Send) -> None:
+    await _send_json(
+        send,
+        431,
+        {
+            "error": "headers_too_large",
+            "detail": f"request headers are larger than {HEADER_LIMIT} bytes in total",
+            "limit": HEADER_LIMIT,
+        },
+    )
+
+
+def method_label(scope: Scope) -> str:
+    method = scope.get("method", "")
+    return method if method in METHODS else "other"
+
+
+def observe(scope: Scope, route: str, status: int, seconds: float) -> None:
+    REQUEST_SECONDS.labels(method_label(scope), route, str(status)).observe(seconds)
+
+
+def _plain_templates(app: object) -> dict[int, str]:
+    """endpoint id → path template, for Starlette routes and mounts (FastAPI's put themselves in the scope)."""
+    templates: dict[int, str] = {}
+    for route in getattr(getattr(app, "router", None), "routes", ()):
+        path = getattr(route, "path", None)
+        if path is None:
+            continue
+        if hasattr(route, "endpoint"):
+            templates[id(route.endpoint)] = path
+        elif hasattr(route, "app"):  # a Mount: the files under it share one series
+            templates[id(route.app)] = path + "/{path}"
+    return templates
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's template, or ``unmatched``: never the raw path."""
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if template is not None:
+        return template
+    endpoint = scope.get("endpoint")
+    app = scope.get("app")
+    if endpoint is None or app is None:
+        return UNMATCHED
+    templates = getattr(app, "_metric_templates", None)
+    if templates is None:
+        templates = _plain_templates(app)
+        app._metric_templates = templates  # type: ignore[attr-defined]
+    return templates.get(id(endpoint), UNMATCHED)
 
 
 async def _send_json(send: Send, status: int, payload: dict) -> None:
@@ -121,9 +188,4 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None)
-            if template is None:
-                # Plain Starlette routes do not put themselves in the scope; their paths have no parameters.
-                template = scope["path"] if status != 404 else "unmatched"
-            REQUEST_SECONDS.labels(scope["method"], template, str(status)).observe(time.perf_counter() - t0)
+            observe(scope, route_template(scope), status, time.perf_counter() - t0)

@@ -1,30 +1,55 @@
+"""A bounded cache of who an API token belongs to.
+
+Anything an unauthenticated caller can put in here is bounded by
+construction (STYLE.md habit 14): keys are SHA-256 digests (64 characters,
+whatever the token's size), hits and misses live in separate LRU caches of
+fixed size with a TTL, so a flood of bogus tokens can neither grow memory nor
+push out the principals of real tokens.
+"""
+
 from __future__ import annotations
 
-import time
+import threading
+
+from cachetools import TTLCache
 
 from shiplane.auth.service import Principal
 
-_TTL_SECONDS = 5.0
+HIT_TTL_SECONDS = 5.0  # a deleted token stops working within this
+MISS_TTL_SECONDS = 1.0  # a misconfigured client retrying one bad token costs one query a second
+HIT_SIZE = 4096
+MISS_SIZE = 1024
 
 
 class TokenCache:
-    """token hash → principal, for a few seconds.
+    """token digest → principal (or "no such token"), for a few seconds."""
 
-    Auth runs on every request; a short TTL saves a query per request while a
-    deleted token still stops working within seconds.
-    """
+    def __init__(
+        self,
+        ttl: float = HIT_TTL_SECONDS,
+        miss_ttl: float = MISS_TTL_SECONDS,
+        size: int = HIT_SIZE,
+        miss_size: int = MISS_SIZE,
+    ) -> None:
+        self._hits: TTLCache[str, Principal] = TTLCache(maxsize=size, ttl=ttl)
+        self._misses: TTLCache[str, bool] = TTLCache(maxsize=miss_size, ttl=miss_ttl)
+        # The gate answers on the event loop, reports may authenticate from threads.
+        self._lock = threading.Lock()
 
-    def __init__(self, ttl: float = _TTL_SECONDS) -> None:
-        self.ttl = ttl
-        self._entries: dict[str, tuple[Principal | None, float]] = {}
+    def get(self, key: str) -> tuple[bool, Principal | None]:
+        with self._lock:
+            principal = self._hits.get(key)
+            if principal is not None:
+                return True, principal
+            return (key in self._misses), None
 
-    def get(self, digest: str) -> tuple[bool, Principal | None]:
-        entry = self._entries.get(digest)
-        if entry is None or entry[1] < time.monotonic():
-            return False, None
-        return True, entry[0]
+    def put(self, key: str, principal: Principal | None) -> None:
+        with self._lock:
+            if principal is None:
+                self._misses[key] = True
+            else:
+                self._hits[key] = principal
 
-    def put(self, digest: str, principal: Principal | None) -> None:
-        if len(self._entries) > 10000:
-            self._entries.clear()
-        self._entries[digest] = (principal, time.monotonic() + self.ttl)
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._hits) + len(self._misses)

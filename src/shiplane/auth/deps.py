@@ -38,11 +38,13 @@ def token_from_header(value: str | None, schemes: tuple[str, ...] = ("bearer",))
 async def principal_for(ctx: AppContext, token: str | None) -> Principal:
     if not token:
         raise Unauthorized("missing API token: send 'Authorization: Bearer <token>'")
-    # Keyed by the token itself: hashing on every request cost more than the lookup.
-    hit, principal = ctx.tokens.get(token)
+    # Keyed by the token's digest, never the raw token: the cache's size must
+    # not depend on what an unauthenticated caller sends.
+    key = service.hash_token(token)
+    hit, principal = ctx.tokens.get(key)
     if not hit:
-        principal = await ctx.db.run_read(service.principal_for_token, token)
-        ctx.tokens.put(token, principal)
+        principal = await ctx.db.run_read(service.principal_for_digest, key)
+        ctx.tokens.put(key, principal)
     if principal is None:
         raise Unauthorized("invalid API token")
     return principal

@@ -60,8 +60,12 @@ def ensure_bootstrap_token(conn: Connection, token: str, now: datetime) -> None:
 
 
 def principal_for_token(conn: Connection, token: str) -> Principal | None:
+    return principal_for_digest(conn, hash_token(token))
+
+
+def principal_for_digest(conn: Connection, token_hash: str) -> Principal | None:
     row = conn.execute(
-        select(api_tokens.c.name, api_tokens.c.role).where(api_tokens.c.token_hash == hash_token(token))
+        select(api_tokens.c.name, api_tokens.c.role).where(api_tokens.c.token_hash == token_hash)
     ).first()
     return Principal(name=f"token:{row.name}", role=row.role) if row else None
 

@@ -174,9 +174,11 @@ async def answer_gate(ctx: AppContext, scope: Scope) -> tuple[int, bytes]:
     return 200, json.dumps(gate.to_dict()).encode()
 
 
-async def gate_asgi(ctx: AppContext, scope: Scope, receive: Receive, send: Send) -> None:
+async def gate_asgi(ctx: AppContext, scope: Scope, receive: Receive, send: Send) -> int:
+    """Answer the gate; returns the status sent (for the request metrics)."""
     status, body = await answer_gate(ctx, scope)
     await _send(send, status, body)
+    return status
 
 
 _BLOCKER = {
