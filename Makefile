@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test services browsers clean
+.PHONY: run test lint services browsers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +23,15 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed-run
 	$(BIN)/shiplane serve
 
-## make test: install the test extras and run every test on SQLite and PostgreSQL
-test: $(VENV)/.installed-test services
+## make test: install the test extras, check the import contracts and lint, run every test on SQLite and PostgreSQL
+test: $(VENV)/.installed-test services lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+## lint: import contracts (no cycles, layers; ARCHITECTURE.md), ruff, and vulture for dead code
+lint: $(VENV)/.installed-test
+	$(BIN)/lint-imports
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/vulture
 
 ## services: start PostgreSQL (and install test-only system packages) if needed
 services:

@@ -14,7 +14,6 @@ Run from the repository root (seeding takes about a minute per database):
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import random
 import sqlite3

@@ -29,7 +29,8 @@ from shiplane.compat import sleuth
 from shiplane.context import AppContext
 from shiplane.db import Database
 from shiplane.deploys.routes import router as deploys_router
-from shiplane.enforcement.routes import bitbucket_hook, github_hook, gitlab_hook
+from shiplane.enforcement.forges.registry import FORGES
+from shiplane.enforcement.routes import hook_for
 from shiplane.errors import DomainError
 from shiplane.events import service as events_service
 from shiplane.dora.routes import router as dora_router
@@ -329,9 +330,9 @@ def create_app(
     app.mount("/static", web_routes.static, name="static")
     for exc_class, handler in web_routes.EXCEPTION_HANDLERS.items():
         app.add_exception_handler(exc_class, handler)
-    for forge, endpoint in (("github", github_hook), ("bitbucket", bitbucket_hook), ("gitlab", gitlab_hook)):
+    for forge in FORGES:
         app.add_api_route(
-            f"/hooks/{forge}", endpoint, methods=["POST"], tags=["webhooks"], summary=f"{forge} webhook (signed)"
+            f"/hooks/{forge}", hook_for(forge), methods=["POST"], tags=["webhooks"], summary=f"{forge} webhook (signed)"
         )
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(MetricsMiddleware)

@@ -22,6 +22,8 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import JSON, DateTime, MetaData, String, TypeDecorator, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
 P = ParamSpec("P")
@@ -76,6 +78,11 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
+
+
+def conflict_insert(dialect: str, table: Any) -> Any:
+    """The dialect's own INSERT, which takes ``on_conflict_do_nothing``/``_do_update`` on both engines."""
+    return pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
 
 
 def normalize_url(url: str) -> str:

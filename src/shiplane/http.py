@@ -86,6 +86,8 @@ async def send(client: httpx.AsyncClient, method: str, url: str, what: str, **kw
     """One outbound call: network failures and timeouts are transient, HTTP errors classified by ``check``."""
     try:
         response = await client.request(method, url, **kwargs)
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:  # not an http(s) URL: retrying cannot help
+        raise PermanentError(f"{what}: {exc}") from exc
     except httpx.TimeoutException as exc:
         raise TransientError(f"{what}: timed out ({type(exc).__name__})") from exc
     except httpx.TransportError as exc:

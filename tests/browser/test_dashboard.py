@@ -9,7 +9,7 @@ import pytest
 
 from shiplane import clock
 from tests.browser.conftest import PASSWORD, login, shot
-from tests.conftest import ALICE, BOB, sha
+from tests.conftest import BOB, sha
 from tests.integration.live import LiveServer
 
 pytestmark = pytest.mark.slow

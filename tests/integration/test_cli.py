@@ -52,7 +52,7 @@ def test_token_and_user_create_write_to_the_database(db, db_url):
     assert r.returncode == 0, r.stderr
     token = r.stdout.strip().splitlines()[-1]
     with db.read() as conn:
-        assert service.principal_for_token(conn, token).role == "deployer"
+        assert service.principal_for_digest(conn, service.hash_token(token)).role == "deployer"
 
     r = run("user", "create", "--username", "dana", "--role", "viewer", "--password-stdin",
             env={"SHIPLANE_DATABASE_URL": db_url}, input="correct horse\n")

@@ -1,7 +1,7 @@
 """Notifications end to end: events → relay → durable jobs → a real HTTP server on 127.0.0.1.
 
-The sink records what slack_sdk's WebhookClient (Slack) and httpx (generic
-webhooks) actually deliver, and can be told to fail first.
+The sink records what Shiplane's one outbound seam (shiplane.http) actually delivers to Slack and
+generic webhooks, and can be told to fail first.
 """
 
 from __future__ import annotations

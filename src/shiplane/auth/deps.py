@@ -5,16 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from fastapi import Request
-from fastapi.security import HTTPBearer
 
 from shiplane.auth import service
 from shiplane.auth.service import Principal
 from shiplane.context import AppContext, get_context
 from shiplane.errors import DomainError
-
-# Declared for the OpenAPI description only; parsing is ours (see token_from_header).
-bearer_scheme = HTTPBearer(auto_error=False, description="API token: `Authorization: Bearer <token>`")
-
 
 class Unauthorized(DomainError):
     status_code = 401
@@ -66,4 +61,3 @@ def require(role: str) -> Callable[[Request], Awaitable[Principal]]:
 
 viewer = require("viewer")
 deployer = require("deployer")
-admin = require("admin")

@@ -59,10 +59,6 @@ def ensure_bootstrap_token(conn: Connection, token: str, now: datetime) -> None:
         conn.execute(update(api_tokens).where(api_tokens.c.id == row.id).values(role="admin"))
 
 
-def principal_for_token(conn: Connection, token: str) -> Principal | None:
-    return principal_for_digest(conn, hash_token(token))
-
-
 def principal_for_digest(conn: Connection, token_hash: str) -> Principal | None:
     row = conn.execute(
         select(api_tokens.c.name, api_tokens.c.role).where(api_tokens.c.token_hash == token_hash)

@@ -7,12 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from shiplane.tables.catalog import environments, services
-from shiplane.db import after_commit
+from shiplane.db import after_commit, conflict_insert
 from shiplane.errors import UnknownEnvironment, UnknownService
 from shiplane.settings import Config
 
@@ -37,7 +35,7 @@ class Cache:
 def _insert_ignore(conn: Connection, table: Any, values: dict[str, Any]) -> None:
     # Two concurrent first deploys may both try to create the service: the
     # loser's insert does nothing and it reads the winner's row.
-    ins = pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table)
+    ins = conflict_insert(conn.dialect.name, table)
     conn.execute(ins.values(**values).on_conflict_do_nothing(index_elements=["slug"]))
 
 

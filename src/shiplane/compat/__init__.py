@@ -1,0 +1,1 @@
+"""Compatibility with other tools' clients: the Sleuth-compatible intake and GraphQL subset."""

@@ -33,7 +33,6 @@ from shiplane.auth.deps import Unauthorized, principal_for
 from shiplane.auth.service import Principal
 from shiplane.tables.catalog import environments, services
 from shiplane.context import AppContext, get_context
-from shiplane.deploys import service as deploys
 from shiplane.tables.deploys import deploys as deploys_table
 from shiplane.deploys.intake import intake_for
 from shiplane.deploys.register import register

@@ -1,0 +1,1 @@
+"""Deploys: intake and registration, the status transition table, listing, rollback detection."""

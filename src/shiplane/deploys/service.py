@@ -7,28 +7,21 @@ the caller owns the transaction, so a failure anywhere leaves nothing written.
 from __future__ import annotations
 
 import base64
-import functools
 import binascii
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, literal, or_, select, union_all, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.engine import Connection, Row
-from sqlalchemy.exc import IntegrityError
 
 from shiplane.catalog import service as catalog_service
 from shiplane.tables.catalog import environments, services
-from shiplane.changes import parse
-from shiplane.changes import service as changes_service
 from shiplane.clock import as_utc, iso
 from shiplane.deploys import states
 from shiplane.tables.deploys import deploy_commits, deploys
-from shiplane.deploys.schemas import DeployIn
-from shiplane.errors import DeployInProgress, Invalid, Locked, NotFound
+from shiplane.errors import Invalid, NotFound
 from shiplane.events import service as events
-from shiplane.tables.events import events as event_rows
 from shiplane.locks import watch
 
 

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 from shiplane.errors import InvalidTransition
 
-REGISTRABLE = ("started", "succeeded", "failed")
-ALL = ("started", "succeeded", "failed", "cancelled", "rolled_back")
-TERMINAL = ("succeeded", "failed", "cancelled", "rolled_back")
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "started": frozenset({"succeeded", "failed", "cancelled"}),

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from shiplane import clock
 from shiplane.enforcement import webhooks
-from shiplane.enforcement.forges import bitbucket, github, gitlab
+from shiplane.enforcement.forges.registry import FORGES
 from shiplane.deploys.intake import intake_for
-
-PARSERS = {"github": github.parse_webhook, "bitbucket": bitbucket.parse_webhook, "gitlab": gitlab.parse_webhook}
-
 
 def _error(status: int, code: str, detail: str) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail}, status_code=status)
@@ -28,7 +26,7 @@ async def _hook(request: Request, forge_name: str) -> JSONResponse:
     if not forge.verify(request.headers, body):
         return _error(401, "invalid_signature", "missing or invalid webhook signature")
     try:
-        delivery = PARSERS[forge_name](request.headers, body)
+        delivery = FORGES[forge_name].parse_webhook(request.headers, body)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         return _error(400, "invalid_payload", f"cannot read this {forge_name} webhook: {type(exc).__name__}: {exc}")
     hook_ctx = webhooks.Context(targets=tuple(enforcement.targets), schedule=ctx.schedule, intake=intake_for(ctx))
@@ -38,15 +36,13 @@ async def _hook(request: Request, forge_name: str) -> JSONResponse:
     return JSONResponse(result)
 
 
-async def github_hook(request: Request) -> JSONResponse:
-    return await _hook(request, "github")
+def hook_for(forge_name: str) -> Callable[[Request], Awaitable[JSONResponse]]:
+    """The endpoint of ``POST /hooks/<forge_name>``."""
 
+    async def hook(request: Request) -> JSONResponse:
+        return await _hook(request, forge_name)
 
-async def bitbucket_hook(request: Request) -> JSONResponse:
-    return await _hook(request, "bitbucket")
-
-
-async def gitlab_hook(request: Request) -> JSONResponse:
-    return await _hook(request, "gitlab")
+    hook.__name__ = f"{forge_name}_hook"
+    return hook
 
 

@@ -12,9 +12,8 @@ from shiplane import clock, http
 from shiplane.db import Database
 from shiplane.enforcement import sync
 from shiplane.enforcement.webhooks import PROTECTION_JOB
-from shiplane.enforcement.forges.bitbucket import Bitbucket
-from shiplane.enforcement.forges.github import GitHub
-from shiplane.enforcement.forges.gitlab import GitLab
+from shiplane.enforcement.forges.base import Forge
+from shiplane.enforcement.forges.registry import FORGES
 from shiplane.enforcement.statuses import DesiredStatus
 from shiplane.jobs.pacing import Pacer
 from shiplane.http import PermanentError
@@ -37,12 +36,12 @@ class Enforcement:
         self.schedule = schedule
         forges = settings.config.forges
         self.client = http.make_client(transport=transport)
-        self.forges: dict[str, Any] = {}
+        self.forges: dict[str, Forge] = {}
         self.pacers: dict[str, Pacer] = {}
-        for name, cls in (("github", GitHub), ("bitbucket", Bitbucket), ("gitlab", GitLab)):
+        for name, kind in FORGES.items():
             cfg = getattr(forges, name)
             if cfg is not None:
-                self.forges[name] = cls(cfg, self.client)
+                self.forges[name] = kind.client(cfg, self.client)
                 self.pacers[sync.status_job(name)] = Pacer(cfg.writes_per_minute, cfg.writes_per_hour)
         self.targets = sync.targets(settings.config)
         self.by_service = {t.service: t for t in self.targets}

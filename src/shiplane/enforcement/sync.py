@@ -15,10 +15,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from shiplane.db import conflict_insert
 from shiplane.clock import iso
 from shiplane.enforcement import statuses
 from shiplane.enforcement.forges.base import PullRequest
@@ -90,7 +89,7 @@ def targets(config: Config) -> list[Target]:
 def _upsert_statement(dialect: str, table: Any, keys: tuple[str, ...], update_cols: tuple[str, ...]) -> Any:
     # Built once and executed with parameters: constructing an ON CONFLICT
     # statement costs about a millisecond, more than running it.
-    ins = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+    ins = conflict_insert(dialect, table)
     return ins.on_conflict_do_update(index_elements=list(keys), set_={c: ins.excluded[c] for c in update_cols})
 
 

@@ -6,11 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from shiplane.deploys import service as deploys
+from shiplane.db import conflict_insert
 from shiplane.deploys.intake import Intake
 from shiplane.deploys.register import register
 from shiplane.deploys.schemas import DeployIn
@@ -35,7 +33,7 @@ class Context:
 def _first_time(conn: Connection, forge: str, delivery_id: str | None, now: datetime) -> bool:
     if not delivery_id:
         return True
-    ins = pg_insert(webhook_deliveries) if conn.dialect.name == "postgresql" else sqlite_insert(webhook_deliveries)
+    ins = conflict_insert(conn.dialect.name, webhook_deliveries)
     # RETURNING rather than rowcount: psycopg reports -1 for INSERT ... ON CONFLICT.
     inserted = conn.execute(
         ins.values(forge=forge, delivery_id=delivery_id[:200], received_at=now)
@@ -97,7 +95,7 @@ def _act(conn: Connection, forge: str, event: ev.WebhookEvent, now: datetime, ct
 
 
 def _save_commit(conn: Connection, forge: str, repo: str, branch: str, c: ev.Commit, now: datetime) -> None:
-    ins = pg_insert(pushed_commits) if conn.dialect.name == "postgresql" else sqlite_insert(pushed_commits)
+    ins = conflict_insert(conn.dialect.name, pushed_commits)
     conn.execute(
         ins.values(forge=forge, repo=repo, branch=branch, received_at=now, **c.columns()).on_conflict_do_nothing(
             index_elements=["forge", "repo", "sha"]

@@ -12,21 +12,6 @@ from shiplane.clock import iso
 from shiplane.db import after_commit
 from shiplane.tables.events import events
 
-KINDS = (
-    "config_loaded",
-    "deploy_registered",
-    "deploy_status_changed",
-    "deploy_health_changed",
-    "override",
-    "lock_created",
-    "lock_ended",
-    "gate_changed",
-    "window_opened",
-    "window_closed",
-    "incident",
-    "manual_change",
-)
-
 
 _INSERT = insert(events)
 

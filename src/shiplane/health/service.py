@@ -146,13 +146,3 @@ def report_incident(
     return incident_to_dict(row), True
 
 
-def incidents_in(conn: Connection, environment: str, start: datetime, end: datetime) -> list[Any]:
-    """Incidents attached to deploys, that began in [start, end) in an environment."""
-    return conn.execute(
-        select(incidents.c.deploy_id, incidents.c.started_at, incidents.c.resolved_at).where(
-            incidents.c.environment == environment,
-            incidents.c.deploy_id.is_not(None),
-            incidents.c.started_at >= start,
-            incidents.c.started_at < end,
-        )
-    ).all()

@@ -9,10 +9,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from shiplane.db import conflict_insert
 from shiplane.http import PermanentError, TransientError
 from shiplane.tables.jobs import jobs
 
@@ -37,7 +36,7 @@ class Job:
 
 @functools.lru_cache(maxsize=4)
 def _insert_statement(dialect: str) -> Any:
-    ins = pg_insert(jobs) if dialect == "postgresql" else sqlite_insert(jobs)
+    ins = conflict_insert(dialect, jobs)
     return ins.on_conflict_do_nothing(index_elements=["dedupe_key"])
 
 

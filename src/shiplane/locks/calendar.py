@@ -426,9 +426,6 @@ class Schedule:
                 self._scoped[key] = scoped
         return scoped
 
-    @property
-    def rule_count(self) -> int:
-        return len(self.windows) + len(self.closures)
 
 
 def _scope(rule: WindowConfig | FreezeConfig | HolidayConfig) -> Scope:

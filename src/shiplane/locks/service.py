@@ -208,13 +208,6 @@ def list_locks(
     return [to_dict(row, now) for row in conn.execute(query)]
 
 
-def active_for(conn: Connection, environment_id: int) -> list[Any]:
-    """Active locks in an environment (both scopes), through the partial index."""
-    return conn.execute(
-        joined().where(locks.c.environment_id == environment_id, locks.c.ended_at.is_(None))
-    ).all()
-
-
 # ---------------------------------------------------------------- automatic locks (health)
 
 
@@ -234,14 +227,3 @@ def create_auto(
     )
 
 
-def release_auto(conn: Connection, *, environment_id: int, service_id: int | None, note: str, now: datetime) -> int:
-    """End the active auto locks on a scope (a later deploy there is healthy)."""
-    rows = conn.execute(
-        joined().where(
-            locks.c.environment_id == environment_id,
-            locks.c.kind == "auto",
-            locks.c.ended_at.is_(None),
-            locks.c.scope_key == scope_key(environment_id, service_id),
-        )
-    ).all()
-    return sum(_end(conn, row, at=now, by=SYSTEM, note=note, now=now) for row in rows)

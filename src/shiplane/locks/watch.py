@@ -21,12 +21,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from shiplane.catalog import service as catalog
-from shiplane.db import after_commit
+from shiplane.db import after_commit, conflict_insert
 from shiplane.events import service as events
 from shiplane.locks.calendar import Schedule
 from shiplane.locks.gate import Gate, GateInputs, evaluate
@@ -42,7 +40,7 @@ def _key(environment_id: int, service_id: int | None) -> str:
 
 def ensure(conn: Connection, environment_id: int, service_id: int | None, now: datetime) -> None:
     """Start watching a scope (idempotent). It is evaluated on the worker's next tick."""
-    ins = pg_insert(gate_watch) if conn.dialect.name == "postgresql" else sqlite_insert(gate_watch)
+    ins = conflict_insert(conn.dialect.name, gate_watch)
     conn.execute(
         ins.values(
             environment_id=environment_id,

@@ -19,13 +19,11 @@ from typing import Any
 import anyio
 import httpx
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from shiplane import clock, http
-from shiplane.db import Database
+from shiplane.db import Database, conflict_insert
 from shiplane.tables.events import events
 from shiplane.events.service import to_dict as event_dict
 from shiplane.jobs import queue
@@ -83,7 +81,7 @@ def _claim_cursor(conn: Connection) -> Any:
     row = conn.execute(query).first()
     if row is None:
         # Missing only on a wiped database (the migration creates it at the newest event).
-        ins = pg_insert(notify_cursor) if conn.dialect.name == "postgresql" else sqlite_insert(notify_cursor)
+        ins = conflict_insert(conn.dialect.name, notify_cursor)
         conn.execute(ins.values(id=CURSOR_ID, last_event_id=0).on_conflict_do_nothing(index_elements=["id"]))
         row = conn.execute(query).first()
     return row
@@ -188,14 +186,14 @@ class Notifier:
         async with lock:
             url = target.config.url.get_secret_value()
             if target.config.kind == "slack":
-                await slack.send(url, payload["body"])
+                await slack.send(self.client, url, payload["body"])
             else:
                 secret = target.config.secret.get_secret_value() if target.config.secret else None
                 delivery = f"{payload['event_id']}.{target.key}"
                 await webhook.send(self.client, url, payload["body"], secret=secret, delivery=delivery)
 
     async def respond(self, payload: dict[str, Any]) -> None:
-        await slack.send(payload["url"], payload["body"], "slack response_url")
+        await slack.send(self.client, payload["url"], payload["body"], "slack response_url")
 
     async def close(self) -> None:
         await self.client.aclose()

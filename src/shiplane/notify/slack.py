@@ -1,16 +1,14 @@
 """Slack incoming webhooks: the Block Kit payload of a message (pure) and its delivery.
 
-Delivery uses ``slack_sdk``'s ``WebhookClient`` (urllib, no extra dependency)
-in a worker thread. Its own retries are switched off: a failed post is
-settled on the durable job row, retried with backoff like every delivery.
+Delivery goes through ``shiplane.http`` like every outbound call; a failed
+post is settled on the durable job row, retried with backoff like every delivery.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import anyio
-from slack_sdk.errors import SlackRequestError
+import httpx
 from slack_sdk.models.blocks import (
     ActionsBlock,
     ButtonElement,
@@ -20,16 +18,13 @@ from slack_sdk.models.blocks import (
     PlainTextObject,
     SectionBlock,
 )
-from slack_sdk.webhook import WebhookClient
 
-from shiplane import __version__
-from shiplane.http import PermanentError, TransientError
+from shiplane import http
 from shiplane.notify.messages import Message, clip, escape, quote, scope, when
 
 UNLOCK_ACTION = "shiplane_unlock"
 OPEN_ACTION = "shiplane_open"  # a link button; Slack still reports the click, which we acknowledge
 SECTION_CHARS = 3000  # SectionBlock.text_max_length
-TIMEOUT = 10  # seconds
 
 
 def payload(message: Message) -> dict[str, Any]:
@@ -66,34 +61,10 @@ def payload(message: Message) -> dict[str, Any]:
     return {"text": clip(escape(message.text), SECTION_CHARS), "blocks": [b.to_dict() for b in blocks]}
 
 
-def _client(url: str) -> WebhookClient:
-    return WebhookClient(url, timeout=TIMEOUT, retry_handlers=[], user_agent_prefix=f"shiplane/{__version__}")
+async def send(client: httpx.AsyncClient, url: str, body: dict[str, Any], what: str = "slack webhook") -> None:
+    """Post once through the outbound seam: 429, 5xx and network failures are transient, other 4xx permanent.
 
-
-def _retry_after(headers: Any) -> float | None:
-    for name, value in (headers or {}).items():
-        if name.lower() == "retry-after":
-            raw = value[0] if isinstance(value, list) else value
-            try:
-                return max(0.0, float(raw))
-            except (TypeError, ValueError):
-                return None
-    return None
-
-
-async def send(url: str, body: dict[str, Any], what: str = "slack webhook") -> None:
-    """Post once; raise ``TransientError`` (429, 5xx, network) or ``PermanentError`` (other 4xx)."""
-    try:
-        response = await anyio.to_thread.run_sync(_client(url).send_dict, body)
-    except SlackRequestError as exc:  # e.g. not an http(s) URL
-        raise PermanentError(f"{what}: {exc}") from exc
-    except OSError as exc:  # URLError, timeouts, refused connections
-        raise TransientError(f"{what}: {type(exc).__name__}: {getattr(exc, 'reason', exc)}") from exc
-    status = response.status_code
-    if 200 <= status < 300:
-        return
-    # Slack answers errors with a short plain-text code (no_service, invalid_payload, ...).
-    message = f"{what}: HTTP {status}: {(response.body or '').strip()[:300]}"
-    if status == 429 or status >= 500 or status == 408:
-        raise TransientError(message, retry_after=_retry_after(response.headers))
-    raise PermanentError(message)
+    Slack answers errors with a short plain-text code (no_service, invalid_payload, ...),
+    which the error message keeps.
+    """
+    await http.send(client, "POST", url, what, json=body)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 DEFAULT_DATABASE_URL = "sqlite:///./shiplane.db"
 DEFAULT_HOST = "127.0.0.1"

@@ -104,9 +104,9 @@ def overview(conn: Connection, schedule: Schedule, now: datetime, *, environment
         shown[env_id] = [r.id for r in items[:limit]]
         hidden[env_id] = len(items) - len(shown[env_id])
     show_ids = [i for ids in shown.values() for i in ids]
-    rows = {r.id: r for r in conn.execute(deploys_service._joined().where(deploys.c.id.in_(show_ids)))} if show_ids else {}
+    rows = {r.id: r for r in conn.execute(deploys_service.joined().where(deploys.c.id.in_(show_ids)))} if show_ids else {}
     started = conn.execute(
-        deploys_service._joined().where(deploys.c.status == "started").order_by(deploys.c.started_at)
+        deploys_service.joined().where(deploys.c.status == "started").order_by(deploys.c.started_at)
     ).all()
     active_locks: dict[int, list[Any]] = {}
     for r in conn.execute(locks_service.joined().where(locks.c.ended_at.is_(None))):

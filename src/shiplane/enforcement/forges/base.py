@@ -129,6 +129,8 @@ class Forge(Protocol):
 
     async def post_status(self, repo: str, sha: str, status: DesiredStatus) -> None: ...
 
+    def verify(self, headers: Mapping[str, str], body: bytes) -> bool: ...
+
 
 def hmac_sha256_matches(secret: str, body: bytes, header: str | None) -> bool:
     """``sha256=<hex>`` signatures (GitHub X-Hub-Signature-256, Bitbucket X-Hub-Signature), in constant time."""
