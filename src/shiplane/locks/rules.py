@@ -15,6 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+import holidays
+from cronsim import CronSim
+
 from shiplane.locks.wallclock import (
     ONE_SECOND,
     UTC,
@@ -145,8 +148,6 @@ class CronFreeze:
 
     def _recent(self, at: datetime) -> list[tuple[datetime, datetime]]:
         """Occurrences that started at or before ``at`` and may still be running."""
-        from cronsim import CronSim
-
         horizon = at - self.duration - timedelta(days=1)
         out = []
         it = CronSim(self.cron, (at + ONE_SECOND).astimezone(zone(self.tz)), reverse=True)
@@ -168,8 +169,6 @@ class CronFreeze:
         )
 
     def intervals(self, g0: datetime, g1: datetime) -> list[Interval]:
-        from cronsim import CronSim
-
         out = [Interval("freeze", self.reason, s, e, self.rule) for s, e in self._recent(g0) if e > g0]
         for fire in CronSim(self.cron, g0.astimezone(zone(self.tz))):
             fire = fire.astimezone(UTC)
@@ -180,8 +179,6 @@ class CronFreeze:
         return out
 
     def next_boundary(self, at: datetime) -> datetime | None:
-        from cronsim import CronSim
-
         nxt = next(CronSim(self.cron, at.astimezone(zone(self.tz))), None)
         candidates = [e for s, e in self._recent(at) if e > at]
         if nxt is not None:
@@ -192,8 +189,6 @@ class CronFreeze:
 @functools.lru_cache(maxsize=256)
 def _closed_days(country: str, subdiv: str, eve: bool, year: int) -> tuple[tuple[date, ...], tuple[str, ...]]:
     """Sorted closed local dates around ``year`` with the reason for each."""
-    import holidays
-
     cal = holidays.country_holidays(country, subdiv=subdiv or None, years=range(year - 1, year + 3))
     closed: dict[date, str] = {}
     for day, name in cal.items():
