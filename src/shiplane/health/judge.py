@@ -6,8 +6,8 @@ maths and tuned on real series (``benchmarks/judge_accuracy.py``):
 * **Points.** NaN and ±inf are dropped. A side with fewer than ``MIN_POINTS`` (8)
   points left is ``no_data`` — never a pass. History windows with fewer are ignored.
 * **Significance.** One-sided Mann–Whitney in the regression direction (two-sided,
-  α/2 a side, for ``any``), tie-corrected. Small samples (see ``_exact_ok``) get the
-  exact permutation p-value *conditional on the ties*: the normal approximation is
+  α/2 a side, for ``any``), tie-corrected. Small samples (``ranktest._exact_ok``) get
+  the exact permutation p-value *conditional on the ties*: the normal approximation is
   badly optimistic on tied data (0.04 instead of 0.11 for three non-zero points after
   twelve zeros). Larger ones use the normal approximation with continuity correction.
 * **Size.** ``ratio`` = current centre / baseline centre (inverted for ``decrease``).
@@ -31,6 +31,11 @@ Grading: significant and size ≥ ``unhealthy_ratio`` → unhealthy, ≥ ``ailin
 → ailing, otherwise healthy. Deploy: a critical metric unhealthy → unhealthy;
 ≥ 50 % no_data → no_data; else score = 100 × mean(healthy 1, ailing ½, unhealthy 0)
 over judged metrics, ≥ 90 healthy, ≥ 70 ailing, else unhealthy.
+
+The parts: ``ranktest`` (Mann–Whitney p-values), ``effect`` (ratios and the
+Hodges–Lehmann shift) and ``grading`` (the rules above, vectorised per bad
+direction). This module holds the inputs and verdicts, the reasons in words and
+the public functions; callers import from here.
 """
 
 from __future__ import annotations
@@ -38,24 +43,24 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, NamedTuple
 
 import numpy as np
-from scipy import special
+
+from shiplane.health.grading import (
+    AILING,
+    ALPHA,
+    ALPHA_SPARSE,
+    HEALTHS,
+    HEALTHY,
+    NO_DATA,
+    UNHEALTHY,
+    Direction,
+    judge_rows,
+    pick_direction,
+)
 
 MIN_POINTS = 8  # per side, after dropping NaN; SPEC allows at most 8; an hour at 5-minute steps is 12
-ALPHA = 0.05  # one-sided level without history
-ALPHA_GUARD = 0.10  # vs the hour before when the history must agree as well
-ALPHA_HISTORY = 0.05  # vs the pooled history
-ALPHA_SPARSE = 0.01  # cap for comparisons of mostly-zero series
-FALL_RATIO = 0.9  # "clearly below the hour before" for the history-only path
-MIN_SEASONAL_WINDOWS = 2
-EXACT_WORK = 2e7  # exact p-values while the dynamic programme stays this small
-HL_MAX_PAIRS = 1_000_000
-
-HEALTHS = ("healthy", "ailing", "unhealthy", "no_data")
-HEALTHY, AILING, UNHEALTHY, NO_DATA = range(4)
 REGRESSIONS = ("increase", "decrease", "any")
 
 
@@ -131,222 +136,11 @@ def _json_float(x: float | None) -> float | str | None:
     return float(x)
 
 
-# ---------------------------------------------------------------- rank tests
-
-
-def _ranks(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Doubled mid-ranks (integers), Σ(t³−t) over tie groups, and which rows have ties."""
-    rows, n = z.shape
-    order = np.argsort(z, axis=1, kind="stable")
-    zs = np.take_along_axis(z, order, axis=1)
-    pos = np.broadcast_to(np.arange(n), (rows, n))
-    new = np.ones((rows, n), bool)
-    new[:, 1:] = zs[:, 1:] != zs[:, :-1]
-    last = np.ones((rows, n), bool)
-    last[:, :-1] = new[:, 1:]
-    start = np.maximum.accumulate(np.where(new, pos, 0), axis=1)
-    end = np.minimum.accumulate(np.where(last, pos, n)[:, ::-1], axis=1)[:, ::-1]
-    r2 = np.empty((rows, n), np.int64)
-    np.put_along_axis(r2, order, start + end + 2, axis=1)
-    t = (end - start + 1).astype(float)
-    return r2, (t * t - 1).sum(axis=1), ~new[:, 1:].all(axis=1)
-
-
-def _dp(counts: np.ndarray, r2: np.ndarray, n: int) -> np.ndarray:
-    """Distribution of the doubled rank sum of n values drawn without replacement, ties kept."""
-    top = int(2 * n * counts.sum()) + 1
-    dp = np.zeros((n + 1, top))
-    dp[0, 0] = 1.0
-    for t, r in zip(counts.tolist(), r2.tolist(), strict=True):
-        new = dp.copy()
-        for k in range(1, min(t, n) + 1):
-            shift = k * r
-            new[k:, shift:] += special.comb(t, k) * dp[: n + 1 - k, : top - shift]
-        dp = new
-    dist = dp[n]
-    return dist / dist.sum()
-
-
-def _tails(dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return np.cumsum(dist[::-1])[::-1], np.cumsum(dist)  # P(W ≥ w), P(W ≤ w)
-
-
-@lru_cache(maxsize=64)
-def _untied(big: int, s: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact tails for untied samples, shared by every row of that shape."""
-    return _tails(_dp(np.ones(big, int), 2 * np.arange(1, big + 1), s))
-
-
-def _exact_ok(m: int, n: int) -> bool:
-    s, big = min(m, n), m + n
-    return (s + 1) * (2 * s * big + 1) * 2 * big <= EXACT_WORK
-
-
-def _mw(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One-sided p-values that `cur` is larger / smaller than `ref`, row by row."""
-    m, n = ref.shape[1], cur.shape[1]
-    big = m + n
-    r2, ties, tied = _ranks(np.concatenate([ref, cur], axis=1))
-    w2 = r2[:, m:].sum(axis=1)
-    if _exact_ok(m, n):
-        # the dynamic programme draws the smaller sample; the current's sum is the total minus the other's
-        small_cur = n <= m
-        ws = w2 if small_cur else big * (big + 1) - w2
-        sf, cdf = _untied(big, min(m, n))
-        hi, lo = sf[ws], cdf[ws]
-        for i in np.flatnonzero(tied):
-            counts = np.unique(np.concatenate([ref[i], cur[i]]), return_counts=True)[1]
-            ends = np.cumsum(counts)
-            tsf, tcdf = _tails(_dp(counts, 2 * ends - counts + 1, min(m, n)))
-            hi[i], lo[i] = tsf[ws[i]], tcdf[ws[i]]
-        up, down = (hi, lo) if small_cur else (lo, hi)
-    else:
-        mean = n * (big + 1) / 2
-        var = m * n / 12 * ((big + 1) - ties / (big * (big - 1)))
-        sd = np.sqrt(np.maximum(var, 0))
-        w = w2 / 2
-        with np.errstate(divide="ignore", invalid="ignore"):
-            up = special.ndtr(-(w - mean - 0.5) / sd)
-            down = special.ndtr((w - mean + 0.5) / sd)
-    # identical constant samples: nothing moved
-    flat = np.all(np.concatenate([ref, cur], axis=1) == ref[:, :1], axis=1)
-    up = np.where(flat, 1.0, np.clip(up, 0, 1))
-    down = np.where(flat, 1.0, np.clip(down, 0, 1))
-    return up, down
-
-
-def _hl(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
-    """Hodges–Lehmann shift: median of all pairwise differences current − reference."""
-    if ref.shape[1] * cur.shape[1] > HL_MAX_PAIRS:
-        q = np.linspace(0, 1, 1000)
-        ref, cur = np.quantile(ref, q, axis=1).T, np.quantile(cur, q, axis=1).T
-    return np.median(cur[:, :, None] - ref[:, None, :], axis=(1, 2))
-
-
-# ---------------------------------------------------------------- sizes
-
-
-def _bad_ratio(b: np.ndarray, c: np.ndarray, sign: int) -> np.ndarray:
-    """How much worse c is than b: c/b for increase, b/c for decrease; inf from zero."""
-    b, c = np.broadcast_arrays(np.asarray(b, float), np.asarray(c, float))
-    out = np.ones(b.shape)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pos = b > 0
-        worse = sign * (c - b) / np.abs(b)
-        if sign > 0:
-            out = np.where(pos, np.maximum(c / b, 0), out)
-        else:
-            out = np.where(pos, np.where(c > 0, b / c, np.inf), out)
-        # negative centres: relative change against |baseline|
-        out = np.where(b < 0, np.maximum(1 + worse, 0), out)
-        zero = b == 0
-        out = np.where(zero & (sign * c > 0), np.inf, out)
-        out = np.where(zero & (sign * c < 0), 0.0, out)
-    return out
-
-
-class _Side(NamedTuple):
-    p: np.ndarray
-    ratio: np.ndarray  # centre ratio in the bad direction
-    effect: np.ndarray  # graded size
-    ref_center: np.ndarray
-    cur_center: np.ndarray
-    sparse: np.ndarray
-
-
-def _level(alpha: float, sparse: np.ndarray, split: int) -> np.ndarray:
-    return np.where(sparse, min(alpha, ALPHA_SPARSE), alpha) / split
-
-
-def _compare(ref, cur, sign: int, p: np.ndarray, alpha: float, split: int, ailing: float) -> _Side:
-    med_r, med_c = np.median(ref, axis=1), np.median(cur, axis=1)
-    # mostly-zero counts (errors): a median of 0 says nothing, the mean is the event rate
-    sparse = ((med_r == 0) | (med_c == 0)) & (ref.min(axis=1) >= 0) & (cur.min(axis=1) >= 0)
-    rc = np.where(sparse, ref.mean(axis=1), med_r)
-    cc = np.where(sparse, cur.mean(axis=1), med_c)
-    ratio = _bad_ratio(rc, cc, sign)
-    effect = ratio.copy()
-    need = ~sparse & (p < _level(alpha, sparse, split)) & (ratio >= ailing)  # where the HL shift could veto
-    if need.any():
-        hl = _hl(ref[need], cur[need])
-        effect[need] = np.minimum(ratio[need], _bad_ratio(med_r[need], med_r[need] + hl, sign))
-    return _Side(p, ratio, effect, rc, cc, sparse)
-
-
-class _Direction(NamedTuple):
-    health: np.ndarray
-    effect: np.ndarray
-    p: np.ndarray
-    seasonal: np.ndarray  # the history alone decided
-    sig_base: np.ndarray
-    sig_hist: np.ndarray
-    base: _Side
-    hist: _Side | None
-
-
-def _direction(b, c, hist, win_med, win_mean, tails, sign, split, ailing, unhealthy) -> _Direction:
-    """Verdict codes for one bad direction; `split` halves the levels for two-sided tests."""
-    side = 0 if sign > 0 else 1
-    rows = b.shape[0]
-    no = np.zeros(rows, bool)
-    if hist is None:
-        base = _compare(b, c, sign, tails[0][side], ALPHA, split, ailing)
-        sig_b = base.p < _level(ALPHA, base.sparse, split)
-        flagged = sig_b & (base.effect >= ailing)
-        effect, p, seasonal, hs, sig_h = base.effect, base.p, no, None, no
-    else:
-        base = _compare(b, c, sign, tails[0][side], ALPHA_GUARD, split, ailing)
-        hs = _compare(hist, c, sign, tails[1][side], ALPHA_HISTORY, split, ailing)
-        # bursts at this hour on earlier days are normal: a mostly-zero series must beat the busiest window
-        busiest = win_mean.max(axis=1) if sign > 0 else win_mean.min(axis=1)
-        hs = hs._replace(effect=np.where(hs.sparse, np.minimum(hs.effect, _bad_ratio(busiest, hs.cur_center, sign)), hs.effect))
-        sig_b = base.p < _level(ALPHA_GUARD, base.sparse, split)
-        sig_h = hs.p < _level(ALPHA_HISTORY, hs.sparse, split)
-        ok_h = sig_h & (hs.effect >= ailing)
-        both = sig_b & (base.effect >= ailing) & ok_h
-        vs_windows = _bad_ratio(win_med, base.cur_center[:, None], sign).min(axis=1)
-        # the hour before was a peak (the current fell clearly below it), yet the current is well above
-        # this hour on every earlier day: the history alone decides
-        seasonal = (
-            ~both
-            & ok_h
-            & (win_med.shape[1] >= MIN_SEASONAL_WINDOWS)
-            & (base.ratio < FALL_RATIO)
-            & ~base.sparse
-            & (win_med > 0).all(axis=1)
-            & (vs_windows >= ailing)
-        )
-        flagged = both | seasonal
-        effect = np.where(seasonal, np.minimum(hs.effect, vs_windows), np.minimum(base.effect, hs.effect))
-        p = np.where(seasonal, hs.p, np.maximum(base.p, hs.p))
-    health = np.where(flagged, np.where(effect >= unhealthy, UNHEALTHY, AILING), HEALTHY)
-    return _Direction(health, effect, np.minimum(p * split, 1.0), seasonal, sig_b, sig_h, base, hs)
-
-
-def _judge_rows(b, c, hist, win_med, win_mean, regression, ailing, unhealthy) -> tuple[_Direction, ...]:
-    """Judge rows of equal length (no NaN, enough points): one result per bad direction."""
-    tails = (_mw(b, c), None if hist is None else _mw(hist, c))
-    signs = (1, -1) if regression == "any" else ((1,) if regression == "increase" else (-1,))
-    split = len(signs)
-    return tuple(_direction(b, c, hist, win_med, win_mean, tails, s, split, ailing, unhealthy) for s in signs)
-
-
-def _pick(dirs: tuple[_Direction, ...]) -> np.ndarray:
-    """Per row, which direction to report: the worse verdict; between equals, the larger move."""
-    if len(dirs) == 1:
-        return np.zeros(len(dirs[0].health), int)
-    up, down = dirs
-    return np.where((down.health > up.health) | ((down.health == up.health) & (down.base.ratio > up.base.ratio)), 1, 0)
-
-
 def _check(regression: str, ailing: float, unhealthy: float) -> None:
     if regression not in REGRESSIONS:
         raise ValueError(f"regression must be one of {', '.join(REGRESSIONS)}, not {regression!r}")
     if not (1 <= ailing <= unhealthy):
         raise ValueError(f"need 1 ≤ ailing_ratio ≤ unhealthy_ratio (got {ailing} and {unhealthy})")
-
-
-# ---------------------------------------------------------------- public API
 
 
 def _clean(values: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -355,6 +149,9 @@ def _clean(values: Sequence[float] | np.ndarray) -> np.ndarray:
     except (TypeError, ValueError):  # None among the numbers: a missing point
         a = np.array([np.nan if v is None else v for v in values], dtype=float)
     return a[np.isfinite(a)]
+
+
+# ---------------------------------------------------------------- reasons
 
 
 def _num(x: float) -> str:
@@ -390,7 +187,7 @@ def _p(p: float) -> str:
     return f"p={p:.2g}" if p >= 1e-4 else "p<0.0001"
 
 
-def _reason(m: MetricInput, d: _Direction, windows: int) -> str:
+def _reason(m: MetricInput, d: Direction, windows: int) -> str:
     base, hist = d.base, d.hist
     two = 2 if m.regression == "any" else 1
     b0, c0 = float(base.ref_center[0]), float(base.cur_center[0])
@@ -424,6 +221,9 @@ def _reason(m: MetricInput, d: _Direction, windows: int) -> str:
     return f"{lead}, {sig_b}"
 
 
+# ---------------------------------------------------------------- public API
+
+
 def judge_metric(m: MetricInput) -> MetricVerdict:
     """One metric's verdict with a human reason; see the module docstring for the method."""
     _check(m.regression, m.ailing_ratio, m.unhealthy_ratio)
@@ -442,8 +242,8 @@ def judge_metric(m: MetricInput) -> MetricVerdict:
         hist = np.concatenate(wins)[None, :]
         win_med = np.array([[np.median(w) for w in wins]])
         win_mean = np.array([[w.mean() for w in wins]])
-    dirs = _judge_rows(b[None, :], c[None, :], hist, win_med, win_mean, m.regression, m.ailing_ratio, m.unhealthy_ratio)
-    d = dirs[int(_pick(dirs)[0])]
+    dirs = judge_rows(b[None, :], c[None, :], hist, win_med, win_mean, m.regression, m.ailing_ratio, m.unhealthy_ratio)
+    d = dirs[int(pick_direction(dirs)[0])]
     return MetricVerdict(
         name=m.name,
         health=HEALTHS[int(d.health[0])],
@@ -520,8 +320,8 @@ def judge_many(
         if hist3 is not None and hist3.shape[2] >= MIN_POINTS and hist3.shape[1] > 0:
             h = hist3[fast]
             hist, win_med, win_mean = h.reshape(len(fast), -1), np.median(h, axis=2), h.mean(axis=2)
-        dirs = _judge_rows(b[fast], c[fast], hist, win_med, win_mean, regression, ailing_ratio, unhealthy_ratio)
-        pick = _pick(dirs)
+        dirs = judge_rows(b[fast], c[fast], hist, win_med, win_mean, regression, ailing_ratio, unhealthy_ratio)
+        pick = pick_direction(dirs)
         for i, d in enumerate(dirs):
             sel = pick == i
             health[fast[sel]] = d.health[sel]

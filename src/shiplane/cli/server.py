@@ -1,0 +1,89 @@
+"""Server-side commands: ``serve``, ``worker``, ``db upgrade`` and ``config check``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from shiplane.cli.common import ConfigOpt, err, fail, out, settings_or_exit
+
+
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[str | None, typer.Option(help="Listen address (SHIPLANE_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (SHIPLANE_PORT).")] = None,
+    migrate: Annotated[bool, typer.Option("--migrate", help="Apply migrations on PostgreSQL at start.")] = False,
+    access_log: Annotated[bool, typer.Option("--access-log", help="Log every request.")] = False,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not run the background worker here.")] = False,
+) -> None:
+    """Serve the API, dashboard and background worker in one process."""
+    import uvicorn
+
+    from shiplane.app import OutdatedSchema, create_app, prepare_database
+    from shiplane.db import Database
+
+    settings = settings_or_exit(config, host=host, port=port)
+    db = Database(settings.database_url)
+    try:
+        prepare_database(db, settings, migrate=migrate)
+    except OutdatedSchema as exc:
+        fail(str(exc), 3)
+    application = create_app(settings, db=db, worker=not no_worker, prepared=True)
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        access_log=access_log,
+        log_level="info",
+        timeout_graceful_shutdown=5,
+    )
+
+
+def worker(config: ConfigOpt = None) -> None:
+    """Run the background worker only (scheduler and outbound deliveries)."""
+    import anyio
+
+    from shiplane.app import OutdatedSchema, make_worker, prepare_database
+    from shiplane.context import AppContext
+    from shiplane.db import Database
+    from shiplane.enforcement.runtime import Enforcement
+
+    settings = settings_or_exit(config)
+    db = Database(settings.database_url, pool_size=4)
+    try:
+        prepare_database(db, settings)
+    except OutdatedSchema as exc:
+        fail(str(exc), 3)
+    ctx = AppContext(settings=settings, db=db)
+    ctx.enforcement = Enforcement(settings, db, ctx.schedule)
+    err.print(f"shiplane worker running on {db.engine.url.render_as_string(hide_password=True)}")
+
+    async def main() -> None:
+        try:
+            await make_worker(ctx).run_forever()
+        finally:
+            await ctx.enforcement.close()
+
+    try:
+        anyio.run(main)
+    except KeyboardInterrupt:
+        pass
+
+
+def db_upgrade(config: ConfigOpt = None) -> None:
+    """Apply Alembic migrations up to the newest schema."""
+    from shiplane import migrate
+    from shiplane.db import Database
+
+    settings = settings_or_exit(config)
+    db = Database(settings.database_url, pool_size=1)
+    migrate.upgrade(db.engine)
+    out.print(f"database at revision {migrate.current(db.engine)}")
+
+
+def config_check(config: ConfigOpt = None) -> None:
+    """Validate the config file: exit 0, or print FILE: key: reason lines and exit 2."""
+    settings = settings_or_exit(config)
+    where = settings.config_path or "(no config file: defaults)"
+    out.print(f"{where}: ok", markup=False)
