@@ -19,7 +19,10 @@ def as_utc(value: datetime) -> datetime:
         return value
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00+01:00 or 9999-12-31T23:59-12:00: no such UTC instant
+        raise ValueError(f"{value.isoformat()} is out of range once converted to UTC") from None
 
 
 def iso(value: datetime | None) -> str | None:
@@ -29,5 +32,9 @@ def iso(value: datetime | None) -> str | None:
 
 
 def parse_iso(value: str) -> datetime:
-    """The inverse of ``iso``: an ISO-8601 instant (``Z`` or an offset; naive read as UTC)."""
+    """The inverse of ``iso``: an ISO-8601 instant (``Z`` or an offset; naive read as UTC).
+
+    The one parser of instants. Raises ``ValueError`` for anything that is not
+    one, including instants that do not exist in UTC (year 0 or 10000 after the offset).
+    """
     return as_utc(datetime.fromisoformat(value))

@@ -7,7 +7,7 @@ a failed call is worth retrying. Tests inject an ``httpx`` transport.
 from __future__ import annotations
 
 import email.utils
-from datetime import datetime, timezone
+from datetime import datetime
 
 import httpx
 
@@ -99,7 +99,6 @@ def parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return clock.parse_iso(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

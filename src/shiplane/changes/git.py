@@ -11,9 +11,9 @@ import os
 import re
 import subprocess
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
+from shiplane.clock import parse_iso
 from shiplane.changes.commits import Commit
 
 _SEP, _END = "\x1f", "\x1e"
@@ -89,7 +89,7 @@ def parse_log(out: str) -> list[Commit]:
                 message=message.strip("\n"),
                 author_name=name or None,
                 author_email=email or None,
-                timestamp=datetime.fromisoformat(date) if date else None,
+                timestamp=parse_iso(date) if date else None,
                 files=tuple(files),
             )
         )

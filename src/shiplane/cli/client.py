@@ -45,6 +45,6 @@ def blocker_line(b: dict[str, Any]) -> str:
 
 
 def from_iso(value: str):
-    from datetime import datetime
+    from shiplane.clock import parse_iso
 
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parse_iso(value)

@@ -42,10 +42,10 @@ def judge(
     """Judge two series offline; exit 0 when healthy, 1 otherwise."""
     import json
 
-    from shiplane.health.judge import MetricInput
+    from shiplane.health.judge import REGRESSIONS, MetricInput
     from shiplane.health.judge import judge as run_judge
 
-    if regression not in ("increase", "decrease", "any"):
+    if regression not in REGRESSIONS:
         fail(f"--regression must be increase, decrease or any (got {regression!r})", 2)
     verdict = run_judge([MetricInput(name=name, baseline=_read_series(baseline), current=_read_series(current), regression=regression)])
     if as_json:

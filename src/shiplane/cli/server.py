@@ -44,8 +44,7 @@ def worker(config: ConfigOpt = None) -> None:
     """Run the background worker only (scheduler and outbound deliveries)."""
     import anyio
 
-    from shiplane.app import OutdatedSchema, make_worker, prepare_database
-    from shiplane.context import AppContext
+    from shiplane.app import OutdatedSchema, make_worker, new_context, prepare_database
     from shiplane.db import Database
     from shiplane.enforcement.runtime import Enforcement
 
@@ -55,7 +54,7 @@ def worker(config: ConfigOpt = None) -> None:
         prepare_database(db, settings)
     except OutdatedSchema as exc:
         fail(str(exc), 3)
-    ctx = AppContext(settings=settings, db=db)
+    ctx = new_context(settings, db)
     ctx.enforcement = Enforcement(settings, db, ctx.schedule)
     err.print(f"shiplane worker running on {db.engine.url.render_as_string(hide_password=True)}")
 

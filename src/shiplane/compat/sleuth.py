@@ -131,7 +131,7 @@ def _date(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        return in_range(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        return in_range(clock.parse_iso(value))
     except ValueError:
         raise BadRequest(f"Invalid date format {value!r}. Must be in ISO 8601 format") from None
 

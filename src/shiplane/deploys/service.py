@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Row
 
 from shiplane.catalog import service as catalog_service
 from shiplane.tables.catalog import environments, services
-from shiplane.clock import as_utc, iso
+from shiplane.clock import iso, parse_iso
 from shiplane.deploys import states
 from shiplane.tables.deploys import deploy_commits, deploys
 from shiplane.errors import Invalid, NotFound
@@ -223,7 +223,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         at, _, ident = raw.partition("|")
-        return as_utc(datetime.fromisoformat(at.replace("Z", "+00:00"))), int(ident)
+        return parse_iso(at), int(ident)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise Invalid("cursor", "not a cursor returned by this API") from None
 

@@ -24,7 +24,7 @@ def instant(value: str | None, field: str) -> datetime | None:
     try:
         if len(value) == 10:
             return datetime.combine(date.fromisoformat(value), time(), timezone.utc)
-        return in_range(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        return in_range(clock.parse_iso(value))
     except ValueError:
         raise Invalid(field, f"not a date (YYYY-MM-DD) or ISO-8601 date-time: {value!r}") from None
 

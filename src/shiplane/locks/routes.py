@@ -112,7 +112,7 @@ def _parse(query_string: bytes) -> tuple[dict[str, str], dict[str, str], datetim
     if params.get("at"):
         raw = params["at"]
         try:
-            at = in_range(datetime.fromisoformat(raw.replace("Z", "+00:00").replace(" ", "+")))
+            at = in_range(clock.parse_iso(raw.replace(" ", "+")))  # a "+" offset arrives as a space when not percent-encoded
         except ValueError as exc:
             errors["at"] = f"not an ISO-8601 date-time between {MIN_YEAR} and {MAX_YEAR}: {raw!r} ({exc})"
     return params, errors, at

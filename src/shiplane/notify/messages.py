@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
+from shiplane.clock import parse_iso
 from shiplane.settings import NotifyConfig
 
 # Event kind → the `[[notify]] events` word that selects it.
@@ -104,7 +104,7 @@ def when(value: str | None) -> str | None:
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M UTC")
+        return parse_iso(value).strftime("%Y-%m-%d %H:%M UTC")
     except ValueError:
         return value
 
