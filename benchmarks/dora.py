@@ -810,6 +810,8 @@ def stale_marks(db: Any, db_name: str, run: Callable[..., tuple[float, Any]], si
     def fold() -> None:
         with db.read() as conn:
             plan = refresh.plan(conn, tz="UTC", failure_states=("unhealthy", "incident"))
+        if plan is None:  # no deploy in the last day (a small --deploys): no marks to fold
+            return
         with db.write() as conn:
             refresh.apply(conn, plan, END)
 
