@@ -25,7 +25,7 @@ run: $(VENV)/.installed-run
 
 ## make test: install the test extras and run every test on SQLite and PostgreSQL
 test: $(VENV)/.installed-test services
-	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 ## services: start PostgreSQL (and install test-only system packages) if needed
 services:
