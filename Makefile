@@ -25,7 +25,7 @@ run: $(VENV)/.installed-run
 
 ## make test: install the test extras, check the import contracts and lint, run every test on SQLite and PostgreSQL
 test: $(VENV)/.installed-test services lint
-	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 ## lint: import contracts (no cycles, layers; ARCHITECTURE.md), ruff, and vulture for dead code
 lint: $(VENV)/.installed-test

@@ -860,9 +860,17 @@ NOISY_OTHER_CPU = 0.25  # cores used by unrelated processes above which a phase 
 
 
 def print_summary(
-    results: list[Result], startup: dict[str, Any] | None, context: list[str], failures: list[str]
+    results: list[Result],
+    startup: dict[str, Any] | None,
+    context: list[str],
+    failures: list[str],
+    enforce_targets: bool = True,
 ) -> bool:
-    """Print the table; return whether every part ran and every check (no non-2xx, no errors, list p99) held."""
+    """Print the table; return whether every part ran and every check (no non-2xx, no errors, list p99) held.
+
+    With ``enforce_targets`` off the p99 target is still shown but only the
+    correctness checks count: a tiny run on a busy machine says nothing about latency.
+    """
     ok = not failures
     width = 136
     print("\n" + "=" * width)
@@ -880,7 +888,7 @@ def print_summary(
         target = "-"
         if r.target_p99_ms is not None:
             met = r.p99_ms <= r.target_p99_ms
-            ok &= met
+            ok &= met or not enforce_targets
             target = f"<={r.target_p99_ms:.0f} {'ok' if met else 'MISS'}"
         ok &= r.non_2xx == 0 and r.errors == 0
         pg = f"{r.db_cpu:.0%}" if r.db == "postgresql" else "-"
@@ -901,6 +909,8 @@ def print_summary(
         )
     for failure in failures:
         print(f"  FAILED part: {failure}")
+    if not enforce_targets:
+        print("  p99 targets: shown, not enforced (--no-targets)")
     print(f"  checks: {'all passed' if ok else 'FAILED (see failed parts, non-2xx, errors or p99 target above)'}")
     noisy = [r for r in results if r.other_cpu > NOISY_OTHER_CPU]
     if noisy:
@@ -975,6 +985,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="pass --no-worker to shiplane serve (default: the worker runs, as in production)",
     )
+    p.add_argument(
+        "--no-targets",
+        action="store_true",
+        help="show the p99 target but do not fail on it; non-2xx answers and failed parts still fail (smoke runs)",
+    )
     args = p.parse_args(argv)
     args.parts = {x.strip() for x in args.parts.split(",") if x.strip()}
     unknown = args.parts - {"write", "list", "startup"}
@@ -1041,7 +1056,7 @@ def main(argv: list[str]) -> int:
     context.append(f"load average at end {os.getloadavg()[0]:.2f}")
     if source_fingerprint() != src_before:
         context.append("WARNING: src/ changed during the run: the figures may mix versions of the code")
-    ok = print_summary(results, startup, context, failures)
+    ok = print_summary(results, startup, context, failures, enforce_targets=not args.no_targets)
     return 0 if ok else 1
 
 

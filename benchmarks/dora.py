@@ -626,6 +626,7 @@ class Row:
     target_on: str = "p95"  # p95 | each | max
     notes: list[str] = field(default_factory=list)
     other_cpu: float | None = None  # cores used by unrelated processes meanwhile (noise)
+    same: bool | None = None  # the answers match the reference they are checked against (None: not checked)
 
     def pct(self, q: float) -> float:
         xs = sorted(self.times_ms)
@@ -737,6 +738,7 @@ def part_dora(db_name: str, url: str, args: argparse.Namespace) -> tuple[list[Ro
         rows.append(row)
         raw_row = Row(f"one service, 90 days, no roll-ups (x{len(raw_times)})", db_name, "deploys", raw_times)
         raw_row.other_cpu = raw_cpu.other
+        raw_row.same = same
         raw_row.notes.append(
             "every answer identical to the roll-up answer" if same else "answers DIFFER from the roll-up answers"
         )
@@ -768,10 +770,9 @@ def part_dora(db_name: str, url: str, args: argparse.Namespace) -> tuple[list[Ro
         if args.year_from_deploys:
             ms, raw = from_deploys(since365, END, None)
             raw_row = Row("all services, 1 year, no roll-ups (x1)", db_name, "deploys", [ms])
+            raw_row.same = all(raw[k] == year[k] for k in raw)
             raw_row.notes.append(
-                "identical to the roll-up answer"
-                if all(raw[k] == year[k] for k in raw)
-                else "DIFFERS from the roll-up answer"
+                "identical to the roll-up answer" if raw_row.same else "DIFFERS from the roll-up answer"
             )
             rows.append(raw_row)
             print(f"  {db_name:<10} all services, 1 year, from the deploys: {ms:8.0f} ms", flush=True)
@@ -810,6 +811,8 @@ def stale_marks(db: Any, db_name: str, run: Callable[..., tuple[float, Any]], si
     def fold() -> None:
         with db.read() as conn:
             plan = refresh.plan(conn, tz="UTC", failure_states=("unhealthy", "incident"))
+        if plan is None:  # no deploy in the last day (a small --deploys): no marks to fold
+            return
         with db.write() as conn:
             refresh.apply(conn, plan, END)
 
@@ -938,9 +941,9 @@ def part_http(
         row.other_cpu = cpu.other
         row.notes.append(probe.summary())
         if in_process_year is not None and body is not None:
-            same = json.loads(json.dumps(in_process_year)) == body
+            row.same = json.loads(json.dumps(in_process_year)) == body
             row.notes.append(
-                "answer identical to the in-process report" if same else "answer DIFFERS from the in-process report"
+                "answer identical to the in-process report" if row.same else "answer DIFFERS from the in-process report"
             )
         rows.append(row)
         rss = api.rss_kib(server.proc.pid) / 1024
@@ -1261,8 +1264,13 @@ def build_rollups(db_name: str, url: str) -> list[str]:
         db.dispose()
 
 
-def print_summary(rows: list[Row], context: list[str], notes: list[str], diag: list[str], failures: list[str]) -> bool:
-    ok = not failures
+def print_summary(
+    rows: list[Row], context: list[str], notes: list[str], diag: list[str], failures: list[str],
+    enforce_targets: bool = True,
+) -> bool:
+    """Print the table; return whether every part ran, every cross-check matched and (if
+    enforced) every target was met."""
+    ok = not failures and all(r.same is not False for r in rows)
     width = 133
     print("\n" + "=" * width)
     print("SUMMARY")
@@ -1280,7 +1288,7 @@ def print_summary(rows: list[Row], context: list[str], notes: list[str], diag: l
         if r.target_ms is not None:
             label = {"p95": "p95", "each": "each", "max": "max"}[r.target_on]
             target = f"{label}<={r.target_ms:.0f} {'ok' if r.ok else 'MISS'}"
-            ok &= bool(r.ok)
+            ok &= bool(r.ok) or not enforce_targets
         other = f"{r.other_cpu:.0%}" if r.other_cpu is not None else "-"
         print(
             f"{r.scenario:<38}{r.db:<11}{r.path:<11}{r.pct(50):>9.1f}{r.pct(95):>9.1f}{max(r.times_ms):>9.1f}"
@@ -1294,7 +1302,9 @@ def print_summary(rows: list[Row], context: list[str], notes: list[str], diag: l
             print(f"  {r.scenario} ({r.db}, {r.path}): {note}")
     for failure in failures:
         print(f"  FAILED part: {failure}")
-    print(f"  targets: {'all met' if ok else 'MISSED (see MISS above) or a part failed'}")
+    if not enforce_targets:
+        print("  targets: shown, not enforced (--no-targets)")
+    print(f"  checks: {'all passed' if ok else 'FAILED (see MISS or DIFFER above, or a failed part)'}")
     print("  other: CPU used by unrelated processes during the measured runs, in shares of one core;")
     print("  the figures above are perturbed when it is high: compare runs made on an idle machine.")
     noisy = [r.other_cpu for r in rows if r.other_cpu is not None and r.other_cpu > NOISY_OTHER_CPU]
@@ -1343,6 +1353,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="serve with the embedded background worker (default: --no-worker, so that the health judge does not"
         " rewrite the seeded pending deploys between the in-process and the HTTP measurements)",
+    )
+    p.add_argument(
+        "--no-targets",
+        action="store_true",
+        help="show the time targets but do not fail on them; differing answers and failed parts still fail"
+        " (smoke runs)",
     )
     args = p.parse_args(argv)
     args.parts = {x.strip() for x in args.parts.split(",") if x.strip()}
@@ -1436,7 +1452,7 @@ def main(argv: list[str]) -> int:
     )
     if source_fingerprint() != src_before:
         context.append("WARNING: src/ changed during the run: the figures may mix versions of the code")
-    ok = print_summary(rows, context, notes, diag, failures)
+    ok = print_summary(rows, context, notes, diag, failures, enforce_targets=not args.no_targets)
     return 0 if ok else 1
 
 

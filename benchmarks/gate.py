@@ -20,8 +20,9 @@ Before the load, every scope is asked once (cold: first look at the scope in
 this process); after it, once more after the cache has expired (warm miss)
 and once right after that (hit), so that one slow scope shows.
 
-Targets at 32 connections: gate throughput >= 50% of bare, gate p99 <= 10 ms,
-no non-2xx answer. Exit status 1 when one of them fails.
+Targets at 32 connections: gate throughput >= 50% of bare, gate p99 <= 10 ms.
+Checks: no non-2xx answer, and every scope under an active lock shows it. Exit
+status 1 when one of them fails (with --no-targets, only when a check does).
 
 Run from the repository root:
     .venv/bin/python benchmarks/gate.py                 # SQLite, about 1 minute
@@ -476,8 +477,9 @@ def merge_runs(runs: tuple) -> tuple:
 
 def describe_sweep(
     name: str, sweep: list, rule_counts: dict[tuple[str, str], int]
-) -> tuple[str, list[str]]:
-    """One line of per-scope latency (median, p99, max and the slowest scopes), and problems found."""
+) -> tuple[str, list[str], list[str]]:
+    """One line of per-scope latency (median, p99, max and the slowest scopes), the problems
+    found (non-2xx answers) and the slow scopes (a finding about speed, not a failure)."""
     problems = []
     bad = [(s, st) for s, st, _, _ in sweep if not 200 <= st < 300]
     if bad:
@@ -493,11 +495,12 @@ def describe_sweep(
     p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
     median = statistics.median(ms)
     line = f"{name:<44} median {median:6.2f} ms  p99 {p99:6.2f} ms  max {ms[-1]:6.2f} ms; slowest: {slow}"
+    outliers = []
     if ms[-1] > max(10 * median, 5.0):
-        problems.append(
-            f"{name}: one scope much slower than the rest ({slow.split(',')[0]}; median {median:.2f} ms)"
+        outliers.append(
+            f"SLOW: {name}: one scope much slower than the rest ({slow.split(',')[0]}; median {median:.2f} ms)"
         )
-    return line, problems
+    return line, problems, outliers
 
 
 def describe_cold(
@@ -506,13 +509,12 @@ def describe_cold(
     """The cold sweep has one sample per scope: an outlier there may be a one-off stall (a full
     garbage collection of the freshly built timelines, say) rather than a slow scope, so it is
     reported as a note; non-2xx answers are still problems."""
-    line, problems = describe_sweep(
+    line, problems, outliers = describe_sweep(
         "cold (first request per scope, 1 sample)", sweep, rule_counts
     )
-    outliers = [p for p in problems if "much slower" in p]
     if outliers:
         line += " -- single outlier: a one-off stall or a slow scope, compare the warm rows below"
-    return line, [p for p in problems if p not in outliers]
+    return line, problems
 
 
 def check_answers(sweep: list, scopes: list[tuple[str, str]]) -> tuple[str, list[str]]:
@@ -554,7 +556,8 @@ def run_db(
     scopes: list,
     pg: Postgres | None,
 ) -> tuple[Result, list[str], list[str]]:
-    """Seed, serve, sweep cold, load, sweep warm. Returns the gate result, notes and problems."""
+    """Seed, serve, sweep cold, load, sweep warm. Returns the gate result, notes and problems
+    (wrong answers: they fail the run; slowness is a note)."""
     from shiplane.locks.calendar import compile_schedule
     from shiplane.settings import load_config_file
 
@@ -615,8 +618,8 @@ def run_db(
             flush=True,
         )
         if server.ready_s > 5:
-            problems.append(
-                f"slow start-up on {db}: {server.ready_s:.1f} s to the first /healthz answer"
+            notes.append(
+                f"SLOW: start-up on {db}: {server.ready_s:.1f} s to the first /healthz answer"
             )
 
         schedule = compile_schedule(load_config_file(cfg_path))
@@ -702,8 +705,9 @@ def run_db(
             ("warm cache miss (median of 3 rounds)", warm_miss),
             ("cache hit (median of 3 rounds)", hit),
         ):
-            line, found = describe_sweep(name, sweep, rule_counts)
+            line, found, outliers = describe_sweep(name, sweep, rule_counts)
             notes.append(line)
+            notes.extend(outliers)
             problems += found
         if result.non_2xx or result.errors:
             problems.extend(server.error_lines())
@@ -771,6 +775,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument(
         "--no-worker", action="store_true", help="pass --no-worker to shiplane serve"
+    )
+    p.add_argument(
+        "--no-targets",
+        action="store_true",
+        help="show the throughput and p99 targets but do not fail on them;"
+        " wrong answers, non-2xx and failed parts still fail (smoke runs)",
     )
     p.add_argument(
         "--profile",
@@ -859,7 +869,10 @@ def main(argv: list[str]) -> int:
         context.append(
             "WARNING: src/ changed during the run: the figures may mix versions of the code"
         )
-    return 0 if print_summary(bare, results, context, failures, load) else 1
+    ok = print_summary(
+        bare, results, context, failures, load, enforce_targets=not args.no_targets
+    )
+    return 0 if ok else 1
 
 
 def print_summary(
@@ -868,6 +881,7 @@ def print_summary(
     context: list[str],
     failures: list[str],
     load: GateLoad,
+    enforce_targets: bool = True,
 ) -> bool:
     ok = bare is not None and not failures
     width = 120
@@ -898,7 +912,8 @@ def print_summary(
         ratio = gate.rps / gate.bare_rps
         ratio_ok, p99_ok = ratio >= TARGET_RATIO, gate.p99_ms <= TARGET_P99_MS
         clean = gate.non_2xx == 0 and gate.errors == 0
-        ok &= ratio_ok and p99_ok
+        ok &= (ratio_ok and p99_ok) or not enforce_targets
+        ok &= not problems
         print(f"  {gate.db}:")
         print(
             f"    targets at {conc} connections: gate/bare {ratio:.1%} >= {TARGET_RATIO:.0%}"
@@ -926,9 +941,10 @@ def print_summary(
     print(
         "  pg: CPU of the server's PostgreSQL backends; other: CPU of everything else but wrk (noise)."
     )
-    print(
-        f"  result: {'all targets hold' if ok else 'FAILED (see MISS / FAIL / FAILED above)'}"
-    )
+    if not enforce_targets:
+        print("  targets: shown, not enforced (--no-targets)")
+    held = "all targets hold" if enforce_targets else "all checks hold"
+    print(f"  result: {held if ok else 'FAILED (see MISS / FAIL / PROBLEM / FAILED above)'}")
     print("=" * width)
     return ok
 

@@ -5,10 +5,12 @@ calendars) over 20 environments and 200 services, then times gate.evaluate()
 for a scope with a lock, with timeit. Run:
 
     .venv/bin/python benchmarks/gate_eval.py
+    .venv/bin/python benchmarks/gate_eval.py --rules 20 --number 10   # a quick smoke run
 """
 
 from __future__ import annotations
 
+import argparse
 import random
 import statistics
 import timeit
@@ -50,7 +52,12 @@ def config(rules: int = 500, environments: int = 20, services: int = 200, seed: 
 
 
 def main() -> None:
-    cfg = config()
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rules", type=int, default=500, help="schedule rules generated (default 500)")
+    p.add_argument("--number", type=int, default=2000, help="evaluations per timing (default 2000)")
+    args = p.parse_args()
+    number = args.number
+    cfg = config(args.rules)
     schedule = compile_schedule(cfg)
     now = datetime(2026, 11, 24, 18, 0, tzinfo=timezone.utc)  # a Tuesday, inside the window
     lock = LockInfo(1, "manual", "DB migration", "alice", now - timedelta(hours=1), now + timedelta(hours=2), None)
@@ -64,10 +71,10 @@ def main() -> None:
     for name, inputs in cases.items():
         at = now + timedelta(hours=6) if "evening" in name else now
         evaluate(inputs, at)  # warm caches (tz, holiday tables), as a running server has them
-        runs = [timeit.timeit(lambda: evaluate(inputs, at), number=2000) / 2000 for _ in range(5)]
+        runs = [timeit.timeit(lambda: evaluate(inputs, at), number=number) / number for _ in range(5)]
         print(f"{name:40s} median {statistics.median(runs) * 1e6:7.1f} µs   best {min(runs) * 1e6:7.1f} µs")
     first = timeit.timeit(lambda: compile_schedule(cfg).for_scope("env3", "svc9"), number=1)
-    print(f"compile 500 rules + first scope lookup: {first * 1e3:.1f} ms (once per config load)")
+    print(f"compile {args.rules} rules + first scope lookup: {first * 1e3:.1f} ms (once per config load)")
     cold = [timeit.timeit(lambda: evaluate(GateInputs("env0", "svc1", compile_schedule(cfg).for_scope("env0", "svc1")), now), number=1) for _ in range(5)]
     print(f"cold evaluation (fresh schedule: builds the scope's 14-day timeline): {statistics.median(cold) * 1e3:.2f} ms")
 

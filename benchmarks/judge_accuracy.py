@@ -164,6 +164,10 @@ def main() -> int:
     ap.add_argument("--per-size", type=int, default=1000)
     ap.add_argument("--sizes", default="0.2,0.5,1.0")
     ap.add_argument("--by-series", action="store_true", help="also print shiplane's rates per series")
+    ap.add_argument(
+        "--no-targets", action="store_true",
+        help="show the accuracy checks but do not fail on them (smoke runs: a few cases say nothing about accuracy)",
+    )
     args = ap.parse_args()
     sizes = [float(s) for s in args.sizes.split(",")]
 
@@ -235,7 +239,7 @@ def main() -> int:
     for text, ok in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
     print(f"\n{time.perf_counter() - started:.0f} s")
-    return 0 if all(ok for _, ok in checks) else 1
+    return 0 if args.no_targets or all(ok for _, ok in checks) else 1
 
 
 if __name__ == "__main__":

@@ -46,6 +46,10 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--history", type=int, default=0, help="history windows per row (0: none)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--no-targets", action="store_true",
+        help="show the time target but do not fail on it; disagreement still fails (smoke runs)",
+    )
     args = ap.parse_args()
     print("command:", shlex.join([".venv/bin/python", "benchmarks/judge_speed.py", *sys.argv[1:]]))
 
@@ -78,7 +82,7 @@ def main() -> int:
     print(f"scipy mannwhitneyu(axis=1): {scipy_s * 1000:8.1f} ms  (the test alone, for scale)")
     print(f"loop of judge_metric:       {loop_s * 1000:8.0f} ms  (extrapolated from {n_loop} rows)")
     print(f"verdicts: {counts}; judge_many agrees with judge_metric on {n_loop} rows: {agree}")
-    ok = seconds <= TARGET_S and agree
+    ok = (seconds <= TARGET_S or args.no_targets) and agree
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

@@ -10,11 +10,16 @@ fi
 pg_isready -h 127.0.0.1 -p 5432
 
 # The dashboard tests drive Debian's Chromium through Playwright (Playwright's own
-# browser download cannot reach its CDN from here, and is not needed).
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "installing Debian's chromium"
+# browser download cannot reach its CDN from here, and is not needed). The
+# benchmark smoke test drives the server with wrk, as benchmarks/gate.py does.
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing Debian's ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq >/dev/null || true
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 chromium --version
+wrk --version 2>&1 | head -n1 || true

@@ -1,0 +1,74 @@
+"""Every script in benchmarks/ runs end to end on a tiny size, so that none can rot unnoticed.
+
+Tiny runs on a shared machine say nothing about speed, so the scripts that have
+targets get ``--no-targets``: their time and accuracy targets are printed but do
+not fail the run, while their checks of the answers (non-2xx, a lock the gate
+did not show, reports that differ between paths) still do.
+
+SQLite only: the PostgreSQL paths create databases with fixed names
+(``shiplane_bench_*``), which a benchmark being run by hand against the same
+server would lose in the middle of its run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, SHARED
+
+BENCHMARKS = ROOT / "benchmarks"
+SERVED = ["--db", "sqlite", "--duration", "1", "--warmup", "0", "--concurrency", "2", "--threads", "1"]
+
+# script → (arguments for a run of a few seconds, a line that shows it got to the end)
+RUNS: dict[str, tuple[list[str], str]] = {
+    # Not the startup part: two more server launches (10 s on a busy machine) for a few lines of code.
+    "api.py": (
+        [*SERVED, "--parts", "write,list", "--services", "3", "--history", "100", "--rows", "300",
+         "--loadgen", "wrk", "--no-bare", "--no-targets"],
+        "checks: all passed",
+    ),
+    "gate.py": ([*SERVED, "--scopes", "5", "--past-locks", "100", "--no-targets"], "result: all checks hold"),
+    "dora.py": (
+        ["--db", "sqlite", "--deploys", "5000", "--commits", "15000", "--services", "5", "--runs", "3",
+         "--year-runs", "1", "--git-commits", "60", "--range", "20", "--git-runs", "1", "--no-targets"],
+        "checks: all passed",
+    ),
+    "dashboard.py": (["--db", "sqlite", "--deploys", "300", "--services", "5", "--runs", "2"], "GET / p95"),
+    "gate_eval.py": (["--rules", "20", "--number", "10"], "cold evaluation"),
+    "judge_accuracy.py": (
+        ["--data", str(SHARED / "data" / "series" / "nab"), "--null", "100", "--per-size", "50", "--no-targets"],
+        "beats Kayenta-style",
+    ),
+    "judge_speed.py": (["--rows", "200", "--runs", "1", "--no-targets"], "judge_many agrees with judge_metric on 200 rows: True"),
+    # 40 pull requests stay under the 80-a-minute budget: past it, the run lasts until the minute is over.
+    "merge_blocking.py": (
+        ["--pulls", "20", "--latency", "0.01", "--paced-seconds", "2", "--paced-pulls", "40"],
+        "paced   writes_per_minute=80",
+    ),
+}
+# Not run on their own: what runs them.
+RUN_BY_OTHERS = {"_bare.py": "gate.py (api.py too, without --no-bare) serves it as the baseline"}
+
+
+def test_it_has_a_smoke_run_for_every_script():
+    assert sorted(p.name for p in BENCHMARKS.glob("*.py")) == sorted([*RUNS, *RUN_BY_OTHERS])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", sorted(RUNS))
+def test_it_runs_the_benchmark_end_to_end(script: str, tmp_path: Path):
+    args, last_words = RUNS[script]
+    # Some scripts leave their SQLite files in mkdtemp(): keep them in pytest's tmp_path.
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+    )
+    output = f"{proc.stdout[-4000:]}\n--- stderr ---\n{proc.stderr[-4000:]}"
+    assert proc.returncode == 0, output
+    assert last_words in proc.stdout, output
