@@ -46,7 +46,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -599,7 +599,7 @@ DEPLOY_COLUMNS = (
 
 
 def seed_sqlite(path: Path, rows: int, services: int) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         # Nothing else has the file open: no journal and no fsync while seeding
@@ -634,7 +634,7 @@ def seed_sqlite(path: Path, rows: int, services: int) -> None:
 def seed_postgres(db_url: str, rows: int, services: int) -> None:
     import psycopg
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with psycopg.connect(db_url) as conn:
         svc, env = catalog_rows(services, now)
         with conn.cursor() as cur:

@@ -62,7 +62,7 @@ def seed(db: Database, n_deploys: int, n_services: int) -> None:
     with db.write() as conn:
         for i, env in enumerate(ENVS, 1):
             conn.exec_driver_sql(
-                "INSERT INTO environments (id, slug, name, production, position, created_at) VALUES (%s)" % ",".join(["?"] * 6)
+                "INSERT INTO environments (id, slug, name, production, position, created_at) VALUES (?, ?, ?, ?, ?, ?)"
                 if db.is_sqlite else "INSERT INTO environments (id, slug, name, production, position, created_at) VALUES (%s, %s, %s, %s, %s, %s)",
                 (i, env, env, env == "production", i, now),
             )

@@ -684,7 +684,8 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 def part_dora(db_name: str, url: str, args: argparse.Namespace) -> tuple[list[Row], dict[str, Any], list[str]]:
     """In-process timings; returns rows, the year report (for cross-checks) and diagnostics lines."""
     from shiplane.db import Database
-    from shiplane.dora import metrics, rows as dora_rows
+    from shiplane.dora import metrics
+    from shiplane.dora import rows as dora_rows
     from shiplane.dora import service as dora
     from shiplane.dora.service import report
 
@@ -1028,12 +1029,12 @@ def part_changes(workdir: Path, args: argparse.Namespace) -> tuple[list[Row], li
     from sqlalchemy import insert, select, update
 
     from shiplane import migrate as migrations
-    from shiplane.tables.catalog import environments, services
     from shiplane.changes.git import Mirror
     from shiplane.changes.service import ChangeTracker
     from shiplane.db import Database
-    from shiplane.tables.deploys import deploys
     from shiplane.settings import ChangesConfig, Config, ServiceConfig
+    from shiplane.tables.catalog import environments, services
+    from shiplane.tables.deploys import deploys
 
     print(f"changes: git mirror of a {args.git_commits}-commit repository, {args.range}-commit range", flush=True)
     repo = workdir / "origin"

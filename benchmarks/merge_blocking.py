@@ -18,7 +18,7 @@ import argparse
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import anyio
@@ -59,7 +59,7 @@ def sha(i: int) -> str:
 def setup(pulls: int, latency: float, per_minute: int, per_hour: int):
     fake = FakeGitHub(token="ghp_test_token", latency=latency)
     fake.add_repo(REPO)
-    base = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    base = datetime(2026, 11, 1, tzinfo=UTC)
     for i in range(1, pulls + 1):
         fake.add_pull(REPO, i, sha(i), updated_at=base + timedelta(seconds=i))
     path = Path(tempfile.mkdtemp()) / "bench.db"

@@ -21,10 +21,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from shiplane import clock  # noqa: E402
+from shiplane import clock, migrate  # noqa: E402
 from shiplane.auth import service as auth_service  # noqa: E402
 from shiplane.db import Database  # noqa: E402
-from shiplane import migrate  # noqa: E402
 from tests.browser.conftest import ARGS, CHROMIUM  # noqa: E402
 from tests.integration.live import LiveServer  # noqa: E402
 

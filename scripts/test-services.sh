@@ -11,10 +11,12 @@ pg_isready -h 127.0.0.1 -p 5432
 
 # The dashboard tests drive Debian's Chromium through Playwright (Playwright's own
 # browser download cannot reach its CDN from here, and is not needed). The
-# benchmark smoke test drives the server with wrk, as benchmarks/gate.py does.
+# benchmark smoke test drives the server with wrk, as benchmarks/gate.py does; the README
+# tour test runs the README's curl commands.
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing Debian's ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import sys
 import time
-from datetime import timedelta
-import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import anyio
@@ -21,42 +21,42 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
 from shiplane import __version__, clock
+from shiplane import migrate as migrations
 from shiplane.auth import service as auth_service
 from shiplane.auth.cache import TokenCache
 from shiplane.catalog import service as catalog_service
 from shiplane.catalog.service import Cache as CatalogCache
+from shiplane.changes.service import ChangeTracker
 from shiplane.compat import sleuth
 from shiplane.context import AppContext
 from shiplane.db import Database
 from shiplane.deploys.routes import router as deploys_router
+from shiplane.dora import refresh as dora_refresh
+from shiplane.dora import service as dora
+from shiplane.dora.routes import router as dora_router
 from shiplane.enforcement.forges.registry import FORGES
 from shiplane.enforcement.routes import hook_for
+from shiplane.enforcement.runtime import Enforcement
 from shiplane.errors import DomainError
 from shiplane.events import service as events_service
-from shiplane.dora.routes import router as dora_router
 from shiplane.events.routes import router as events_router
+from shiplane.health.checks import HttpChecker
+from shiplane.health.lifecycle import ROLLBACK_JOB, HealthJudge
 from shiplane.health.routes import router as health_router
+from shiplane.jobs import queue
+from shiplane.jobs.worker import Worker
+from shiplane.locks import watch
 from shiplane.locks.cache import GateCache
 from shiplane.locks.calendar import compile_schedule
 from shiplane.locks.routes import GATE_OPENAPI, gate_asgi
 from shiplane.locks.routes import router as locks_router
+from shiplane.locks.scheduler import GateScheduler
+from shiplane.middleware import BodyLimitMiddleware, MetricsMiddleware, headers_too_large, observe, refuse_large_headers
 from shiplane.notify import slack_commands
+from shiplane.notify.relay import Notifier
+from shiplane.settings import Settings
 from shiplane.web import live
 from shiplane.web import routes as web_routes
-from shiplane.middleware import BodyLimitMiddleware, MetricsMiddleware, headers_too_large, observe, refuse_large_headers
-from shiplane.settings import Settings
-from shiplane import migrate as migrations
-from shiplane.changes.service import ChangeTracker
-from shiplane.dora import refresh as dora_refresh
-from shiplane.dora import service as dora
-from shiplane.enforcement.runtime import Enforcement
-from shiplane.health.checks import HttpChecker
-from shiplane.health.lifecycle import ROLLBACK_JOB, HealthJudge
-from shiplane.jobs import queue
-from shiplane.jobs.worker import Worker
-from shiplane.locks import watch
-from shiplane.locks.scheduler import GateScheduler
-from shiplane.notify.relay import Notifier
 
 log = logging.getLogger("shiplane")
 

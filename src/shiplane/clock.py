@@ -6,21 +6,21 @@ read it here once per request or worker tick, so tests can pass any instant.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def as_utc(value: datetime) -> datetime:
     """Naive timestamps from clients (and SQLite) are read as UTC."""
-    if value.tzinfo is timezone.utc:  # what the database layer returns: nothing to convert
+    if value.tzinfo is UTC:  # what the database layer returns: nothing to convert
         return value
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
     try:
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     except OverflowError:  # 0001-01-01T00:00+01:00 or 9999-12-31T23:59-12:00: no such UTC instant
         raise ValueError(f"{value.isoformat()} is out of range once converted to UTC") from None
 

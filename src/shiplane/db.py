@@ -17,7 +17,7 @@ import concurrent.futures
 import contextlib
 import functools
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import JSON, DateTime, MetaData, String, TypeDecorator, create_engine, event
@@ -64,8 +64,8 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        value = value.astimezone(timezone.utc)
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
         if dialect.name == "sqlite":
             return f"{value:%Y-%m-%d %H:%M:%S}.{value.microsecond:06d}"
         return value
@@ -74,10 +74,10 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         if isinstance(value, str):
-            return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 def conflict_insert(dialect: str, table: Any) -> Any:

@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -42,7 +42,7 @@ def load_json(relative: str) -> Any:
 
 
 def iso(dt: datetime | None = None, *, micro: bool = False) -> str:
-    dt = (dt or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    dt = (dt or datetime.now(UTC)).astimezone(UTC)
     return dt.isoformat() if micro else dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -31,7 +31,7 @@ import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -499,7 +499,7 @@ class FakeGitHub(FakeForge):
             201,
             {
                 "token": token,
-                "expires_at": iso(datetime.fromtimestamp(expires, timezone.utc)),
+                "expires_at": iso(datetime.fromtimestamp(expires, UTC)),
                 "permissions": body.get("permissions")
                 or {"statuses": "write", "checks": "write", "pull_requests": "read", "deployments": "write"},
                 "repository_selection": "selected" if body.get("repositories") or body.get("repository_ids") else "all",

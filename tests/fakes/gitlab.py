@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -78,13 +78,13 @@ def _ts(value: datetime | str | None = None) -> str:
     """GitLab's timestamps: 2016-01-19T09:05:50.355Z."""
     if isinstance(value, str):
         return value
-    dt = (value or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    dt = (value or datetime.now(UTC)).astimezone(UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _parse(ts: str) -> datetime:
     dt = datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 class FakeGitLab(FakeForge):

@@ -1,6 +1,6 @@
 """The deploys API, end to end through the ASGI app, on SQLite and PostgreSQL."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -80,7 +80,7 @@ def test_a_finished_deploy_frees_the_slot(bob):
 
 
 def test_it_records_deploys_after_the_fact(bob):
-    t0 = datetime(2026, 3, 1, 10, 0, tzinfo=timezone.utc)
+    t0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
     r = deploy(bob, started_at=(t0).isoformat(), finished_at="2026-03-01T10:05:00")  # naive is UTC
     d = r.json()
     assert (d["started_at"], d["finished_at"]) == ("2026-03-01T10:00:00Z", "2026-03-01T10:05:00Z")
@@ -92,7 +92,7 @@ def test_it_records_deploys_after_the_fact(bob):
 
 
 def test_it_detects_rollbacks(bob):
-    t = datetime(2026, 5, 1, tzinfo=timezone.utc)
+    t = datetime(2026, 5, 1, tzinfo=UTC)
     ids = []
     for i, n in enumerate([1, 2, 3]):
         ids.append(deploy(bob, sha=sha(n), finished_at=(t + timedelta(hours=i)).isoformat()).json()["id"])
@@ -139,7 +139,7 @@ def test_it_keeps_commits_with_pull_requests_and_issue_keys(bob):
 
 
 def test_it_lists_newest_first_with_cursor_pages(bob):
-    t = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t = datetime(2026, 1, 1, tzinfo=UTC)
     for i in range(7):
         deploy(bob, sha=sha(i), finished_at=(t + timedelta(minutes=i)).isoformat())
     seen, cursor = [], None

@@ -1,6 +1,6 @@
 """GET /api/v1/dora over deploys registered through the API, on both databases."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
@@ -8,7 +8,7 @@ from sqlalchemy import update
 from shiplane.tables.deploys import deploys
 from tests.conftest import sha
 
-T0 = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)  # a Monday
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday
 
 
 def register(api, n, at, service="web", commits_at=(), status="succeeded"):
@@ -71,9 +71,9 @@ def test_unknown_scopes_are_404(bob):
 
 
 def test_metrics_exposes_dora_gauges_and_queue_depth(bob, anon):
-    register(bob, 1, datetime.now(timezone.utc) - timedelta(days=1))
+    register(bob, 1, datetime.now(UTC) - timedelta(days=1))
     text = anon.get("/metrics").text
     assert "shiplane_jobs_pending " in text
-    line = next(l for l in text.splitlines() if l.startswith("shiplane_dora_deploys_per_day "))
+    line = next(ln for ln in text.splitlines() if ln.startswith("shiplane_dora_deploys_per_day "))
     assert float(line.split()[1]) == pytest.approx(1 / 30)
     assert "shiplane_http_request_duration_seconds_bucket" in text

@@ -20,19 +20,19 @@ from hypothesis import strategies as st
 from sqlalchemy import bindparam, delete, func, select, text, update
 
 from shiplane.changes import service as changes_service
+from shiplane.changes.commits import Commit
 from shiplane.changes.service import Work
 from shiplane.db import UTCDateTime
 from shiplane.deploys import register as deploys_register
 from shiplane.deploys import service as deploys_service
-from shiplane.tables.deploys import deploy_commits, deploys
 from shiplane.deploys.schemas import DeployIn
 from shiplane.dora import metrics, refresh, rollups, rows
 from shiplane.dora import service as dora
 from shiplane.dora.days import to_row
-from shiplane.tables.dora import dora_days, dora_marks
-from shiplane.changes.commits import Commit
 from shiplane.errors import DomainError
 from shiplane.health import service as health_service
+from shiplane.tables.deploys import deploy_commits, deploys
+from shiplane.tables.dora import dora_days, dora_marks
 from shiplane.tables.health import incidents
 from tests.conftest import sha, wipe
 

@@ -1,6 +1,6 @@
 """Manual verdicts, incidents and pushed samples through the API, on both databases."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -40,7 +40,7 @@ def test_viewers_cannot_give_verdicts(charlie, bob):
 
 
 def test_incidents_attach_to_the_latest_deploy_before_them_and_are_idempotent(bob):
-    t = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
+    t = datetime(2026, 11, 20, 12, tzinfo=UTC)
     first = deploy(bob, 1, t - timedelta(hours=2))
     second = deploy(bob, 2, t - timedelta(hours=1))
     deploy(bob, 3, t + timedelta(hours=1))  # after the incident began: not its cause

@@ -1,7 +1,7 @@
 """Locks, the gate and enforcement at intake, through the API, on both databases."""
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -93,7 +93,7 @@ def test_viewers_cannot_lock(charlie):
 
 
 def test_an_expired_lock_stops_blocking(bob):
-    expires = datetime.now(timezone.utc) + timedelta(seconds=1)
+    expires = datetime.now(UTC) + timedelta(seconds=1)
     lk = lock(bob, expires_at=expires.isoformat()).json()
     assert gate(bob).json()["next_change_at"] is not None
     time.sleep(1.2)

@@ -17,8 +17,8 @@ from sqlalchemy import event, insert
 from shiplane import clock
 from shiplane.catalog import service as catalog_service
 from shiplane.deploys import register, service
-from shiplane.tables.deploys import deploys
 from shiplane.deploys.schemas import DeployIn
+from shiplane.tables.deploys import deploys
 from tests.conftest import sha
 
 HISTORY = 3000  # deploys already in the scope

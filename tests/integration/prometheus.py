@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -27,7 +27,7 @@ def openmetrics(series_csv: Path, metric: str, labels: str) -> tuple[str, list[t
     points = []
     with series_csv.open() as fh:
         for row in csv.DictReader(fh):
-            at = datetime.fromisoformat(row["timestamp"]).replace(tzinfo=timezone.utc)
+            at = datetime.fromisoformat(row["timestamp"]).replace(tzinfo=UTC)
             points.append((at, float(row["value"])))
     lines = [f"# TYPE {metric} gauge"]
     lines += [f"{metric}{{{labels}}} {v} {int(at.timestamp())}" for at, v in points]

@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import insert, select
 
 from shiplane import clock
-from shiplane.tables.catalog import environments
 from shiplane.health import checks, push
 from shiplane.health.checks import HttpChecker, Target
 from shiplane.health.lifecycle import HealthJudge
-from shiplane.tables.health import metric_samples
 from shiplane.settings import CheckConfig, Config
+from shiplane.tables.catalog import environments
+from shiplane.tables.health import metric_samples
 from tests.conftest import sha
 from tests.integration.test_health_lifecycle import api, harness, judge_once
 

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import anyio
 import pytest
@@ -16,9 +16,9 @@ from sqlalchemy import select
 from shiplane import clock
 from shiplane.app import create_app, make_worker
 from shiplane.enforcement.forges.base import hmac_sha256_matches
+from shiplane.settings import Config
 from shiplane.tables.enforcement import merge_sync, pull_requests, pushed_commits
 from shiplane.tables.jobs import jobs
-from shiplane.settings import Config
 from tests.conftest import BOB, SHARED, make_settings, sha
 from tests.fakes import FakeBitbucket, FakeGitHub, FakeGitLab, make_app_keypair
 
@@ -102,7 +102,7 @@ def harness(db, db_url, github):
 
 
 def open_pulls(fake, n, repo="acme/web"):
-    base = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    base = datetime(2026, 11, 1, tzinfo=UTC)
     for i in range(1, n + 1):
         fake.add_pull(repo, i, sha(f"pr{i}"), updated_at=base + timedelta(minutes=i))
 
@@ -460,7 +460,7 @@ def test_gitlab_merge_requests_get_commit_statuses(db, db_url):
 @pytest.mark.slow
 def test_a_schedule_boundary_changes_statuses_without_anyone_calling(db, db_url, github):
     open_pulls(github, 2)
-    starts = (datetime.now(timezone.utc) + timedelta(seconds=2)).replace(tzinfo=None)
+    starts = (datetime.now(UTC) + timedelta(seconds=2)).replace(tzinfo=None)
     cfg = github_config().model_dump(mode="json")
     cfg["freezes"] = [{"environments": ["production"], "start": starts.isoformat(), "end": (starts + timedelta(hours=1)).isoformat(), "reason": "Release freeze"}]
     cfg["forges"]["github"].update(token="ghp_test_token", webhook_secret=WEBHOOK_SECRET)

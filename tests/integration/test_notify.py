@@ -26,12 +26,12 @@ from shiplane import clock
 from shiplane.app import create_app
 from shiplane.events import service as events
 from shiplane.health import service as health_service
-from shiplane.tables.jobs import jobs
 from shiplane.jobs.worker import Worker
 from shiplane.notify import relay as relay_mod
-from shiplane.tables.notify import notify_cursor
 from shiplane.notify.relay import GAP_GRACE, Notifier
 from shiplane.settings import Config
+from shiplane.tables.jobs import jobs
+from shiplane.tables.notify import notify_cursor
 from tests.conftest import BOB, make_settings, sha
 
 SIGNING = "slack-signing-secret"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import anyio
 import pytest
@@ -51,7 +51,7 @@ def test_a_bad_query_is_an_error_with_prometheus_message(prometheus):
 def test_an_unreachable_source_is_an_error():
     async def go():
         async with http.make_client() as client:
-            await Prometheus("http://127.0.0.1:9", client).fetch("up", datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 1, 1, 1, tzinfo=timezone.utc), 60)
+            await Prometheus("http://127.0.0.1:9", client).fetch("up", datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, 1, tzinfo=UTC), 60)
 
     with pytest.raises(SourceError):
         anyio.run(go)

@@ -40,7 +40,7 @@ import sqlite3
 import subprocess
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -188,7 +188,7 @@ def settle(database: Path, timeout: float = 10.0) -> None:
     """Wait until the worker has looked at every gate that a command marked due."""
     deadline = time.monotonic() + timeout
     while True:
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
             due = conn.execute("SELECT count(*) FROM gate_watch WHERE next_check_at <= ?", (now,)).fetchone()[0]
         if not due:

@@ -1,7 +1,7 @@
 """The worker notices every gate change exactly once: locks, expiry, windows, restarts, races."""
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import anyio
 import httpx
@@ -11,14 +11,14 @@ from sqlalchemy import select
 from shiplane.events import service as events
 from shiplane.locks import service as locks
 from shiplane.locks import watch
-from shiplane.tables.locks import gate_watch
 from shiplane.locks.calendar import compile_schedule
 from shiplane.locks.scheduler import GateScheduler
 from shiplane.settings import Config, Settings
+from shiplane.tables.locks import gate_watch
 from tests.conftest import BOB
 from tests.integration.live import BIN, LiveServer
 
-Z = timezone.utc
+Z = UTC
 T0 = datetime(2026, 11, 25, 18, 0, tzinfo=Z)  # Wednesday 10:00 in Los Angeles
 
 

@@ -1,6 +1,6 @@
 """Windows, freezes and holidays: table-driven, DST included, plus properties."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -10,7 +10,7 @@ from shiplane.locks.calendar import compile_schedule, local_to_utc
 from shiplane.locks.gate import GateInputs, evaluate
 from shiplane.settings import Config
 
-Z = timezone.utc
+Z = UTC
 
 
 def utc(*args):

@@ -1,12 +1,12 @@
 """The gate as a pure function: plain data in, answer out, no clock."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from shiplane.locks.calendar import compile_schedule
 from shiplane.locks.gate import DeployInfo, GateInputs, LockInfo, evaluate
 from shiplane.settings import Config
 
-Z = timezone.utc
+Z = UTC
 NOW = datetime(2026, 11, 25, 18, 0, tzinfo=Z)  # Wednesday 10:00 in Los Angeles
 
 

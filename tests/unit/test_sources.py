@@ -13,7 +13,7 @@ The bodies are the shapes the vendors document:
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import anyio
 import httpx
@@ -30,7 +30,7 @@ from shiplane.health.sources.sentry import Sentry, interval
 from shiplane.health.sources.signalfx import SignalFx, resolution
 from shiplane.settings import Config
 
-T0 = datetime(2026, 3, 2, 14, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 S0 = int(T0.timestamp())
 MS0 = S0 * 1000
 

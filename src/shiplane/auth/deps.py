@@ -11,6 +11,7 @@ from shiplane.auth.service import Principal
 from shiplane.context import AppContext, get_context
 from shiplane.errors import DomainError
 
+
 class Unauthorized(DomainError):
     status_code = 401
     code = "unauthorized"

@@ -12,8 +12,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
-from shiplane.tables.auth import api_tokens, users
 from shiplane.errors import Conflict, Invalid
+from shiplane.tables.auth import api_tokens, users
 
 ROLES = ("viewer", "deployer", "admin")
 _RANK = {role: i for i, role in enumerate(ROLES)}

@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from shiplane.tables.catalog import environments, services
 from shiplane.db import after_commit, conflict_insert
 from shiplane.errors import UnknownEnvironment, UnknownService
 from shiplane.settings import Config
+from shiplane.tables.catalog import environments, services
 
 PRODUCTION_SLUGS = ("production", "prod")
 

@@ -13,8 +13,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from shiplane.clock import parse_iso
 from shiplane.changes.commits import Commit
+from shiplane.clock import parse_iso
 
 _SEP, _END = "\x1f", "\x1e"
 _FORMAT = _SEP.join(["%H", "%an", "%ae", "%aI", "%B"]) + _END

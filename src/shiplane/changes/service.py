@@ -22,14 +22,14 @@ import anyio
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
-from shiplane.tables.catalog import environments, services
 from shiplane.changes import parse
+from shiplane.changes.commits import Commit
 from shiplane.changes.git import GitError, mirror_for
 from shiplane.db import Database
-from shiplane.tables.deploys import deploy_commits, deploys
-from shiplane.changes.commits import Commit
-from shiplane.tables.enforcement import pull_requests, pushed_commits
 from shiplane.settings import Config, ServiceConfig
+from shiplane.tables.catalog import environments, services
+from shiplane.tables.deploys import deploy_commits, deploys
+from shiplane.tables.enforcement import pull_requests, pushed_commits
 
 log = logging.getLogger("shiplane.changes")
 BATCH = 20

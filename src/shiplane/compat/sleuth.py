@@ -31,9 +31,7 @@ from sqlalchemy import select
 from shiplane import clock
 from shiplane.auth.deps import Unauthorized, principal_for
 from shiplane.auth.service import Principal
-from shiplane.tables.catalog import environments, services
 from shiplane.context import AppContext, get_context
-from shiplane.tables.deploys import deploys as deploys_table
 from shiplane.deploys.intake import intake_for
 from shiplane.deploys.register import register
 from shiplane.deploys.schemas import DeployIn
@@ -41,6 +39,8 @@ from shiplane.errors import DomainError
 from shiplane.events import service as events
 from shiplane.health import push
 from shiplane.schemas import in_range
+from shiplane.tables.catalog import environments, services
+from shiplane.tables.deploys import deploys as deploys_table
 
 router = APIRouter(tags=["sleuth-compatible"])
 

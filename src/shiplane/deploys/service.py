@@ -16,13 +16,13 @@ from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.engine import Connection, Row
 
 from shiplane.catalog import service as catalog_service
-from shiplane.tables.catalog import environments, services
 from shiplane.clock import iso, parse_iso
 from shiplane.deploys import states
-from shiplane.tables.deploys import deploy_commits, deploys
 from shiplane.errors import Invalid, NotFound
 from shiplane.events import service as events
 from shiplane.locks import watch
+from shiplane.tables.catalog import environments, services
+from shiplane.tables.deploys import deploy_commits, deploys
 
 
 def joined(*columns: Any):

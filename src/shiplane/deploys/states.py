@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from shiplane.errors import InvalidTransition
 
-
 TRANSITIONS: dict[str, frozenset[str]] = {
     "started": frozenset({"succeeded", "failed", "cancelled"}),
     "succeeded": frozenset({"rolled_back"}),

@@ -25,11 +25,9 @@ from sqlalchemy.engine import Connection
 
 from shiplane import clock
 from shiplane.db import Database
-from shiplane.tables.deploys import deploys
 from shiplane.dora import rows
 from shiplane.dora.days import Grid, compact, from_row, to_row
 from shiplane.dora.metrics import DEFAULT_FAILURE_STATES, Tally, _zone
-from shiplane.tables.dora import dora_days, dora_marks, dora_state
 from shiplane.dora.rollups import (
     ALL_SERVICES,
     STATE_ID,
@@ -40,6 +38,8 @@ from shiplane.dora.rollups import (
     settings_key,
     stale_days,
 )
+from shiplane.tables.deploys import deploys
+from shiplane.tables.dora import dora_days, dora_marks, dora_state
 
 log = logging.getLogger("shiplane.dora")
 

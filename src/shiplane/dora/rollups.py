@@ -32,10 +32,10 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
-from shiplane.tables.deploys import deploys
 from shiplane.dora import metrics, rows
 from shiplane.dora.days import Grid, from_row
 from shiplane.dora.metrics import Tally, _zone
+from shiplane.tables.deploys import deploys
 from shiplane.tables.dora import dora_days, dora_marks, dora_state
 
 STATE_ID = 1

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -23,7 +23,7 @@ def instant(value: str | None, field: str) -> datetime | None:
         return None
     try:
         if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time(), timezone.utc)
+            return datetime.combine(date.fromisoformat(value), time(), UTC)
         return in_range(clock.parse_iso(value))
     except ValueError:
         raise Invalid(field, f"not a date (YYYY-MM-DD) or ISO-8601 date-time: {value!r}") from None
@@ -32,7 +32,7 @@ def instant(value: str | None, field: str) -> datetime | None:
 def default_range(since: datetime | None, until: datetime | None, now: datetime) -> tuple[datetime, datetime]:
     """Default: the 30 days up to the end of today (UTC)."""
     if until is None:
-        until = datetime.combine(now.date() + timedelta(days=1), time(), timezone.utc)
+        until = datetime.combine(now.date() + timedelta(days=1), time(), UTC)
     if since is None:
         since = until - timedelta(days=30)
     return since, until

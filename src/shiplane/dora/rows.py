@@ -25,9 +25,9 @@ from sqlalchemy import and_, bindparam, exists, not_, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from shiplane.dora import metrics
 from shiplane.tables.catalog import services
 from shiplane.tables.deploys import deploy_commits, deploys
-from shiplane.dora import metrics
 from shiplane.tables.health import incidents
 
 COUNTED = tuple(sorted(metrics.COUNTED_STATUSES))

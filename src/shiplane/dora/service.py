@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from shiplane.tables.catalog import environments, services
 from shiplane.clock import iso
 from shiplane.dora import metrics, rollups, rows
 from shiplane.errors import Invalid, UnknownEnvironment, UnknownService
+from shiplane.tables.catalog import environments, services
 
 MAX_RANGE = timedelta(days=3 * 366)
 

@@ -8,9 +8,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from shiplane import clock
+from shiplane.deploys.intake import intake_for
 from shiplane.enforcement import webhooks
 from shiplane.enforcement.forges.registry import FORGES
-from shiplane.deploys.intake import intake_for
+
 
 def _error(status: int, code: str, detail: str) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail}, status_code=status)

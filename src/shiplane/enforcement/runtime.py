@@ -11,12 +11,12 @@ import httpx
 from shiplane import clock, http
 from shiplane.db import Database
 from shiplane.enforcement import sync
-from shiplane.enforcement.webhooks import PROTECTION_JOB
 from shiplane.enforcement.forges.base import Forge
 from shiplane.enforcement.forges.registry import FORGES
 from shiplane.enforcement.statuses import DesiredStatus
-from shiplane.jobs.pacing import Pacer
+from shiplane.enforcement.webhooks import PROTECTION_JOB
 from shiplane.http import PermanentError
+from shiplane.jobs.pacing import Pacer
 from shiplane.locks.calendar import Schedule
 from shiplane.settings import Settings
 

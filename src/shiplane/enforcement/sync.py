@@ -17,11 +17,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from shiplane.db import conflict_insert
 from shiplane.clock import iso
+from shiplane.db import conflict_insert
 from shiplane.enforcement import statuses
 from shiplane.enforcement.forges.base import PullRequest
-from shiplane.tables.enforcement import commit_statuses, merge_sync, pull_requests
 from shiplane.events import service as events
 from shiplane.jobs import queue
 from shiplane.locks import gate, inputs
@@ -29,6 +28,7 @@ from shiplane.locks.calendar import Schedule
 from shiplane.locks.watch import GateChange
 from shiplane.settings import Config
 from shiplane.settings.lookups import merge_gate_environment
+from shiplane.tables.enforcement import commit_statuses, merge_sync, pull_requests
 
 SYNC_JOB = "merge_sync"
 

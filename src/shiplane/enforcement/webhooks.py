@@ -14,11 +14,11 @@ from shiplane.deploys.register import register
 from shiplane.deploys.schemas import DeployIn
 from shiplane.enforcement import sync
 from shiplane.enforcement.forges import base as ev
-from shiplane.tables.enforcement import pushed_commits, webhook_deliveries
 from shiplane.errors import DomainError
 from shiplane.jobs import queue
 from shiplane.locks import gate, inputs
 from shiplane.locks.calendar import Schedule
+from shiplane.tables.enforcement import pushed_commits, webhook_deliveries
 
 PROTECTION_JOB = "protection:github"
 

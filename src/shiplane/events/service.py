@@ -12,7 +12,6 @@ from shiplane.clock import iso
 from shiplane.db import after_commit
 from shiplane.tables.events import events
 
-
 _INSERT = insert(events)
 
 

@@ -34,14 +34,14 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from shiplane import clock, http
-from shiplane.tables.catalog import environments as environments_table
-from shiplane.tables.catalog import services as services_table
 from shiplane.db import Database
 from shiplane.health import push
-from shiplane.tables.health import metric_samples
 from shiplane.health.sources.base import expand
 from shiplane.settings import CheckConfig, Config
 from shiplane.settings.lookups import availability_metric, latency_metric
+from shiplane.tables.catalog import environments as environments_table
+from shiplane.tables.catalog import services as services_table
+from shiplane.tables.health import metric_samples
 
 log = logging.getLogger("shiplane.checks")
 

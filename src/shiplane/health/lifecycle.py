@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,13 +22,9 @@ from sqlalchemy.engine import Connection
 
 from shiplane import clock, http
 from shiplane.clock import iso
-from shiplane.tables.catalog import environments, services
 from shiplane.db import Database
-from shiplane.signing import HEADER, signature
-from shiplane.tables.deploys import deploys
 from shiplane.health import push
 from shiplane.health import service as health_service
-from shiplane.tables.health import metric_samples
 from shiplane.health.sources.base import Point, SourceError, expand
 from shiplane.health.sources.common import per_step
 from shiplane.health.sources.registry import source_for
@@ -38,6 +33,10 @@ from shiplane.jobs import queue
 from shiplane.locks import service as locks
 from shiplane.settings import Config, MetricConfig
 from shiplane.settings.lookups import metrics_for
+from shiplane.signing import HEADER, signature
+from shiplane.tables.catalog import environments, services
+from shiplane.tables.deploys import deploys
+from shiplane.tables.health import metric_samples
 
 log = logging.getLogger("shiplane.health")
 BATCH = 20

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, insert
 from sqlalchemy.engine import Connection
 
-from shiplane.tables.health import metric_samples
 from shiplane.settings import Config
+from shiplane.tables.health import metric_samples
 
 # Samples (pushed and probed) are kept long enough for every window the judge reads:
 # the baseline, the window after a deploy, and the same window on earlier days.

@@ -2,17 +2,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Depends, Path
 from starlette.responses import JSONResponse
-
-import anyio
 
 from shiplane import clock
 from shiplane.auth import deps
 from shiplane.auth.service import Principal
 from shiplane.context import AppContext, context
-from shiplane.health import push, service
 from shiplane.errors import Invalid
+from shiplane.health import push, service
 from shiplane.health.schemas import MAX_POINTS, HealthIn, IncidentIn, JudgeIn, SamplesIn
 
 router = APIRouter(tags=["health"])

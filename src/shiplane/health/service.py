@@ -8,13 +8,13 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
-from shiplane.tables.catalog import environments, services
 from shiplane.clock import iso
 from shiplane.deploys import service as deploys_service
-from shiplane.tables.deploys import deploys
 from shiplane.events import service as events
-from shiplane.tables.health import incidents
 from shiplane.locks import watch
+from shiplane.tables.catalog import environments, services
+from shiplane.tables.deploys import deploys
+from shiplane.tables.health import incidents
 
 
 def set_health(

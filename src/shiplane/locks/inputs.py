@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-
-
 from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
-from shiplane.tables.catalog import environments, services
-from shiplane.tables.deploys import deploys
 from shiplane.errors import UnknownEnvironment, UnknownService
 from shiplane.locks import service as locks_service
 from shiplane.locks.calendar import Schedule
 from shiplane.locks.gate import GATE_BLOCKING_HEALTH, DeployInfo, GateInputs, LockInfo
+from shiplane.tables.catalog import environments, services
+from shiplane.tables.deploys import deploys
 
 # Built once (see deploys.service): the gate reads these on every intake and cache miss.
 _ACTIVE_LOCKS = locks_service.joined().where(

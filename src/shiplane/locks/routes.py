@@ -4,8 +4,8 @@ import asyncio
 import json
 import re
 from datetime import datetime
-from urllib.parse import parse_qsl
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.types import Receive, Scope, Send

@@ -10,11 +10,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from shiplane.catalog import service as catalog
-from shiplane.tables.catalog import environments, services
 from shiplane.clock import iso
 from shiplane.errors import AlreadyLocked, Invalid, LockAlreadyEnded, NotFound
 from shiplane.events import service as events
 from shiplane.locks import watch
+from shiplane.tables.catalog import environments, services
 from shiplane.tables.locks import locks
 
 SYSTEM = "system"

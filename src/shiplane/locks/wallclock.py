@@ -9,10 +9,10 @@ module docstring of ``shiplane.locks.calendar``.
 from __future__ import annotations
 
 import functools
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-UTC = timezone.utc
+UTC = UTC
 ONE_SECOND = timedelta(seconds=1)
 
 

@@ -14,7 +14,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.engine import Connection
 
 from shiplane.catalog import service as catalog
-from shiplane.tables.catalog import environments, services
 from shiplane.errors import AlreadyLocked, DomainError, LockAlreadyEnded, NotFound
 from shiplane.jobs import queue
 from shiplane.locks import gate as gate_mod
@@ -23,6 +22,7 @@ from shiplane.locks import service as locks_service
 from shiplane.locks.calendar import Schedule
 from shiplane.notify.messages import clip, escape, when
 from shiplane.notify.relay import SLACK_RESPONSE_JOB
+from shiplane.tables.catalog import environments, services
 
 MAX_REASON = 1000  # as for the API's locks
 MAX_REPLY = 3000

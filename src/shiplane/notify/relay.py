@@ -24,13 +24,13 @@ from sqlalchemy.exc import IntegrityError
 
 from shiplane import clock, http
 from shiplane.db import Database, conflict_insert
-from shiplane.tables.events import events
 from shiplane.events.service import to_dict as event_dict
 from shiplane.jobs import queue
 from shiplane.notify import slack, webhook
 from shiplane.notify.messages import build, wanted
-from shiplane.tables.notify import notify_cursor
 from shiplane.settings import NotifyConfig, Settings
+from shiplane.tables.events import events
+from shiplane.tables.notify import notify_cursor
 
 log = logging.getLogger("shiplane.notify")
 

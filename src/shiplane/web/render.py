@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ def utc(value: datetime | str | None) -> str:
         return ""
     if isinstance(value, str):
         value = parse_iso(value)
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def when(value: datetime | str | None) -> Markup:
@@ -52,7 +52,7 @@ def when(value: datetime | str | None) -> Markup:
     if value is None:
         return Markup("")
     if isinstance(value, datetime):
-        value = value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        value = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     return Markup('<time datetime="{}" data-local>{}</time>').format(value, utc(value))
 
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Request
-from pydantic import ValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from markupsafe import Markup
+from pydantic import ValidationError
 from starlette.staticfiles import StaticFiles
 
 from shiplane import clock
@@ -19,8 +19,8 @@ from shiplane.auth import service as auth_service
 from shiplane.context import AppContext, get_context
 from shiplane.dora import service as dora_service
 from shiplane.dora.metrics import BANDS
-from shiplane.errors import DomainError
 from shiplane.enforcement import sync
+from shiplane.errors import DomainError
 from shiplane.health import service as health_service
 from shiplane.locks import service as locks_service
 from shiplane.locks.schemas import LockIn
@@ -291,7 +291,7 @@ async def live_updates(request: Request) -> Response:
             while True:
                 try:
                     kind = await asyncio.wait_for(queue.get(), KEEPALIVE)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     if await request.is_disconnected():
                         return
                     yield ": keepalive\n\n"
@@ -333,7 +333,7 @@ def _parse_local(value: str, offset_minutes: str) -> datetime:
         naive = datetime.fromisoformat(value)
         # JS getTimezoneOffset() is UTC minus local, in minutes.
         offset = timedelta(minutes=max(-24 * 60, min(24 * 60, int(offset_minutes or "0"))))
-        return in_range(naive if naive.tzinfo else (naive + offset).replace(tzinfo=timezone.utc))
+        return in_range(naive if naive.tzinfo else (naive + offset).replace(tzinfo=UTC))
     except (ValueError, OverflowError) as exc:
         raise _Refused(422, f"expires_at: not a date and time we can use: {value[:40]!r} ({exc})") from None
 

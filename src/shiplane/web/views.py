@@ -12,16 +12,16 @@ from typing import Any
 from sqlalchemy import select, true
 from sqlalchemy.engine import Connection
 
-from shiplane.tables.catalog import environments, services
 from shiplane.clock import parse_iso
 from shiplane.deploys import service as deploys_service
-from shiplane.tables.deploys import deploys
-from shiplane.tables.events import events
 from shiplane.locks import gate as gate_mod
 from shiplane.locks import inputs as gate_inputs
 from shiplane.locks import service as locks_service
-from shiplane.tables.locks import locks
 from shiplane.locks.calendar import Schedule
+from shiplane.tables.catalog import environments, services
+from shiplane.tables.deploys import deploys
+from shiplane.tables.events import events
+from shiplane.tables.locks import locks
 from shiplane.web.charts import impact_chart, trend_chart
 
 LANE_ROWS = 12  # latest deploys shown per lane on the overview; ?environment= shows all

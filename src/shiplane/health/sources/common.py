@@ -6,7 +6,7 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -74,7 +74,7 @@ def sum_series(series: Iterable[Iterable[Any]], unit: float = 1000.0) -> list[Po
             v = float(value)
             if not math.isnan(v):
                 totals[float(ts)] += v
-    return [Point(datetime.fromtimestamp(ts / unit, timezone.utc), v) for ts, v in sorted(totals.items())]
+    return [Point(datetime.fromtimestamp(ts / unit, UTC), v) for ts, v in sorted(totals.items())]
 
 
 def per_step(points: list[Point], start: datetime, end: datetime, step: float) -> list[Point]:

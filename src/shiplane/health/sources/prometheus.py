@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 
@@ -34,7 +34,7 @@ class Prometheus:
                 v = float(value)
                 if not math.isnan(v):
                     totals[float(ts)] += v
-        return [Point(datetime.fromtimestamp(ts, timezone.utc), v) for ts, v in sorted(totals.items())]
+        return [Point(datetime.fromtimestamp(ts, UTC), v) for ts, v in sorted(totals.items())]
 
 
 def _prometheus_message(exc: Exception) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 
@@ -30,7 +30,7 @@ def interval(step: float) -> str:
 
 def _utc(at: datetime) -> str:
     # Naive UTC, the form Sentry's own docs and tests use (2001-12-14T12:34:56).
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 class Sentry:
@@ -81,5 +81,5 @@ def _points(data: list) -> list[Point]:
         # one dict per yAxis; a single count() here, summed to be safe
         values = [float(c.get("count")) for c in counts if c.get("count") is not None]
         if values:
-            points.append(Point(datetime.fromtimestamp(float(ts), timezone.utc), sum(values)))
+            points.append(Point(datetime.fromtimestamp(float(ts), UTC), sum(values)))
     return points
