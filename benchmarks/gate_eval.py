@@ -67,7 +67,7 @@ def main() -> None:
         "locked with expiry": GateInputs("env0", "svc1", scoped, (lock,)),
         "closed by window (evening)": GateInputs("env0", "svc1", scoped),
     }
-    print(f"rules: {schedule.rule_count}; rules on the timed scope: {len(scoped.windows) + len(scoped.closures)}")
+    print(f"rules: {len(schedule.windows) + len(schedule.closures)}; rules on the timed scope: {len(scoped.windows) + len(scoped.closures)}")
     for name, inputs in cases.items():
         at = now + timedelta(hours=6) if "evening" in name else now
         evaluate(inputs, at)  # warm caches (tz, holiday tables), as a running server has them

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from shiplane.jobs import queue
-from shiplane.jobs.models import jobs
+from shiplane.tables.jobs import jobs
 
 NOW = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)
 

@@ -37,3 +37,14 @@ class Pacer:
         if self.windows:
             self.taken.extend([now] * count)
 
+    def next_free(self, now: datetime) -> datetime | None:
+        """When at least one write frees up (None if one is free now or pacing is off)."""
+        if not self.windows or self.available(now) > 0:
+            return None
+        times = []
+        for limit, span in self.windows:
+            recent = [t for t in self.taken if t > now - span]
+            if len(recent) >= limit:
+                times.append(recent[len(recent) - limit] + span)
+        return max(times) if times else None
+

@@ -105,10 +105,19 @@ class Worker:
                     tg.start_soon(self._run, job)
         return len(claimed)
 
-    def _next_due(self, conn: Any) -> datetime | None:
+    def _next_due(self, conn: Any, now: datetime) -> datetime | None:
         candidates = [step.next_due(conn) for step in self.timed]
-        if self.handlers:
-            candidates.append(queue.next_due(conn, tuple(self.handlers)))
+        # A kind whose write budget is spent is due when the budget frees up, not when its
+        # jobs are: otherwise the loop would wake at once, claim nothing, and spin.
+        waiting = {kind: pacer.next_free(now) for kind, pacer in self.pacers.items() if kind in self.handlers}
+        waiting = {kind: free for kind, free in waiting.items() if free is not None}
+        ready = tuple(kind for kind in self.handlers if kind not in waiting)
+        if ready:
+            candidates.append(queue.next_due(conn, ready))
+        for kind, free in waiting.items():
+            due = queue.next_due(conn, (kind,))
+            if due is not None:
+                candidates.append(max(due, free))
         return min((c for c in candidates if c is not None), default=None)
 
     async def tick(self) -> float:
@@ -120,7 +129,7 @@ class Worker:
             delivered += await task()
         if delivered:
             return 0.0
-        nxt = await self.db.run_read(self._next_due)
+        nxt = await self.db.run_read(self._next_due, now)
         if nxt is None:
             return POLL
         return max(0.0, min(POLL, (nxt - clock.now()).total_seconds()))

@@ -1,0 +1,44 @@
+"""A paced kind whose write budget is spent makes the worker sleep until it frees up, not spin."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import anyio
+
+from shiplane import clock
+from shiplane.jobs import queue
+from shiplane.jobs.pacing import Pacer
+from shiplane.jobs.worker import Worker
+from shiplane.settings import Settings
+
+
+def test_it_sleeps_until_the_budget_frees_up_when_paced_jobs_are_due(db, db_url):
+    delivered = []
+
+    async def handler(payload):
+        delivered.append(payload)
+
+    pacer = Pacer(per_minute=1)
+    worker = Worker(Settings(database_url=db_url), db, handlers={"status:fake": handler}, pacers={"status:fake": pacer})
+    now = clock.now()
+    with db.write() as conn:
+        queue.enqueue_many(conn, [queue.Job("status:fake", {"n": n}) for n in range(3)], now - timedelta(seconds=1))
+
+    first = anyio.run(worker.tick)  # delivers the one write the minute allows
+    assert len(delivered) == 1 and first == 0.0
+    pause = anyio.run(worker.tick)  # two jobs due, no budget: nothing to do for about a minute
+    assert len(delivered) == 1
+    assert pause > 0.5, "the worker would spin while the budget is spent"
+    assert pacer.next_free(clock.now()) is not None
+
+
+def test_it_wakes_at_once_when_unpaced_jobs_are_due(db, db_url):
+    async def handler(payload):
+        pass
+
+    worker = Worker(Settings(database_url=db_url), db, handlers={"notify": handler})
+    with db.write() as conn:
+        queue.enqueue_many(conn, [queue.Job("notify", {}, run_at=clock.now() + timedelta(milliseconds=200))], clock.now())
+    pause = anyio.run(worker.tick)
+    assert 0.0 <= pause <= 0.25
