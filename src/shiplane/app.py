@@ -127,7 +127,7 @@ def _validation_body(exc: RequestValidationError) -> dict[str, Any]:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status_code)
+        return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers())
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -219,7 +219,13 @@ class ShiplaneApp(FastAPI):
             status = await gate_asgi(self.state.ctx, scope, receive, send)
             observe(scope, "/api/v1/gate", status, time.perf_counter() - started)
             return
-        await super().__call__(scope, receive, send)
+        try:
+            await super().__call__(scope, receive, send)
+        except Exception:  # noqa: BLE001
+            # Starlette has answered 500 (the `unexpected` handler logged it) and re-raises
+            # for the server's sake; uvicorn would then drop the connection, and a client's
+            # next request on it would get no answer at all. Every request gets an answer.
+            return
 
 
 def new_context(settings: Settings, db: Database) -> AppContext:

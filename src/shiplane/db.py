@@ -25,6 +25,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from shiplane.errors import Unavailable
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -78,6 +82,32 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+# SQLSTATEs that mean "the database cannot take this now", not "this request is wrong":
+# class 08 connection exceptions, 25006 read-only transaction, class 53 insufficient
+# resources (disk full, out of memory), 57P01-57P03 shutdown and cannot-connect-now.
+_UNAVAILABLE_SQLSTATES = ("08", "25006", "53", "57P01", "57P02", "57P03")
+# SQLite says it in words (sqlite3.OperationalError).
+_UNAVAILABLE_SQLITE = ("database or disk is full", "readonly database", "database is locked", "unable to open database", "disk i/o error")
+
+
+def unavailable(exc: BaseException) -> Unavailable | None:
+    """The 503 to answer when ``exc`` is an outage of the database (None when it is not one)."""
+    if isinstance(exc, PoolTimeoutError):
+        return Unavailable("the database is busy: no connection was free in time")
+    if not isinstance(exc, DBAPIError):
+        return None
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None) or ""
+    message = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    if (sqlstate and sqlstate.startswith(_UNAVAILABLE_SQLSTATES)) or exc.connection_invalidated:
+        return Unavailable(f"the database is unavailable: {message[:200]}")
+    if isinstance(exc, (OperationalError, InterfaceError)) and (
+        not sqlstate or any(words in message.lower() for words in _UNAVAILABLE_SQLITE)
+    ):
+        return Unavailable(f"the database is unavailable: {message[:200]}")
+    return None
 
 
 def conflict_insert(dialect: str, table: Any) -> Any:
@@ -177,8 +207,14 @@ class Database:
                 yield conn
 
     def _call(self, write: bool, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        with self.write() if write else self.read() as conn:
-            return fn(conn, *args, **kwargs)
+        try:
+            with self.write() if write else self.read() as conn:
+                return fn(conn, *args, **kwargs)
+        except DBAPIError as exc:
+            outage = unavailable(exc)
+            if outage is None:
+                raise
+            raise outage from exc
 
     async def _in_thread(self, write: bool, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         # A plain executor sized like the pool: cheaper per call than anyio's

@@ -17,6 +17,9 @@ class DomainError(Exception):
     def body(self) -> dict[str, Any]:
         return {"error": self.code, "detail": self.detail, **self.extra}
 
+    def headers(self) -> dict[str, str] | None:
+        return None
+
 
 class NotFound(DomainError):
     status_code = 404
@@ -65,3 +68,17 @@ class Invalid(DomainError):
 
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(f"{field}: {reason}", fields={field: reason})
+
+
+class Unavailable(DomainError):
+    """The database cannot be reached, is read-only or is full: try again shortly.
+
+    Nothing was written: the transaction that met the outage rolled back.
+    """
+
+    status_code = 503
+    code = "unavailable"
+    retry_after = 5  # seconds
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

@@ -14,7 +14,7 @@ from shiplane import clock
 from shiplane.auth import deps
 from shiplane.auth.service import Principal
 from shiplane.context import AppContext, context
-from shiplane.errors import DomainError
+from shiplane.errors import DomainError, Unavailable
 from shiplane.locks import gate as gate_mod
 from shiplane.locks import inputs, service
 from shiplane.locks.schemas import LockIn
@@ -88,8 +88,12 @@ _SLUG = re.compile(SLUG_PATTERN)
 _JSON = [(b"content-type", b"application/json")]
 
 
+_RETRY = [(b"retry-after", str(Unavailable.retry_after).encode())]
+
+
 async def _send(send: Send, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": _JSON + [(b"content-length", str(len(body)).encode())]})
+    headers = _JSON + [(b"content-length", str(len(body)).encode())] + (_RETRY if status == Unavailable.status_code else [])
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
