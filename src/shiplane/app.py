@@ -210,6 +210,11 @@ class ShiplaneApp(FastAPI):
     """
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("//"):
+            # A client base URL with a trailing slash (the sleuth CLI's "https://host/") asks
+            # for //graphql or //api/1/...: serve it like the single-slash path (SPEC 8.5).
+            raw = scope.get("raw_path") or scope["path"].encode()
+            scope = dict(scope, path="/" + scope["path"].lstrip("/"), raw_path=b"/" + raw.lstrip(b"/"))
         if scope["type"] == "http" and headers_too_large(scope):
             await refuse_large_headers(send)
             observe(scope, "unmatched", 431, 0.0)

@@ -17,6 +17,8 @@ HEADER_LIMIT = 16 * 1024  # all request headers together, names and values
 DEFAULT_LIMIT = 1 * MIB
 LARGE_LIMIT = 8 * MIB
 LARGE_PATHS = ("/api/v1/judge", "/api/v1/metrics")
+# The official sleuth CLI sends up to 250 commits with every ancestor sha (SPEC 8.5).
+LARGE_PREFIXES = ("/api/1/",)
 
 REQUEST_SECONDS = Histogram(
     "shiplane_http_request_duration_seconds",
@@ -125,7 +127,8 @@ class BodyLimitMiddleware:
                 "fields": {"query": "NUL characters are not allowed"},
             })
             return
-        limit = LARGE_LIMIT if scope["path"] in LARGE_PATHS else DEFAULT_LIMIT
+        path = scope["path"]
+        limit = LARGE_LIMIT if path in LARGE_PATHS or path.startswith(LARGE_PREFIXES) else DEFAULT_LIMIT
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:

@@ -35,9 +35,10 @@ from shiplane.context import AppContext, get_context
 from shiplane.deploys.intake import intake_for
 from shiplane.deploys.register import register
 from shiplane.deploys.schemas import DeployIn
-from shiplane.errors import DomainError
+from shiplane.errors import DomainError, NotFound
 from shiplane.events import service as events
 from shiplane.health import push
+from shiplane.health import service as health_service
 from shiplane.schemas import in_range
 from shiplane.tables.catalog import environments, services
 from shiplane.tables.deploys import deploys as deploys_table
@@ -53,6 +54,15 @@ class BadRequest(Exception):
         self.status = status
 
 
+def _json(raw: bytes | str) -> Any:
+    try:
+        return json.loads(raw)
+    except RecursionError:  # the C decoder stops at Python's recursion limit: bounded, but not a 500
+        raise BadRequest("Body is nested too deeply") from None
+    except ValueError:
+        raise BadRequest("Body is not valid JSON") from None
+
+
 async def _body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     ctype = request.headers.get("content-type", "")
@@ -60,10 +70,7 @@ async def _body(request: Request) -> dict[str, Any]:
         form = await request.form()
         return {k: v for k, v in form.items() if isinstance(v, str)}
     if raw.strip().startswith(b"{"):
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            raise BadRequest("Body is not valid JSON") from None
+        data = _json(raw)
         if not isinstance(data, dict):
             raise BadRequest("Body must be a JSON object")
         return data
@@ -166,8 +173,8 @@ def _deploy_in(deployment: str, body: dict[str, Any]) -> tuple[DeployIn, bool]:
     commits = body.get("commits")
     if isinstance(commits, str) and commits.strip():
         try:
-            commits = json.loads(commits)
-        except ValueError:
+            commits = _json(commits)
+        except BadRequest:
             raise BadRequest("commits is not valid JSON") from None
     if commits:
         data["commits"] = commits
@@ -186,20 +193,47 @@ async def register_deploy(request: Request, org: str, deployment: str) -> PlainT
         who = await _auth(ctx, request, body)
         deploy_in, ignore_duplicate = _deploy_in(deployment, body)
         result = await ctx.db.run_write(
-            register,
-            deploy_in,
-            actor=who.name,
-            now=clock.now(),
-            intake=intake_for(ctx),
+            _register_unless_duplicate, deploy_in, actor=who.name, now=clock.now(), intake=intake_for(ctx)
         )
     except BadRequest as exc:
         return PlainTextResponse(exc.text, status_code=exc.status)
     except DomainError as exc:
         status = 404 if exc.status_code == 404 else 400
         return PlainTextResponse(exc.detail, status_code=status)
-    if not result.changed and not ignore_duplicate:
+    if (result is None or not result.changed) and not ignore_duplicate:
         return PlainTextResponse(f"Deploy for sha {deploy_in.sha} has already been registered", status_code=400)
     return PlainTextResponse("Success")
+
+
+def _register_unless_duplicate(conn: Any, body: DeployIn, *, actor: str, now: datetime, intake: Any) -> Any:
+    """Sleuth's duplicates (SPEC 8.5): a retried call is never a second deploy, nor a rollback.
+
+    A duplicate is the same sha in the same place with the same ``date`` when the
+    request gives one, or, without a date, the sha that is already the latest
+    deploy there (which ``register`` answers as an idempotent repeat). Returns None
+    for a duplicate, having written nothing.
+    """
+    if body.finished_at is not None and _same_sha_and_date(conn, body):
+        return None
+    return register(conn, body, actor=actor, now=now, intake=intake)
+
+
+def _same_sha_and_date(conn: Any, body: DeployIn) -> bool:
+    return (
+        conn.execute(
+            select(deploys_table.c.id)
+            .join(services, services.c.id == deploys_table.c.service_id)
+            .join(environments, environments.c.id == deploys_table.c.environment_id)
+            .where(
+                services.c.slug == body.service,
+                environments.c.slug == body.environment,
+                deploys_table.c.sha == body.sha,
+                deploys_table.c.finished_at == body.finished_at,
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
 
 
 @router.post("/api/1/deployments/{org}/{deployment}/register_deploy", summary="Sleuth: register a deploy")
@@ -302,21 +336,67 @@ async def graphql_post(request: Request) -> JSONResponse:
 
 
 async def graphql(request: Request) -> JSONResponse:
-    """Answers only the one query the sleuth CLI sends; anything else is a GraphQL error."""
+    """Answers the two operations the sleuth CLI sends (latestChange, setHealth); anything else is a GraphQL error."""
     ctx = get_context(request)
     try:
         raw = await request.body()
-        payload = json.loads(raw) if raw.strip() else dict(request.query_params)
+        payload = _json(raw) if raw.strip() else dict(request.query_params)
         query = payload.get("query", "") if isinstance(payload, dict) else ""
-        await _auth(ctx, request, {}, role="viewer")
+        query = query if isinstance(query, str) else ""
+        mutation = re.match(r"\s*mutation\b", query) is not None
+        who = await _auth(ctx, request, {}, role="deployer" if mutation else "viewer")
     except BadRequest as exc:
         return JSONResponse({"errors": [{"message": exc.text}]}, status_code=exc.status)
-    except ValueError:
-        return JSONResponse({"errors": [{"message": "body is not JSON"}]}, status_code=400)
-    deployment = _arg(query, "deploymentSlug") if isinstance(query, str) else None
-    if not deployment or "latestChange" not in query:
-        return JSONResponse({"errors": [{"message": "only deployment { latestChange } is supported"}]})
+    if mutation and "setHealth" in query:
+        return await _set_health(ctx, query, who)
+    deployment = _arg(query, "deploymentSlug")
+    if mutation or not deployment or "latestChange" not in query:
+        return JSONResponse(
+            {"errors": [{"message": "only deployment { latestChange } and mutation { setHealth } are supported"}]}
+        )
     environment = (_arg(query, "environmentSlug") or "production").lower()
     sha = await ctx.db.run_read(_latest_change, deployment.lower(), environment)
     change = {"revision": sha, "slug": sha[:12], "url": None} if sha else None
     return JSONResponse({"data": {"deployment": {"latestChange": change}}})
+
+
+_HEALTHS = {"HEALTHY": "healthy", "AILING": "ailing", "UNHEALTHY": "unhealthy"}
+
+
+async def _set_health(ctx: AppContext, query: str, who: Principal) -> JSONResponse:
+    """``setHealth(orgSlug, deploymentSlug, deploySlug, health)``: a manual verdict, or ``reset`` to the judge's.
+
+    ``deploySlug`` is the ``slug`` that latestChange returned: the first 12 hex digits of the sha.
+    """
+    deployment, slug, health = _arg(query, "deploymentSlug"), _arg(query, "deploySlug"), _arg(query, "health")
+    state = _HEALTHS.get((health or "").upper())
+    if not deployment or not slug or (state is None and (health or "").lower() != "reset"):
+        return JSONResponse(
+            {"errors": [{"message": "setHealth needs deploymentSlug, deploySlug and health HEALTHY, AILING, UNHEALTHY or reset"}]}
+        )
+    if not re.fullmatch(r"[0-9a-fA-F]{4,64}", slug):
+        return JSONResponse({"errors": [{"message": f"no deploy {slug!r} of {deployment!r}"}]})
+    try:
+        await ctx.db.run_write(
+            _apply_health, deployment.strip().lower(), slug.lower(), state, actor=who.name, now=clock.now()
+        )
+    except DomainError as exc:
+        return JSONResponse({"errors": [{"message": exc.detail}]})
+    ctx.gate_may_have_changed()
+    return JSONResponse({"data": {"setHealth": {"success": True}}})
+
+
+def _apply_health(conn: Any, service_slug: str, sha_prefix: str, state: str | None, *, actor: str, now: datetime) -> None:
+    deploy_id = conn.execute(
+        select(deploys_table.c.id)
+        .join(services, services.c.id == deploys_table.c.service_id)
+        .where(services.c.slug == service_slug, deploys_table.c.sha.startswith(sha_prefix, autoescape=True))
+        .order_by(deploys_table.c.deployed_at.desc(), deploys_table.c.id.desc())
+        .limit(1)
+    ).scalar()
+    if deploy_id is None:
+        raise NotFound(f"no deploy {sha_prefix!r} of {service_slug!r}")
+    if state is None:
+        health_service.reset_verdict(conn, deploy_id, actor=actor, now=now)
+    else:
+        health_service.manual_verdict(conn, deploy_id, state, "set with the sleuth CLI", actor=actor, now=now)

@@ -49,6 +49,16 @@ def set_health(
     return deploys_service.get(conn, deploy_id)
 
 
+def reset_verdict(conn: Connection, deploy_id: int, *, actor: str, now: datetime) -> dict[str, Any]:
+    """Drop a human verdict: the judge decides again at its next look (``reset`` in the sleuth CLI)."""
+    row = deploys_service.get_row(conn, deploy_id)
+    detail = {k: v for k, v in (row.health_detail or {}).items() if k != "manual"}
+    return set_health(
+        conn, deploy_id, "pending", reason=f"manual verdict reset by {actor}; the judge decides again",
+        actor=actor, now=now, final=False, detail=detail,
+    )
+
+
 def manual_verdict(conn: Connection, deploy_id: int, state: str, note: str, *, actor: str, now: datetime) -> dict[str, Any]:
     """A human overrides the judge; the verdict is final and recorded."""
     reason = f"set {state} by {actor}" + (f": {note}" if note else "")
