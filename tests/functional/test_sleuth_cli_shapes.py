@@ -18,16 +18,14 @@ HEADERS = {"AUTHORIZATION": f"apikey {BOB}"}
 
 def latest_change_query(deployment: str, environment: str = "production") -> str:
     return (
-        '{ deployment(orgSlug:"acme", deploymentSlug:"%s") { ... on CodeChangeSource {'
-        ' latestChange(environmentSlug:"%s") { revision slug url } } } }' % (deployment, environment)
-    )
+        '{ deployment(orgSlug:"acme", deploymentSlug:"DEPLOYMENT") { ... on CodeChangeSource {'
+        ' latestChange(environmentSlug:"ENVIRONMENT") { revision slug url } } } }'
+    ).replace("DEPLOYMENT", deployment).replace("ENVIRONMENT", environment)
 
 
 def set_health_mutation(deploy_slug: str, health: str) -> str:
-    return (
-        'mutation { setHealth(orgSlug:"acme", deploymentSlug:"web", deploySlug:"%s", health:"%s") { success } }'
-        % (deploy_slug, health)
-    )
+    template = 'mutation { setHealth(orgSlug:"acme", deploymentSlug:"web", deploySlug:"SLUG", health:"HEALTH") { success } }'
+    return template.replace("SLUG", deploy_slug).replace("HEALTH", health)
 
 
 def cli_body(head: str, n_commits: int, n_parents: int, date: datetime) -> dict:
