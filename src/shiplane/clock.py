@@ -6,7 +6,13 @@ read it here once per request or worker tick, so tests can pass any instant.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
+
+
+def monotonic() -> float:
+    """Seconds on a clock that never jumps: for intervals, never for instants."""
+    return time.monotonic()
 
 
 def now() -> datetime:

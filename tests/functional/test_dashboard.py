@@ -27,8 +27,15 @@ def people(db):
         auth_service.create_user(conn, "vic", "viewer", PASSWORD, clock.now())
 
 
+def post_login(client: TestClient, data: dict, **kw):
+    """What a browser does: open the form (its CSRF token comes in the page and a cookie), then post it."""
+    page = client.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    return client.post("/login", data=data | {"csrf": token}, **kw)
+
+
 def _login(client: TestClient, username: str) -> str:
-    r = client.post("/login", data={"username": username, "password": PASSWORD, "next": "/"}, follow_redirects=False)
+    r = post_login(client, {"username": username, "password": PASSWORD, "next": "/"}, follow_redirects=False)
     assert r.status_code == 303, r.text
     return _csrf(client, "/locks")
 
@@ -60,7 +67,7 @@ def test_pages_need_a_login_unless_the_dashboard_is_public(client, people, db, d
 
 
 def test_session_cookie_flags_and_logout(client, people):
-    r = client.post("/login", data={"username": "dana", "password": PASSWORD}, follow_redirects=False)
+    r = post_login(client, {"username": "dana", "password": PASSWORD}, follow_redirects=False)
     cookie = r.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax") and "Secure" not in cookie
     csrf = _csrf(client, "/")
@@ -74,20 +81,20 @@ def test_secure_cookie_behind_https(db, db_url, people):
 
     app = create_app(make_settings(db_url, Config(server={"public_url": "https://ship.example"})), db=db, worker=False)
     with TestClient(app) as c:
-        r = c.post("/login", data={"username": "dana", "password": PASSWORD}, follow_redirects=False)
+        r = post_login(c, {"username": "dana", "password": PASSWORD}, follow_redirects=False)
         assert "Secure" in r.headers["set-cookie"]
 
 
 def test_login_is_rate_limited(client, people):
     for _ in range(5):
-        assert client.post("/login", data={"username": "dana", "password": "nope"}).status_code == 401
-    r = client.post("/login", data={"username": "dana", "password": PASSWORD}, follow_redirects=False)
+        assert post_login(client, {"username": "dana", "password": "nope"}).status_code == 401
+    r = post_login(client, {"username": "dana", "password": PASSWORD}, follow_redirects=False)
     assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
     assert "Too many failed attempts" in r.text
 
 
 def test_login_never_redirects_off_site(client, people):
-    r = client.post("/login", data={"username": "dana", "password": PASSWORD, "next": "//evil.example/x"}, follow_redirects=False)
+    r = post_login(client, {"username": "dana", "password": PASSWORD, "next": "//evil.example/x"}, follow_redirects=False)
     assert r.headers["location"] == "/"
 
 
@@ -184,15 +191,61 @@ def test_manual_verdict_from_the_deploy_page(client, people, alice):
 
 
 def test_login_limiter_is_per_key_and_expires():
-    limiter = sessions.LoginLimiter(attempts=2, per=timedelta(minutes=1))
+    limiter = sessions.LoginLimiter(per=timedelta(minutes=1), limits={"pair": 2, "address": 10, "user": 20})
     t0 = clock.now()
-    keys = ("user:a", "addr:1")
+    keys = sessions.LoginLimiter.keys("a", "10.0.0.1")
     limiter.failed(keys, t0)
     assert limiter.retry_after(keys, t0) == 0
     limiter.failed(keys, t0 + timedelta(seconds=10))
     assert limiter.retry_after(keys, t0 + timedelta(seconds=20)) == pytest.approx(40)
-    assert limiter.retry_after(("user:b", "addr:2"), t0) == 0
+    assert limiter.retry_after(sessions.LoginLimiter.keys("b", "10.0.0.2"), t0) == 0
     assert limiter.retry_after(keys, t0 + timedelta(seconds=61)) == 0
+
+
+def test_the_right_password_from_another_address_is_not_locked_out():
+    limiter = sessions.LoginLimiter()
+    t0 = clock.now()
+    for _ in range(5):
+        limiter.failed(sessions.LoginLimiter.keys("dana", "203.0.113.9"), t0)
+    assert limiter.retry_after(sessions.LoginLimiter.keys("dana", "203.0.113.9"), t0) > 0
+    assert limiter.retry_after(sessions.LoginLimiter.keys("dana", "198.51.100.7"), t0) == 0
+    # Guessing one name from many addresses locks the name, after ten times as many failures.
+    for n in range(45):
+        limiter.failed(sessions.LoginLimiter.keys("dana", f"192.0.2.{n}"), t0)
+    assert limiter.retry_after(sessions.LoginLimiter.keys("dana", "198.51.100.7"), t0) > 0
+
+
+def test_the_limiter_memory_is_bounded():
+    limiter = sessions.LoginLimiter(size=100)
+    t0 = clock.now()
+    for n in range(5000):
+        limiter.failed(sessions.LoginLimiter.keys(f"user{n}", f"10.1.{n // 250}.{n % 250}"), t0)
+    assert len(limiter.failures) <= 100
+
+
+def test_the_login_form_needs_its_csrf_token(client, people):
+    r = client.post("/login", data={"username": "dana", "password": PASSWORD}, follow_redirects=False)
+    assert r.status_code == 403 and "form expired" in r.text
+    assert client.get("/", follow_redirects=False).status_code == 303  # not logged in
+    page = client.get("/login")
+    assert "samesite=strict" in page.headers["set-cookie"].lower()
+
+
+def test_a_nul_in_the_username_is_a_wrong_login_not_a_500(client, people):
+    r = post_login(client, {"username": "da\x00na", "password": PASSWORD}, follow_redirects=False)
+    assert r.status_code == 401
+
+
+def test_logins_from_two_addresses_are_counted_apart(db, db_url, people):
+    from shiplane.app import create_app
+
+    app = create_app(make_settings(db_url), db=db, worker=False)
+    with TestClient(app, client=("203.0.113.9", 5000)) as attacker:
+        for _ in range(5):
+            assert post_login(attacker, {"username": "dana", "password": "nope"}).status_code == 401
+        assert post_login(attacker, {"username": "dana", "password": PASSWORD}, follow_redirects=False).status_code == 429
+    with TestClient(app, client=("198.51.100.7", 5000)) as dana:
+        assert post_login(dana, {"username": "dana", "password": PASSWORD}, follow_redirects=False).status_code == 303
 
 
 def test_committed_events_reach_the_live_bus_and_rolled_back_ones_do_not(db):

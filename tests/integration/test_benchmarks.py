@@ -40,6 +40,7 @@ RUNS: dict[str, tuple[list[str], str]] = {
     ),
     "dashboard.py": (["--db", "sqlite", "--deploys", "300", "--services", "5", "--runs", "2"], "GET / p95"),
     "gate_eval.py": (["--rules", "20", "--number", "10"], "cold evaluation"),
+    "hardening.py": (["--requests", "100", "--paths", "150"], "targets met"),
     "judge_accuracy.py": (
         ["--data", str(SHARED / "data" / "series" / "nab"), "--null", "100", "--per-size", "50", "--no-targets"],
         "beats Kayenta-style",

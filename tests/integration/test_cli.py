@@ -58,8 +58,8 @@ def test_token_and_user_create_write_to_the_database(db, db_url):
             env={"SHIPLANE_DATABASE_URL": db_url}, input="correct horse\n")
     assert r.returncode == 0, r.stderr
     with db.read() as conn:
-        assert service.authenticate_user(conn, "dana", "correct horse").role == "viewer"
-        assert service.authenticate_user(conn, "dana", "correct horse\n") is None
+        assert service.verify_password(service.user_credentials(conn, "dana"), "dana", "correct horse").role == "viewer"
+        assert service.verify_password(service.user_credentials(conn, "dana"), "dana", "correct horse\n") is None
 
     r = run("token", "create", "--name", "x", "--role", "root", env={"SHIPLANE_DATABASE_URL": db_url})
     assert r.returncode == 2 and "role" in r.stderr

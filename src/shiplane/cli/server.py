@@ -22,6 +22,7 @@ def serve(
 
     from shiplane.app import OutdatedSchema, create_app, prepare_database
     from shiplane.db import Database
+    from shiplane.protocol import with_header_timeout
 
     settings = settings_or_exit(config, host=host, port=port)
     db = Database(settings.database_url)
@@ -30,6 +31,7 @@ def serve(
     except OutdatedSchema as exc:
         fail(str(exc), 3)
     application = create_app(settings, db=db, worker=not no_worker, prepared=True)
+    server = settings.config.server
     uvicorn.run(
         application,
         host=settings.host,
@@ -37,6 +39,10 @@ def serve(
         access_log=access_log,
         log_level="info",
         timeout_graceful_shutdown=5,
+        http=with_header_timeout(server.header_timeout.total_seconds()),
+        # X-Forwarded-For only from [server] trusted_proxies; uvicorn would otherwise believe any local peer.
+        proxy_headers=bool(server.trusted_proxies),
+        forwarded_allow_ips=list(server.trusted_proxies) or None,
     )
 
 

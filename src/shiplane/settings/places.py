@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from datetime import timedelta
 
 from pydantic import field_validator
 
-from shiplane.settings.values import Section, Slug
+from shiplane.settings.values import Duration, Section, Slug
 
 
 class ServerConfig(Section):
     public_url: str = ""
     auto_create: bool = True
     public_dashboard: bool = False
+    # Proxies (addresses or networks) whose X-Forwarded-For is believed; nobody's by default.
+    trusted_proxies: list[str] = []
+    header_timeout: Duration = timedelta(seconds=10)  # a client must send its request headers within this
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or network: {item!r}") from None
+        return value
+
+    @field_validator("header_timeout")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be more than 0s")
+        return value
 
 
 class DatabaseConfig(Section):

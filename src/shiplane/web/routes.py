@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from markupsafe import Markup
@@ -33,6 +35,7 @@ HERE = Path(__file__).parent
 router = APIRouter(include_in_schema=False)
 static = StaticFiles(directory=HERE / "static")
 KEEPALIVE = 15.0  # seconds between SSE comments, so proxies keep the stream open
+SESSION_RECHECK = 5.0  # seconds: a live stream ends this soon after its session does
 
 
 class LoginRequired(Exception):
@@ -118,7 +121,19 @@ def _safe_next(value: str | None) -> str:
 
 @router.get("/login")
 async def login_form(request: Request, next: str | None = None) -> Response:
-    return _page(request, "login.html", await _session(request), next=_safe_next(next), error=None)
+    return _login_page(request, 200, next=_safe_next(next), error=None, session=await _session(request))
+
+
+def _login_page(request: Request, status: int, *, session: sessions.Session | None = None, **data: Any) -> HTMLResponse:
+    """The login form, with a fresh CSRF token in the form and in a cookie (double submit)."""
+    token = secrets.token_urlsafe(24)
+    response = _page(request, "login.html", session, status, login_csrf=token, **data)
+    response.set_cookie(sessions.LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="strict", path="/login")
+    return response
+
+
+# argon2 takes tens of milliseconds and 64 MiB a check: in threads, two at a time.
+_PASSWORD_CHECKS = anyio.CapacityLimiter(2)
 
 
 @router.post("/login")
@@ -128,24 +143,32 @@ async def login(request: Request) -> Response:
     username = str(form.get("username") or "")[:150]
     password = str(form.get("password") or "")[:1000]
     target = _safe_next(str(form.get("next") or "/"))
+    if not sessions.login_csrf_ok(request.cookies.get(sessions.LOGIN_CSRF_COOKIE), str(form.get("csrf") or "")):
+        return _login_page(request, 403, next=target, username=username,
+                           error="The form expired or did not come from this dashboard. Try again.")
     now = clock.now()
-    client = request.client.host if request.client else "?"
-    keys = (f"user:{username.lower()}", f"addr:{client}")
+    client = request.client.host if request.client else "?"  # X-Forwarded-For only from [server] trusted_proxies
+    keys = sessions.LoginLimiter.keys(username, client)
     limiter = _limiter(request)
     wait = limiter.retry_after(keys, now)
     if wait > 0:
-        response = _page(request, "login.html", None, 429, next=target, username=username,
-                         error=f"Too many failed attempts. Try again in {int(wait) + 1} seconds.")
+        response = _login_page(request, 429, next=target, username=username,
+                               error=f"Too many failed attempts. Try again in {int(wait) + 1} seconds.")
         response.headers["Retry-After"] = str(int(wait) + 1)
         return response
-    principal = await ctx.db.run_read(auth_service.authenticate_user, username, password) if username and password else None
+    principal = None
+    if username and password:
+        credentials = await ctx.db.run_read(auth_service.user_credentials, username)
+        principal = await anyio.to_thread.run_sync(
+            auth_service.verify_password, credentials, username, password, limiter=_PASSWORD_CHECKS
+        )
     if principal is None:
         limiter.failed(keys, now)
-        return _page(request, "login.html", None, 401, next=target, username=username,
-                     error="Wrong username or password.")
+        return _login_page(request, 401, next=target, username=username, error="Wrong username or password.")
     limiter.succeeded(keys)
     value, _ = await ctx.db.run_write(sessions.start, principal, now)
     response = RedirectResponse(target, status_code=303)
+    response.delete_cookie(sessions.LOGIN_CSRF_COOKIE, path="/login")
     response.set_cookie(
         sessions.COOKIE, value, max_age=int(sessions.LIFETIME.total_seconds()), httponly=True, samesite="lax",
         secure=ctx.settings.config.server.public_url.startswith("https://"), path="/",
@@ -281,17 +304,29 @@ async def dora_page(request: Request, service: str | None = None, days: str = "9
 
 @router.get("/live")
 async def live_updates(request: Request) -> Response:
-    await viewer(request)
+    session = await viewer(request)
     bus = live.attach(get_context(request).db)
     queue = bus.subscribe()
 
+    async def still_logged_in() -> bool:
+        # A stream opened before logout must not outlive the session (or its expiry).
+        return session is None or await _session(request) is not None
+
     async def stream():
+        checked = clock.monotonic()
         try:
             yield "retry: 3000\n\n"
             while True:
                 try:
-                    kind = await asyncio.wait_for(queue.get(), KEEPALIVE)
+                    kind = await asyncio.wait_for(queue.get(), min(KEEPALIVE, SESSION_RECHECK))
                 except TimeoutError:
+                    kind = None
+                if clock.monotonic() - checked >= SESSION_RECHECK:
+                    checked = clock.monotonic()
+                    if not await still_logged_in():
+                        yield "event: logout\ndata: session ended\n\n"
+                        return
+                if kind is None:
                     if await request.is_disconnected():
                         return
                     yield ": keepalive\n\n"

@@ -9,6 +9,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cachetools import TTLCache
 from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Connection
 
@@ -59,44 +60,68 @@ def end(conn: Connection, value: str) -> None:
     conn.execute(delete(web_sessions).where(web_sessions.c.id_hash == _digest(value)))
 
 
+LOGIN_CSRF_COOKIE = "shiplane_login_csrf"
+
+
+def login_csrf_ok(cookie: str | None, submitted: str | None) -> bool:
+    """Before anyone is logged in there is no session to hold the token: the form and a cookie carry it."""
+    return bool(cookie) and bool(submitted) and hmac.compare_digest(cookie or "", submitted or "")
+
+
 def csrf_ok(session: Session | None, submitted: str | None) -> bool:
     return session is not None and bool(submitted) and hmac.compare_digest(session.csrf, submitted or "")
 
 
 class LoginLimiter:
-    """At most ``attempts`` failed logins per ``per`` for one username, and for one client address.
+    """Failed logins counted per client address, per username from that address, and per username.
 
-    Kept in memory: with several server processes each one counts on its own, which
-    still bounds guessing to a few attempts a minute per process (docs/operations.md).
+    A guesser at one address is stopped after a few tries at one name (``pair``) or
+    a few more across names (``address``); the real user, from another address, can
+    still log in. Only a spread-out attack on one name (``user``, many addresses)
+    locks that name for everybody, and it needs ten times as many failures.
+
+    Kept in memory, in LRU caches of fixed size: a flood of distinct names or
+    addresses cannot grow it. With several server processes each one counts on its
+    own (docs/operations.md).
     """
 
-    def __init__(self, attempts: int = 5, per: timedelta = timedelta(minutes=5)) -> None:
-        self.attempts = attempts
-        self.per = per
-        self.failures: dict[str, deque[datetime]] = {}
+    LIMITS = {"pair": 5, "address": 20, "user": 50}
 
-    def _recent(self, key: str, now: datetime) -> deque[datetime]:
-        q = self.failures.setdefault(key, deque())
+    def __init__(self, per: timedelta = timedelta(minutes=5), size: int = 10_000, limits: dict[str, int] | None = None) -> None:
+        self.per = per
+        self.limits = limits or dict(self.LIMITS)
+        self.failures: TTLCache[tuple[str, str], deque[datetime]] = TTLCache(maxsize=size, ttl=per.total_seconds())
+
+    @staticmethod
+    def keys(username: str, address: str) -> tuple[tuple[str, str], ...]:
+        name = username.lower()
+        return (("pair", f"{name}@{address}"), ("address", address), ("user", name))
+
+    def _recent(self, key: tuple[str, str], now: datetime) -> deque[datetime]:
+        q = self.failures.get(key)
+        if q is None:
+            q = self.failures[key] = deque()
         while q and q[0] <= now - self.per:
             q.popleft()
         return q
 
-    def retry_after(self, keys: tuple[str, ...], now: datetime) -> float:
+    def retry_after(self, keys: tuple[tuple[str, str], ...], now: datetime) -> float:
         """Seconds until another attempt is allowed (0: allowed now)."""
         wait = 0.0
         for key in keys:
             q = self._recent(key, now)
-            if len(q) >= self.attempts:
-                wait = max(wait, (q[0] + self.per - now).total_seconds())
+            if len(q) >= self.limits[key[0]]:
+                wait = max(wait, (q[-self.limits[key[0]]] + self.per - now).total_seconds())
         return wait
 
-    def failed(self, keys: tuple[str, ...], now: datetime) -> None:
+    def failed(self, keys: tuple[tuple[str, str], ...], now: datetime) -> None:
         for key in keys:
-            self._recent(key, now).append(now)
-        if len(self.failures) > 10_000:  # a flood of distinct names must not grow memory without bound
-            for key in [k for k, q in self.failures.items() if not q]:
-                del self.failures[key]
+            q = self._recent(key, now)
+            q.append(now)
+            self.failures[key] = q  # setting again restarts the entry's time to live
 
-    def succeeded(self, keys: tuple[str, ...]) -> None:
+    def succeeded(self, keys: tuple[tuple[str, str], ...]) -> None:
+        # A correct password clears what this address did, not what others did to the name.
         for key in keys:
-            self.failures.pop(key, None)
+            if key[0] != "user":
+                self.failures.pop(key, None)
