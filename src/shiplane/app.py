@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from shiplane import __version__, clock
 from shiplane import migrate as migrations
@@ -51,7 +51,14 @@ from shiplane.locks.calendar import compile_schedule
 from shiplane.locks.routes import GATE_OPENAPI, gate_asgi
 from shiplane.locks.routes import router as locks_router
 from shiplane.locks.scheduler import GateScheduler
-from shiplane.middleware import BodyLimitMiddleware, MetricsMiddleware, headers_too_large, observe, refuse_large_headers
+from shiplane.middleware import (
+    BodyLimitMiddleware,
+    BodyTooLarge,
+    MetricsMiddleware,
+    headers_too_large,
+    observe,
+    refuse_large_headers,
+)
 from shiplane.notify import slack_commands
 from shiplane.notify.relay import Notifier
 from shiplane.settings import Settings
@@ -140,13 +147,41 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"error": "internal_error", "detail": "unexpected server error"}, status_code=500)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _FASTAPI_BODY_ERROR:
+            # FastAPI's answer to a body it could not decode (not UTF-8, for one): a validation error.
+            cause = exc.__cause__
+            if isinstance(cause, BodyTooLarge):
+                return JSONResponse(cause.body(), status_code=413)
+            reason = "not UTF-8" if isinstance(cause, UnicodeDecodeError) else "cannot be read"
+            fields = {"body": f"the request body {reason}"}
+            return JSONResponse(
+                {"error": "validation_error", "detail": f"body: {fields['body']}", "fields": fields}, status_code=422
+            )
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            # Starlette names only the first route it matched; there may be one per method.
+            headers = {"Allow": ", ".join(allowed_methods(request.app, request.scope))}
         codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
         return JSONResponse(
             {"error": codes.get(exc.status_code, "http_error"), "detail": str(exc.detail)},
             status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            headers=headers,
         )
+
+
+_FASTAPI_BODY_ERROR = "There was an error parsing the body"
+
+
+def allowed_methods(app: Any, scope: Any) -> list[str]:
+    """Every method some route answers at this path, in the order HTTP lists them."""
+    if scope["path"] == "/api/v1/gate":
+        return ["GET", "HEAD"]
+    return [
+        method
+        for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+        if any(route.matches(dict(scope, method=method))[0] == Match.FULL for route in app.router.routes)
+    ]
 
 
 async def healthz(_: Request) -> JSONResponse:
@@ -223,6 +258,13 @@ class ShiplaneApp(FastAPI):
             started = time.perf_counter()
             status = await gate_asgi(self.state.ctx, scope, receive, send)
             observe(scope, "/api/v1/gate", status, time.perf_counter() - started)
+            return
+        if scope["type"] == "http" and scope["path"] == "/api/v1/gate":
+            response = JSONResponse(
+                {"error": "method_not_allowed", "detail": "Method Not Allowed"}, status_code=405, headers={"Allow": "GET, HEAD"}
+            )
+            await response(scope, receive, send)
+            observe(scope, "/api/v1/gate", 405, 0.0)
             return
         try:
             await super().__call__(scope, receive, send)

@@ -25,10 +25,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from shiplane.errors import Unavailable
+from shiplane.errors import Invalid, Unavailable
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -210,6 +210,10 @@ class Database:
         try:
             with self.write() if write else self.read() as conn:
                 return fn(conn, *args, **kwargs)
+        except DataError as exc:
+            # The last line of defence: a value the edge should have refused (a NUL, a string
+            # longer than its column, a number out of range) is the client's error, not ours.
+            raise Invalid("body", "a value is too long, out of range, or holds a character that cannot be stored") from exc
         except DBAPIError as exc:
             outage = unavailable(exc)
             if outage is None:

@@ -34,7 +34,14 @@ UNMATCHED = "unmatched"
 
 
 class BodyTooLarge(Exception):
-    pass
+    """A streamed (chunked) body went past the limit while being read."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body is larger than {limit} bytes")
+        self.limit = limit
+
+    def body(self) -> dict[str, object]:
+        return {"error": "payload_too_large", "detail": str(self), "limit": self.limit}
 
 
 def headers_too_large(scope: Scope) -> bool:
@@ -147,7 +154,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:

@@ -151,6 +151,13 @@ def _slug(value: str, what: str) -> str:
     return slug
 
 
+def _segment(value: str, what: str) -> str:
+    """A free-text path segment (``{org}``, ``{metric}``): no NUL, at most 200 characters."""
+    if "\x00" in value or len(value) > 200:
+        raise BadRequest(f"Invalid {what}: at most 200 characters, and no NUL")
+    return value
+
+
 def _deploy_in(deployment: str, body: dict[str, Any]) -> tuple[DeployIn, bool]:
     sha = _text(body, "sha")
     if not sha:
@@ -254,6 +261,7 @@ async def register_manual_deploy(request: Request, org: str, deployment: str) ->
     try:
         body = await _body(request)
         who = await _auth(ctx, request, body)
+        org = _segment(org, "org")
         name = _text(body, "name")
         if not name:
             raise BadRequest("Name is required.", 422)
@@ -293,7 +301,8 @@ async def register_impact(request: Request, metric: str) -> PlainTextResponse:
         at = _date(_text(body, "date")) or clock.now()
         environment = _slug(_text(body, "environment") or "production", "environment")
         service = _text(body, "service")
-        sample = push.Sample(metric=metric[:200], environment=environment, service=service, value=value, at=at)
+        service = _slug(service, "service") if service else None
+        sample = push.Sample(metric=_segment(metric, "metric"), environment=environment, service=service, value=value, at=at)
         await ctx.db.run_write(push.store, [sample])
     except BadRequest as exc:
         return PlainTextResponse(exc.text, status_code=exc.status)

@@ -6,11 +6,12 @@ import asyncio
 import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
 import anyio
 from fastapi import APIRouter, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from markupsafe import Markup
 from pydantic import ValidationError
@@ -35,6 +36,7 @@ HERE = Path(__file__).parent
 router = APIRouter(include_in_schema=False)
 static = StaticFiles(directory=HERE / "static")
 KEEPALIVE = 15.0  # seconds between SSE comments, so proxies keep the stream open
+MAX_ID = 2**31 - 1  # ids are 32-bit on both engines; a larger one names nothing (404 would need a query)
 SESSION_RECHECK = 5.0  # seconds: a live stream ends this soon after its session does
 
 
@@ -220,7 +222,7 @@ async def deploy_detail(request: Request, deploy_id: str) -> Response:
 
 
 @router.post("/deploys/{deploy_id}/health")
-async def deploy_verdict(request: Request, deploy_id: int) -> Response:
+async def deploy_verdict(request: Request, deploy_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]) -> Response:
     ctx, session, form = await _acting(request)
     state = form.get("state", "")
     if state not in ("healthy", "unhealthy"):
@@ -266,7 +268,7 @@ async def lock(request: Request) -> Response:
 
 
 @router.post("/locks/{lock_id}/end")
-async def unlock(request: Request, lock_id: int) -> Response:
+async def unlock(request: Request, lock_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]) -> Response:
     ctx, session, form = await _acting(request)
     note = form.get("note", "").strip()[:1000] or None
     try:
