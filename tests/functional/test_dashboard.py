@@ -341,3 +341,10 @@ def test_script_urls_from_a_deploy_never_become_links(client, people, alice):
     body = client.get(f"/deploys/{r.json()['id']}").text
     assert 'href="javascript:' not in body
     assert "PROJ-9" in body and "PR #5" in body
+
+
+def test_huge_ids_in_dashboard_forms_are_4xx(client, people):
+    csrf = _login(client, "dana")
+    for path in ("/deploys/99999999999999999999/health", "/locks/99999999999999999999/end"):
+        r = client.post(path, data={"csrf": csrf, "state": "healthy"}, follow_redirects=False)
+        assert r.status_code == 422, (path, r.status_code)

@@ -50,8 +50,3 @@ def test_nul_and_overlong_text_is_refused_on_both_engines(anon, bob):
     r = bob.post("/api/v1/locks", json={"environment": "production", "reason": "nul \x00 here"})
     assert r.status_code == 422, r.text
 
-
-def test_huge_ids_in_dashboard_forms_are_4xx(anon):
-    for path in ("/deploys/99999999999999999999/health", "/locks/99999999999999999999/end"):
-        r = anon.post(path, data={"csrf": "x"}, follow_redirects=False)
-        assert 400 <= r.status_code < 500, (path, r.status_code)
