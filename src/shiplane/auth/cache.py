@@ -9,8 +9,6 @@ push out the principals of real tokens.
 
 from __future__ import annotations
 
-import threading
-
 from cachetools import TTLCache
 
 from shiplane.auth.service import Principal
@@ -31,25 +29,21 @@ class TokenCache:
         size: int = HIT_SIZE,
         miss_size: int = MISS_SIZE,
     ) -> None:
+        # Used from the event loop only (auth.deps.principal_for is async): no lock needed.
         self._hits: TTLCache[str, Principal] = TTLCache(maxsize=size, ttl=ttl)
         self._misses: TTLCache[str, bool] = TTLCache(maxsize=miss_size, ttl=miss_ttl)
-        # The gate answers on the event loop, reports may authenticate from threads.
-        self._lock = threading.Lock()
 
     def get(self, key: str) -> tuple[bool, Principal | None]:
-        with self._lock:
-            principal = self._hits.get(key)
-            if principal is not None:
-                return True, principal
-            return (key in self._misses), None
+        principal = self._hits.get(key)
+        if principal is not None:
+            return True, principal
+        return (key in self._misses), None
 
     def put(self, key: str, principal: Principal | None) -> None:
-        with self._lock:
-            if principal is None:
-                self._misses[key] = True
-            else:
-                self._hits[key] = principal
+        if principal is None:
+            self._misses[key] = True
+        else:
+            self._hits[key] = principal
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._hits) + len(self._misses)
+        return len(self._hits) + len(self._misses)
