@@ -12,6 +12,7 @@ from typing import Any
 
 from shiplane.clock import parse_iso
 from shiplane.settings import NotifyConfig
+from shiplane.text import visible_bidi
 
 # Event kind → the `[[notify]] events` word that selects it.
 CATEGORIES = {
@@ -59,8 +60,9 @@ class Message:
 
 
 def escape(text: str) -> str:
-    """Slack's three control characters (https://api.slack.com/reference/surfaces/formatting#escaping)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Slack's three control characters (https://api.slack.com/reference/surfaces/formatting#escaping),
+    with bidi controls made visible first (so their ``<U+202E>`` is escaped too)."""
+    return visible_bidi(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def clip(text: str, limit: int) -> str:

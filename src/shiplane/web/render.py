@@ -12,6 +12,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from shiplane.clock import parse_iso
+from shiplane.text import visible_bidi
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -69,6 +70,11 @@ def percent(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.0f}%"
 
 
+def _finalize(value: Any) -> Any:
+    """Every ``{{ }}`` output: bidi controls in text become visible (markup we built is left alone)."""
+    return visible_bidi(value) if type(value) is str else value
+
+
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     env = Environment(
@@ -77,6 +83,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         auto_reload=False,
+        finalize=_finalize,
     )
     env.filters.update(ago=ago, duration=duration, utc=utc, when=when, percent=percent, in_zone=in_zone)
     return env
