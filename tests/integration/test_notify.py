@@ -27,6 +27,7 @@ from shiplane.app import create_app
 from shiplane.events import service as events
 from shiplane.health import service as health_service
 from shiplane.jobs.worker import Worker
+from shiplane.notify import commands
 from shiplane.notify import relay as relay_mod
 from shiplane.notify.relay import GAP_GRACE, Notifier
 from shiplane.settings import Config
@@ -89,7 +90,8 @@ def config_for(sink: Sink, *targets: dict, **extra) -> Config:
             "server": {"public_url": PUBLIC},
             "environments": [{"slug": "production"}, {"slug": "staging"}],
             "services": [{"slug": "web"}, {"slug": "api"}],
-            "slack": {"signing_secret": SIGNING},
+            # Replies go only where response_url_prefixes allow: here the local sink.
+            "slack": {"signing_secret": SIGNING, "response_url_prefixes": [sink.url + "/"]},
             "notify": [t | {"url": sink.url + t["url"]} for t in targets],
         }
         | extra
@@ -215,6 +217,20 @@ def test_the_unlock_button_of_a_delivered_message_unlocks(sink, harness_for):
     assert "unlocked by slack:carol" in reply["text"] and reply["replace_original"] is False
     _, unlocked = sink.json("/slack")  # and the channel hears of it like any unlock
     assert section(unlocked).startswith(":unlock: *web in production* unlocked by slack:carol")
+
+
+def test_a_response_url_outside_slack_gets_no_reply(db, db_url, sink):
+    """A signed payload may name any response_url; the reply goes only under response_url_prefixes."""
+    config = config_for(sink, SLACK).model_copy(
+        update={"slack": Config.model_validate({"slack": {"signing_secret": SIGNING}}).slack}
+    )  # the default: https://hooks.slack.com/ only
+    h = Harness(db, db_url, config)
+    with db.write() as conn:
+        commands.respond_later(conn, sink.url + "/response", {"text": "hi"}, clock.now())
+    h.deliver()
+    assert sink.at("/response") == []
+    (job,) = h.jobs("slack_response")
+    assert job.state == "dead" and "is not under https://hooks.slack.com/" in job.last_error
 
 
 # ---------------------------------------------------------------- generic webhooks

@@ -193,7 +193,12 @@ class Notifier:
                 await webhook.send(self.client, url, payload["body"], secret=secret, delivery=delivery)
 
     async def respond(self, payload: dict[str, Any]) -> None:
-        await slack.send(self.client, payload["url"], payload["body"], "slack response_url")
+        url = payload["url"]
+        allowed = self.settings.config.slack.response_url_prefixes
+        if not url.startswith(tuple(allowed)):
+            log.warning("refused a Slack response_url outside %s: %.200s", allowed, url)
+            raise http.PermanentError(f"response_url {url[:200]!r} is not under {', '.join(allowed)}")
+        await slack.send(self.client, url, payload["body"], "slack response_url")
 
     async def close(self) -> None:
         await self.client.aclose()
