@@ -409,6 +409,36 @@ ERROR_SCHEMA = {
 }
 
 
+# Statuses a route answers besides its success, 401/403/413/422/431/503 (added to all of /api/v1).
+ROUTE_STATUSES: dict[tuple[str, str], dict[str, str]] = {
+    ("post", "/api/v1/deploys"): {
+        "200": "An exact repeat of the latest deploy, or the end of the deploy it started: nothing new written",
+        "404": "Unknown service or environment ([server] auto_create off)",
+        "409": "Another deploy is in progress here (deploy_in_progress)",
+        "423": "The gate is closed (locked); send override_reason to deploy anyway",
+    },
+    ("patch", "/api/v1/deploys/{deploy_id}"): {"404": "No such deploy", "409": "Not a valid transition (invalid_transition)"},
+    ("get", "/api/v1/deploys/{deploy_id}"): {"404": "No such deploy"},
+    ("post", "/api/v1/locks"): {"404": "Unknown service or environment", "409": "Already locked (already_locked)"},
+    ("delete", "/api/v1/locks/{lock_id}"): {"404": "No such lock", "409": "The lock has already ended"},
+    ("post", "/api/v1/deploys/{deploy_id}/health"): {"404": "No such deploy"},
+    ("post", "/api/v1/incidents"): {"201": "A new incident, or a new state of one", "404": "Unknown service or environment"},
+    ("get", "/api/v1/dora"): {"404": "Unknown service or environment"},
+    ("post", "/hooks/github"): {"400": "Signed, but not a payload Shiplane can read", "401": "Bad or missing signature", "404": "[forges.github] is not configured"},
+    ("post", "/hooks/bitbucket"): {"400": "Signed, but not a payload Shiplane can read", "401": "Bad or missing signature", "404": "[forges.bitbucket] is not configured"},
+    ("post", "/hooks/gitlab"): {"400": "Signed, but not a payload Shiplane can read", "401": "Bad or missing token", "404": "[forges.gitlab] is not configured"},
+    ("get", "/graphql"): {"400": "Not JSON, or nested too deeply", "401": "Bad API key"},
+    ("post", "/graphql"): {"400": "Not JSON, or nested too deeply", "401": "Bad API key", "403": "A mutation needs the deployer role"},
+}
+SLEUTH_ERRORS = {
+    "400": "Bad input (plain text, as Sleuth answers)",
+    "401": "Unauthorized",
+    "403": "The API key's role is not enough",
+    "404": "Unknown deployment or environment",
+    "422": "A manual change without a name",
+}
+
+
 def _document_auth(app: FastAPI) -> None:
     """Finish the OpenAPI description: bearer auth and our error body.
 
@@ -430,6 +460,7 @@ def _document_auth(app: FastAPI) -> None:
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
         error_ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        plain = {"content": {"text/plain": {"schema": {"type": "string"}}}}
         for path, item in schema.get("paths", {}).items():
             for op in item.values():
                 responses = op.setdefault("responses", {})
@@ -440,6 +471,18 @@ def _document_auth(app: FastAPI) -> None:
                     responses.setdefault("401", {"description": "Missing or invalid token"} | error_ref)
                     responses.setdefault("403", {"description": "The token's role is not enough"} | error_ref)
                     responses.setdefault("413", {"description": "Body too large"} | error_ref)
+                if path.startswith("/api/1/"):
+                    responses.pop("422", None)  # the Sleuth routes answer in plain text, as Sleuth does
+                    responses.update({code: {"description": text} | plain for code, text in SLEUTH_ERRORS.items()})
+                    responses["200"] = {"description": "`Success`"} | plain
+                    responses["413"] = {"description": "Body larger than 8 MiB"} | error_ref
+                responses.setdefault("431", {"description": "Request headers larger than 16 KiB"} | error_ref)
+                responses.setdefault("503", {"description": "The database is unavailable; retry after Retry-After seconds"} | error_ref)
+        for (method, path), codes in ROUTE_STATUSES.items():
+            responses = schema["paths"][path][method]["responses"]
+            for code, text in codes.items():
+                body = {"content": {"application/json": {}}} if code.startswith("2") else error_ref
+                responses.setdefault(code, {"description": text} | body)
         app.openapi_schema = schema
         return schema
 
