@@ -15,10 +15,12 @@ import anyio
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
+from starlette.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 from shiplane import __version__, clock
 from shiplane import migrate as migrations
@@ -182,6 +184,24 @@ def allowed_methods(app: Any, scope: Any) -> list[str]:
         for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
         if any(route.matches(dict(scope, method=method))[0] == Match.FULL for route in app.router.routes)
     ]
+
+
+_API_DOCS = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Shiplane API</title>
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script src="/static/api-docs.js"></script></body></html>"""
+# Swagger UI sets inline styles; everything else comes from this origin, and nothing may frame it.
+_API_DOCS_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+
+
+async def api_docs(_: Request) -> HTMLResponse:
+    """Swagger UI for /openapi.json, from the bundled copy (swagger-ui-bundle), under its own CSP."""
+    return HTMLResponse(_API_DOCS, headers={"Content-Security-Policy": _API_DOCS_CSP, "X-Content-Type-Options": "nosniff"})
 
 
 async def healthz(_: Request) -> JSONResponse:
@@ -367,10 +387,15 @@ def create_app(
         version=__version__,
         description="Deployment mission control: track deploys, lock them, judge their impact.",
         lifespan=lifespan,
+        # FastAPI's own pages load Swagger UI and ReDoc from a CDN; ours serves a bundled copy.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.ctx = ctx
     _install_error_handlers(app)
     app.router.routes.append(Route("/healthz", healthz, methods=["GET"], include_in_schema=False))
+    app.router.routes.append(Route("/docs", api_docs, methods=["GET"], include_in_schema=False))
+    app.mount("/docs/assets", StaticFiles(directory=swagger_ui_path), name="api-docs-assets")
     app.router.routes.append(Route("/metrics", metrics, methods=["GET"], include_in_schema=False))
     app.include_router(deploys_router)
     app.include_router(locks_router)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from shiplane.middleware import DEFAULT_LIMIT
@@ -50,3 +52,15 @@ def test_nul_and_overlong_text_is_refused_on_both_engines(anon, bob):
     r = bob.post("/api/v1/locks", json={"environment": "production", "reason": "nul \x00 here"})
     assert r.status_code == 422, r.text
 
+
+
+def test_the_api_docs_load_nothing_from_other_hosts(anon):
+    r = anon.get("/docs")
+    assert r.status_code == 200
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    sources = re.findall(r'(?:src|href)="([^"]+)"', r.text)
+    assert sources and all(s.startswith("/") for s in sources), sources
+    for source in sources:
+        assert anon.get(source).status_code == 200, source
+    assert anon.get("/redoc").status_code == 404
