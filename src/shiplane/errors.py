@@ -82,3 +82,13 @@ class Unavailable(DomainError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class TooManyRequests(DomainError):
+    """This caller already has such a request running: wait for it."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}

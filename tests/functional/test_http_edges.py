@@ -64,3 +64,20 @@ def test_the_api_docs_load_nothing_from_other_hosts(anon):
     for source in sources:
         assert anon.get(source).status_code == 200, source
     assert anon.get("/redoc").status_code == 404
+
+
+
+def test_one_caller_runs_one_judge_at_a_time(charlie, bob):
+    """While a token has a judge request running, its next one is refused at once; other tokens are not."""
+    from shiplane.health import routes
+
+    body = {"metrics": [{"name": "latency", "baseline": [1.0] * 20, "current": [1.0] * 20}]}
+    routes._CALLERS.add("token:charlie")  # as while charlie's first request is being judged
+    try:
+        r = charlie.post("/api/v1/judge", json=body)
+        assert r.status_code == 429 and r.headers["retry-after"] == "1" and r.json()["error"] == "too_many_requests"
+        assert bob.post("/api/v1/judge", json=body).status_code == 200
+    finally:
+        routes._CALLERS.discard("token:charlie")
+    assert charlie.post("/api/v1/judge", json=body).status_code == 200
+    assert routes._CALLERS == set()  # the slot is given back after each request

@@ -10,7 +10,7 @@ from shiplane import clock
 from shiplane.auth import deps
 from shiplane.auth.service import Principal
 from shiplane.context import AppContext, context
-from shiplane.errors import Invalid
+from shiplane.errors import Invalid, TooManyRequests
 from shiplane.health import push, service
 from shiplane.health.schemas import MAX_POINTS, HealthIn, IncidentIn, JudgeIn, SamplesIn
 
@@ -67,10 +67,20 @@ async def push_samples(
     return JSONResponse({"accepted": accepted}, status_code=202)
 
 
-@router.post("/api/v1/judge", summary="Judge baseline vs current series (stateless; the judge deploy health uses)")
+# The judge is CPU work in threads: two at a time in all, and one at a time per caller, so
+# that one token sending many maximum-size requests cannot take the server's CPU (or GIL).
+_JUDGES = anyio.CapacityLimiter(2)
+_CALLERS: set[str] = set()
+
+
+@router.post(
+    "/api/v1/judge",
+    summary="Judge baseline vs current series (stateless; the judge deploy health uses)",
+    responses={"429": {"description": "This token already has a judge request running"}},
+)
 async def judge_series(
     body: JudgeIn,
-    _: Annotated[Principal, Depends(deps.viewer)],
+    who: Annotated[Principal, Depends(deps.viewer)],
 ) -> JSONResponse:
     from shiplane.health.judge import MetricInput, judge  # numpy and scipy load on first use: a fast start
 
@@ -93,6 +103,12 @@ async def judge_series(
         )
         for m in body.metrics
     ]
-    # CPU-bound and pure: off the event loop so a 250,000-point request cannot stall other requests.
-    verdict = await anyio.to_thread.run_sync(judge, inputs)
+    if who.name in _CALLERS:
+        raise TooManyRequests(f"{who.name} already has a judge request running; send the next when it answers")
+    _CALLERS.add(who.name)  # bounded: one entry per token with a request in flight
+    try:
+        # CPU-bound and pure: off the event loop so a 250,000-point request cannot stall other requests.
+        verdict = await anyio.to_thread.run_sync(judge, inputs, limiter=_JUDGES)
+    finally:
+        _CALLERS.discard(who.name)
     return JSONResponse(verdict.to_dict())
