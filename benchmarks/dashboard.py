@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import sqlite3
 import statistics
 import sys
@@ -149,7 +150,10 @@ def run(db_name: str, args) -> float:
     with TestClient(app) as client:
         base = "http://testserver"
         extras(base, client)
-        r = client.post("/login", data={"username": "bench", "password": "benchmark password"}, follow_redirects=False)
+        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)  # the login form's token
+        r = client.post(
+            "/login", data={"username": "bench", "password": "benchmark password", "csrf": csrf}, follow_redirects=False
+        )
         assert r.status_code == 303
         page = client.get("/")
         assert page.status_code == 200 and page.text.count('class="lane ') == len(ENVS), page.text[:500]
