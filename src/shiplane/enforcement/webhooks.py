@@ -12,7 +12,7 @@ from shiplane.db import conflict_insert
 from shiplane.deploys.intake import Intake
 from shiplane.deploys.register import register
 from shiplane.deploys.schemas import DeployIn
-from shiplane.enforcement import sync
+from shiplane.enforcement import pulls, sync
 from shiplane.enforcement.forges import base as ev
 from shiplane.errors import DomainError
 from shiplane.jobs import queue
@@ -60,21 +60,21 @@ def accept(conn: Connection, delivery: ev.Delivery, now: datetime, ctx: Context)
 
 def _act(conn: Connection, forge: str, event: ev.WebhookEvent, now: datetime, ctx: Context) -> list[str]:
     if isinstance(event, ev.PullRequestChanged):
-        sync.save_pull(conn, forge, event.repo, event.pull, now, state="open")
+        pulls.save(conn, forge, event.repo, event.pull, now, state="open")
         out = []
         for target in _targets(ctx, forge, event.repo, event.pull.base):
             desired = sync.current_desired(conn, ctx.schedule, target, now)
-            if sync.enqueue_post(conn, target, event.pull.head_sha, desired, now):
+            if sync.sync_pull(conn, target, event.pull, desired, now):
                 out.append(f"status {target.service} #{event.pull.number}")
         return out
     if isinstance(event, ev.PullRequestClosed):
         state = "merged" if event.merged else "closed"
-        sync.save_pull(
+        pulls.save(
             conn, forge, event.repo, event.pull, now, state=state, merged_at=event.merged_at, merge_sha=event.merge_sha
         )
         return [f"pull #{event.pull.number} {state}"]
     if isinstance(event, ev.Review):
-        sync.set_approved(conn, forge, event.repo, event.number, event.approved, now)
+        pulls.set_approved(conn, forge, event.repo, event.number, event.approved, now)
         return [f"pull #{event.number} approved={event.approved}"]
     if isinstance(event, ev.Pushed):
         for c in event.commits:
@@ -84,8 +84,7 @@ def _act(conn: Connection, forge: str, event: ev.WebhookEvent, now: datetime, ct
         out = []
         for target in _targets(ctx, forge, event.repo, event.base):
             desired = sync.current_desired(conn, ctx.schedule, target, now)
-            if sync.enqueue_post(conn, target, event.head_sha, desired, now):
-                out.append(f"status {target.service} merge group {event.head_sha[:12]}")
+            out.extend(sync.merge_group(conn, target, event, desired, now))
         return out
     if isinstance(event, ev.DeploymentStatus):
         return _register(conn, forge, event, now, ctx)
