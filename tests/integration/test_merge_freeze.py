@@ -653,6 +653,53 @@ def test_a_quarter_of_forge_requests_failing_still_converges(make, forge, github
     assert fake.violations == []
 
 
+# ---------------------------------------------------------------- the deployment protection rule callback (hardening)
+
+
+@pytest.mark.parametrize(
+    "callback",
+    [
+        "https://evil.example.com/repos/acme/web/actions/runs/1/deployment_protection_rule",
+        "http://api.github.com/repos/acme/web/actions/runs/1/deployment_protection_rule",
+        "https://api.github.com.evil.example.com/repos/acme/web/actions/runs/1/deployment_protection_rule",
+        "https://user:pass@api.github.com/repos/acme/web/actions/runs/1/deployment_protection_rule",
+        "https://api.github.com/graphql",
+    ],
+)
+def test_a_protection_rule_callback_off_the_github_api_is_refused_and_gets_no_token(make, github, callback):
+    h = make(github, config(merge_freeze="statuses"))
+    payload = {
+        "action": "requested",
+        "environment": "production",
+        "deployment_callback_url": callback,
+        "deployment": {"sha": sha(1)},
+        "repository": {"full_name": "acme/web"},
+    }
+    raw = json.dumps(payload).encode()
+    r = h.client.post("/hooks/github", content=raw, headers=gh_headers("deployment_protection_rule", raw))
+    assert r.status_code == 200 and "refused" in r.json()["actions"][0]
+    h.drain()
+    assert h.jobs(kind="protection:github") == []
+    assert not any("deployment_protection_rule" in c.path or c.path == "/graphql" for c in github.requests)
+    (event,) = events(h, "forge_error")
+    assert "not on the configured GitHub API" in event["data"]["error"]
+
+
+def test_the_protection_job_itself_refuses_a_foreign_callback(make, github):
+    """Defence in depth: a job queued before an upgrade (or by hand) still sends nothing off-host."""
+    h = make(github, config(merge_freeze="statuses"))
+    with h.db.write() as conn:
+        from shiplane.jobs import queue
+
+        queue.enqueue(conn, "protection:github", {"callback_url": "https://evil.example.com/repos/x", "environment": "production",
+                                                  "approve": True, "comment": "ok"}, clock.now())
+    h.drain()
+    (job,) = h.jobs(kind="protection:github")
+    assert job.state == "dead" and "refused" in job.last_error
+    assert github.requests == [] or all("evil" not in str(c.headers.get("host", "")) for c in github.requests)
+    assert not any(c.path == "/repos/x" for c in github.requests)
+
+
 def test_gate_changes_while_a_freeze_is_in_flight_end_on_the_last_word(make, github):
     h = make(github, config())
     lk = lock(h)
@@ -686,4 +733,5 @@ def test_a_freeze_job_for_a_service_back_on_statuses_does_nothing(make, github):
         queue.enqueue(conn, "freeze:github", {"service": "web"}, clock.now())  # queued before the config changed
     h.drain()
     assert github.requests[before:] == [] and {j.state for j in h.jobs(kind="freeze:github")} == {"done"}
+
 

@@ -1,12 +1,12 @@
 """The pure decisions of a merge freeze: each pull request's status, when a write is due, whose
-freeze Shiplane may touch."""
+freeze Shiplane may touch, and where a deployment protection rule may be answered."""
 
 from __future__ import annotations
 
 import pytest
 
 from shiplane.enforcement.forges.base import FreezeSpec, Observed
-from shiplane.enforcement.forges.github import queued_pulls
+from shiplane.enforcement.forges.github import callback_on_api, queued_pulls
 from shiplane.enforcement.freeze import needs_write
 from shiplane.enforcement.statuses import DesiredStatus, exempt_label, for_pull
 from shiplane.enforcement.sync import should_post
@@ -93,6 +93,28 @@ NOTHING_KNOWN = FreezeSpec("shiplane: web merge freeze")
 )
 def test_when_a_freeze_write_is_due(want, observed, known, write):
     assert needs_write(want, observed, known) is write
+
+
+@pytest.mark.parametrize(
+    "api,url,ok",
+    [
+        ("https://api.github.com", "https://api.github.com/repos/acme/web/actions/runs/1/deployment_protection_rule", True),
+        ("https://api.github.com/", "https://API.GITHUB.COM/repos/acme/web/actions/runs/1/deployment_protection_rule", True),
+        ("https://ghe.example.com/api/v3", "https://ghe.example.com/api/v3/repos/a/b/actions/runs/1/deployment_protection_rule", True),
+        ("https://ghe.example.com/api/v3", "https://ghe.example.com/repos/a/b/actions/runs/1/deployment_protection_rule", False),
+        ("https://api.github.com", "https://evil.example.com/repos/acme/web/actions/runs/1/deployment_protection_rule", False),
+        ("https://api.github.com", "https://api.github.com.evil.example.com/repos/acme/web", False),
+        ("https://api.github.com", "http://api.github.com/repos/acme/web", False),
+        ("https://api.github.com", "https://api.github.com:8443/repos/acme/web", False),
+        ("https://api.github.com", "https://token@api.github.com/repos/acme/web", False),
+        ("https://api.github.com", "https://api.github.com/graphql", False),
+        ("https://api.github.com", "file:///etc/passwd", False),
+        ("https://api.github.com", "not a url at all", False),
+        ("https://api.github.com", "", False),
+    ],
+)
+def test_a_protection_rule_is_answered_only_on_the_configured_api(api, url, ok):
+    assert callback_on_api(api, url) is ok
 
 
 @pytest.mark.parametrize(

@@ -78,6 +78,10 @@ class Enforcement:
                 freeze.request(conn, target, statuses.blocked(desired), now, force=True)
             sync.request_sync(conn, target, desired, now, force=True)
 
+    def callback_allowed(self, url: str) -> bool:
+        allowed = getattr(self.forges.get("github"), "callback_allowed", None)
+        return allowed is not None and allowed(url)
+
     # ---------------------------------------------------------------- job handlers
 
     def _target(self, payload: dict[str, Any]) -> sync.Target:

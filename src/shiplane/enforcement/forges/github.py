@@ -239,8 +239,18 @@ class GitHub:
 
     # ---------------------------------------------------------------- deployment protection rules
 
+    def callback_allowed(self, url: str) -> bool:
+        """Is a deployment_callback_url on the configured API (``[forges.github] api_url``)?
+
+        The callback is answered with our token, so a URL anywhere else (a forged or a
+        misdirected webhook whose secret leaked) must never receive a request.
+        """
+        return callback_on_api(self.api, url)
+
     async def review_protection_rule(self, callback_url: str, environment: str, approve: bool, comment: str) -> None:
         """Answer a deployment protection rule: GitHub Environments then obey the gate."""
+        if not self.callback_allowed(callback_url):
+            raise PermanentError(f"GitHub protection rule {environment}: callback URL {callback_url[:300]!r} is not on {self.api}; refused")
         await http.send(
             self.client,
             "POST",
@@ -255,6 +265,24 @@ class GitHub:
     def verify(self, headers: Mapping[str, str], body: bytes) -> bool:
         secret = self.config.webhook_secret.get_secret_value() if self.config.webhook_secret else ""
         return hmac_sha256_matches(secret, body, header(headers, "X-Hub-Signature-256"))
+
+
+def callback_on_api(api_url: str, url: str) -> bool:
+    """Same scheme, host and port as ``api_url``, no user info, and a path under its ``/repos/``."""
+    try:
+        api, given = httpx.URL(api_url), httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return False
+    base = api.path.rstrip("/")
+    return (
+        given.scheme == api.scheme
+        and given.scheme in ("http", "https")
+        and given.host.lower() == api.host.lower()
+        and given.port == api.port
+        and not given.userinfo
+        and given.path.startswith(f"{base}/repos/")
+        and "/../" not in given.path + "/"
+    )
 
 
 def _labels(item: Mapping[str, Any]) -> tuple[str, ...]:
