@@ -735,3 +735,80 @@ def test_a_freeze_job_for_a_service_back_on_statuses_does_nothing(make, github):
     assert github.requests[before:] == [] and {j.state for j in h.jobs(kind="freeze:github")} == {"done"}
 
 
+
+# ---------------------------------------------------------------- shiplane config check --online
+
+
+def online(settings, fake) -> list[str]:
+    import anyio
+
+    from shiplane.enforcement import online as checks
+
+    return anyio.run(lambda: checks.problems(settings, transport=fake))
+
+
+def test_online_check_reports_a_freeze_that_failed_for_good(make, github, db_url):
+    from tests.conftest import make_settings
+
+    github.admin = False
+    h = make(github, config())
+    settings = make_settings(db_url, config())
+    assert online(settings, github) == []  # reads work; a token does not say what it may write
+    lock(h)
+    h.drain()
+    (problem,) = online(settings, github)
+    assert problem.startswith("services[0].merge_freeze: the branch freeze has failed since ")
+    assert "statuses take over" in problem and "HTTP 403" in problem and "Administration" in problem
+
+
+def test_online_check_reports_a_github_app_without_administration(db, db_url):
+    from tests.conftest import make_settings
+    from tests.fakes import make_app_keypair
+
+    private, public = make_app_keypair()
+    fake = FakeGitHub(token=(), app_id=4242, app_public_key=public, installation_ids=(77,))
+    fake.add_repo("acme/web")
+    cfg = config().model_dump(mode="json")
+    cfg["forges"]["github"].update(token=None, app_id=4242, private_key=private, installation_id=77)
+    (problem,) = online(make_settings(db_url, Config.model_validate(cfg)), fake)
+    assert problem.startswith("services[0].merge_freeze: the GitHub App installation has no Administration (write) permission")
+
+
+@pytest.mark.parametrize("forge", ["gitlab", "bitbucket"])
+def test_online_check_reports_missing_rights_on_gitlab_and_bitbucket(db, db_url, forge, gitlab, bitbucket):
+    from tests.conftest import make_settings
+
+    fake = {"gitlab": gitlab, "bitbucket": bitbucket}[forge]
+    settings = make_settings(db_url, config(forge))
+    assert online(settings, fake) == []
+    if forge == "gitlab":
+        gitlab.maintainer = False
+    else:
+        bitbucket.admin = False
+    (problem,) = online(settings, fake)
+    assert problem.startswith("services[0].merge_freeze: ") and "HTTP 403" in problem
+    assert ("Maintainer" if forge == "gitlab" else "repository:admin") in problem
+
+
+def test_online_check_of_a_statuses_service_lists_its_pull_requests(db, db_url, github):
+    from tests.conftest import make_settings
+
+    github.revoke_token("ghp_test_token")
+    (problem,) = online(make_settings(db_url, config(merge_freeze="statuses")), github)
+    assert problem.startswith("services[0].repo: GitHub list pulls acme/web: HTTP 401")
+
+
+def test_config_check_online_exits_1_with_file_key_reason(tmp_path):
+    """The command as a user runs it: a forge it cannot reach is a problem of that service's key."""
+    from tests.integration.test_cli import run
+
+    path = tmp_path / "shiplane.toml"
+    path.write_text(
+        '[[services]]\nslug = "web"\nrepo = "github:acme/web"\nmerge_freeze = "branch"\n'
+        '[forges.github]\napi_url = "http://127.0.0.1:9"\ntoken = "t"\n'
+    )
+    r = run("config", "check", "--config", str(path), "--online", env={"SHIPLANE_DATABASE_URL": f"sqlite:///{tmp_path}/none.db"})
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.stderr.startswith(f"{path}: services[0].merge_freeze: GitHub list rulesets acme/web: ")
+    assert not (tmp_path / "none.db").exists()  # looking for recorded errors created no database
+    assert run("config", "check", "--config", str(path)).returncode == 0  # offline, the file itself is fine

@@ -61,6 +61,7 @@ class GitHub:
         self.client = client
         self.api = config.api_url.rstrip("/")
         self._installation_token: tuple[str, float] | None = None
+        self.permissions: dict[str, str] | None = None  # a GitHub App installation's, from its token
 
     # ---------------------------------------------------------------- auth
 
@@ -86,6 +87,7 @@ class GitHub:
                 headers={"Authorization": f"Bearer {self._app_jwt()}", "Accept": "application/vnd.github+json"},
             )
             body = response.json()
+            self.permissions = body.get("permissions")
             expires = http.parse_time(body.get("expires_at"))
             fallback = clock.now().timestamp() + 3000
             self._installation_token = (body["token"], expires.timestamp() if expires else fallback)
@@ -236,6 +238,18 @@ class GitHub:
                 if "HTTP 404" not in str(exc):  # already gone is what we wanted
                     raise
         return Observed(frozen=False)
+
+    async def freeze_permission_problem(self) -> str | None:
+        """A GitHub App says what its installation may do: without Administration (write), a freeze will be refused.
+
+        A token does not say (only a write would tell): the first freeze's answer is recorded then.
+        """
+        if not (self.config.app_id and self.config.private_key and self.config.installation_id):
+            return None
+        await self._token()
+        if (self.permissions or {}).get("administration") != "write":
+            return f"the GitHub App installation has no Administration (write) permission: {NEEDS_ADMINISTRATION}"
+        return None
 
     # ---------------------------------------------------------------- deployment protection rules
 
