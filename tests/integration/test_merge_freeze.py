@@ -291,6 +291,37 @@ def test_branch_mode_clears_blocking_statuses_left_by_a_fallback(make, github):
     assert {github.latest_status("acme/web", sha(f"pr{i}"), "shiplane")["state"] for i in (1, 2)} == {"success"}
 
 
+
+def paced(cfg: Config, per_minute: int, per_hour: int) -> Config:
+    github_cfg = cfg.forges.github.model_copy(update={"writes_per_minute": per_minute, "writes_per_hour": per_hour})
+    return cfg.model_copy(update={"forges": cfg.forges.model_copy(update={"github": github_cfg})})
+
+
+def test_a_spent_status_budget_never_delays_the_freeze(make, github):
+    open_pulls(github, 20)
+    h = make(github, paced(config(merge_freeze="both"), 10, 0))  # 8 a minute for statuses, 2 kept for freezes
+    h.drain()
+    assert len(writes(github)) == 8  # the start-up statuses spent this minute's share
+    before = len(github.requests)
+    lock(h)
+    h.drain()
+    assert writes(github, before) == [("POST", "/repos/acme/web/rulesets")]
+    assert github.merge_blocked("acme/web", "main")
+
+
+def test_status_writes_of_an_older_gate_state_are_settled_not_paced(make, github):
+    open_pulls(github, 12)
+    h = make(github, paced(config(merge_freeze="statuses"), 5, 0))
+    h.drain()
+    assert len(writes(github)) == 5
+    lock(h)
+    h.drain()
+    superseded = [j for j in h.jobs(kind="status:github") if j.last_error == "superseded by a newer gate state"]
+    assert len(superseded) == 7 and {j.state for j in superseded} == {"done"}
+    pending = [j for j in h.jobs(kind="status:github") if j.state == "pending"]
+    assert len(pending) == 12 and {j.payload["status"]["state"] for j in pending} == {"pending"}
+
+
 # ---------------------------------------------------------------- exemptions
 
 

@@ -128,3 +128,23 @@ def test_a_protection_rule_is_answered_only_on_the_configured_api(api, url, ok):
 )
 def test_it_reads_the_queued_pull_request_from_the_group_ref(ref, pulls):
     assert queued_pulls(ref) == pulls
+
+
+@pytest.mark.parametrize(
+    "per_minute,per_hour,split",
+    [
+        (80, 500, ((78, 480), (2, 20))),  # GitHub.com
+        (0, 0, ((0, 0), (0, 0))),  # unpaced stays unpaced
+        (80, 0, ((78, 0), (2, 0))),
+        (0, 500, ((0, 480), (0, 20))),
+        (5, 0, None),  # too small to split: one pacer for both
+        (80, 60, None),
+    ],
+)
+def test_freezes_keep_a_share_of_the_write_budget(per_minute, per_hour, split):
+    from shiplane.enforcement.freeze import split_budget
+
+    assert split_budget(per_minute, per_hour) == split
+    if split:
+        (sm, sh), (fm, fh) = split
+        assert (sm + fm, sh + fh) == (per_minute, per_hour)

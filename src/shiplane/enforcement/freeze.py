@@ -27,10 +27,30 @@ from shiplane.jobs import queue
 from shiplane.tables.enforcement import branch_freezes, merge_sync
 
 RECHECK = timedelta(minutes=10)  # §8.3: at least every 10 minutes while the gate is closed
+# Of a forge's write budget (writes a minute, an hour), the share kept for freeze jobs: a lock
+# with a backlog of status writes (GitHub.com: 500 an hour) must not wait an hour to freeze. A
+# freeze job writes at most once; six looks an hour and the gate changes fit in twenty.
+RESERVE = (2, 20)
 
 
 def job(forge: str) -> str:
     return f"freeze:{forge}"
+
+
+def split_budget(per_minute: int, per_hour: int) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """Pure: the (per minute, per hour) budgets of status writes and of freeze writes, which together
+    never exceed the forge's; None when the budget is too small to split (one pacer is shared).
+    0 means unpaced, for both."""
+    shares = []
+    for limit, reserve in zip((per_minute, per_hour), RESERVE):
+        if limit == 0:
+            shares.append((0, 0))
+        elif limit >= 5 * reserve:
+            shares.append((limit - reserve, reserve))
+        else:
+            return None
+    (status_m, freeze_m), (status_h, freeze_h) = shares
+    return (status_m, status_h), (freeze_m, freeze_h)
 
 
 def _row(conn: Connection, service: str) -> Any:

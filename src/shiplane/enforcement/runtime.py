@@ -43,16 +43,22 @@ class Enforcement:
         self.client = http.make_client(transport=transport)
         self.forges: dict[str, Forge] = {}
         self.pacers: dict[str, Pacer] = {}
+        self.targets = sync.targets(settings.config)
         for name, kind in FORGES.items():
             cfg = getattr(forges, name)
             if cfg is not None:
                 self.forges[name] = kind.client(cfg, self.client)
-                # One budget per forge account: freeze writes and status writes count alike.
-                pacer = Pacer(cfg.writes_per_minute, cfg.writes_per_hour)
-                self.pacers[freeze.job(name)] = self.pacers[sync.status_job(name)] = pacer
-        self.targets = sync.targets(settings.config)
+                self._pace(name, cfg.writes_per_minute, cfg.writes_per_hour)
         self.by_service = {t.service: t for t in self.targets}
         self._freezing: defaultdict[str, anyio.Lock] = defaultdict(anyio.Lock)
+
+    def _pace(self, forge: str, per_minute: int, per_hour: int) -> None:
+        """One budget per forge account. With branch freezes, a small share of it is theirs alone."""
+        split = freeze.split_budget(per_minute, per_hour) if any(t.forge == forge and t.freezes for t in self.targets) else None
+        if split is None:
+            self.pacers[freeze.job(forge)] = self.pacers[sync.status_job(forge)] = Pacer(per_minute, per_hour)
+        else:
+            self.pacers[sync.status_job(forge)], self.pacers[freeze.job(forge)] = Pacer(*split[0]), Pacer(*split[1])
 
     # ---------------------------------------------------------------- worker wiring
 

@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Connection
 
 from shiplane.clock import iso
@@ -32,6 +32,7 @@ from shiplane.locks import gate, inputs
 from shiplane.locks.calendar import Schedule
 from shiplane.locks.watch import GateChange
 from shiplane.tables.enforcement import commit_statuses, merge_sync, pull_requests
+from shiplane.tables.jobs import jobs
 
 SYNC_JOB = "merge_sync"
 
@@ -76,7 +77,24 @@ def request_sync(
     # No dedupe key: A → B → A must sync again. Two workers cannot both get
     # here for one change: the reaction runs inside watch.process's guarded update.
     queue.enqueue(conn, SYNC_JOB, {"service": target.service, "signature": desired.signature}, now)
+    _supersede(conn, target, desired.signature, now)
     return True
+
+
+def _supersede(conn: Connection, target: Target, signature: str, now: datetime) -> None:
+    """Status writes still queued for an older gate state would be claimed, take a share of the
+    paced budget, and be dropped unsent (``still_wanted``): settle them now instead."""
+    conn.execute(
+        update(jobs)
+        .where(
+            jobs.c.kind == status_job(target.forge),
+            jobs.c.state == "pending",
+            or_(jobs.c.claimed_until.is_(None), jobs.c.claimed_until < now),
+            jobs.c.payload["service"].as_string() == target.service,
+            jobs.c.payload["signature"].as_string() != signature,
+        )
+        .values(state="done", finished_at=now, last_error="superseded by a newer gate state", dedupe_key=None)
+    )
 
 
 def on_gate_change(conn: Connection, change: GateChange, now: datetime, targets_: Sequence[Target]) -> None:
