@@ -133,12 +133,12 @@ def test_it_reads_the_queued_pull_request_from_the_group_ref(ref, pulls):
 @pytest.mark.parametrize(
     "per_minute,per_hour,split",
     [
-        (80, 500, ((78, 480), (2, 20))),  # GitHub.com
+        (80, 500, ((76, 476), (4, 24))),  # GitHub.com
         (0, 0, ((0, 0), (0, 0))),  # unpaced stays unpaced
-        (80, 0, ((78, 0), (2, 0))),
-        (0, 500, ((0, 480), (0, 20))),
-        (5, 0, None),  # too small to split: one pacer for both
-        (80, 60, None),
+        (80, 0, ((76, 0), (4, 0))),
+        (0, 500, ((0, 476), (0, 24))),
+        (10, 0, None),  # too small to split: one pacer for both
+        (80, 100, None),
     ],
 )
 def test_freezes_keep_a_share_of_the_write_budget(per_minute, per_hour, split):

@@ -27,10 +27,10 @@ from shiplane.jobs import queue
 from shiplane.tables.enforcement import branch_freezes, merge_sync
 
 RECHECK = timedelta(minutes=10)  # §8.3: at least every 10 minutes while the gate is closed
-# Of a forge's write budget (writes a minute, an hour), the share kept for freeze jobs: a lock
-# with a backlog of status writes (GitHub.com: 500 an hour) must not wait an hour to freeze. A
-# freeze job writes at most once; six looks an hour and the gate changes fit in twenty.
-RESERVE = (2, 20)
+# Of a forge's write budget (writes a minute, an hour), the share kept for freeze writes: a lock
+# with a backlog of status writes (GitHub.com: 500 an hour) must not wait an hour to freeze. Only
+# writes count (a lock, an unlock, a freeze put back): four a minute, twenty-four an hour.
+RESERVE = (4, 24)
 
 
 def job(forge: str) -> str:

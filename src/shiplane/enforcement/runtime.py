@@ -17,7 +17,7 @@ from shiplane.enforcement.forges.base import Forge, FreezeSpec, Observed
 from shiplane.enforcement.forges.registry import FORGES
 from shiplane.enforcement.statuses import DesiredStatus
 from shiplane.enforcement.webhooks import PROTECTION_JOB
-from shiplane.http import PermanentError
+from shiplane.http import PermanentError, TransientError
 from shiplane.jobs.pacing import Pacer
 from shiplane.locks.calendar import Schedule
 from shiplane.settings import Settings
@@ -42,7 +42,8 @@ class Enforcement:
         forges = settings.config.forges
         self.client = http.make_client(transport=transport)
         self.forges: dict[str, Forge] = {}
-        self.pacers: dict[str, Pacer] = {}
+        self.pacers: dict[str, Pacer] = {}  # by job kind, for the worker's claims
+        self._freeze_pacers: dict[str, Pacer] = {}  # by forge, for freeze writes
         self.targets = sync.targets(settings.config)
         for name, kind in FORGES.items():
             cfg = getattr(forges, name)
@@ -53,12 +54,14 @@ class Enforcement:
         self._freezing: defaultdict[str, anyio.Lock] = defaultdict(anyio.Lock)
 
     def _pace(self, forge: str, per_minute: int, per_hour: int) -> None:
-        """One budget per forge account. With branch freezes, a small share of it is theirs alone."""
+        """One budget per forge account. Status jobs take theirs when claimed; a freeze job takes one
+        only when it writes (most of its runs only read). With branch freezes, a small share of the
+        budget is the freezes' alone, so a backlog of statuses never delays one."""
         split = freeze.split_budget(per_minute, per_hour) if any(t.forge == forge and t.freezes for t in self.targets) else None
         if split is None:
-            self.pacers[freeze.job(forge)] = self.pacers[sync.status_job(forge)] = Pacer(per_minute, per_hour)
+            self.pacers[sync.status_job(forge)] = self._freeze_pacers[forge] = Pacer(per_minute, per_hour)
         else:
-            self.pacers[sync.status_job(forge)], self.pacers[freeze.job(forge)] = Pacer(*split[0]), Pacer(*split[1])
+            self.pacers[sync.status_job(forge)], self._freeze_pacers[forge] = Pacer(*split[0]), Pacer(*split[1])
 
     # ---------------------------------------------------------------- worker wiring
 
@@ -150,7 +153,12 @@ class Enforcement:
                 )
             if not freeze.needs_write(want, observed, known):
                 return observed, False
-            await self.db.run_write(freeze.record_intent, target, want, observed, known, clock.now())
+            now = clock.now()
+            pacer = self._freeze_pacers[target.forge]
+            if pacer.available(now) < 1:
+                raise TransientError(f"freeze of {target.service}: the {target.forge_title} write budget is spent", retry_after=5.0)
+            pacer.take(1, now)
+            await self.db.run_write(freeze.record_intent, target, want, observed, known, now)
             return await forge.write_freeze(target.repo, target.branch, known, observed, want), True
         except PermanentError as exc:
             log.error("merge freeze of %s on %s: %s; statuses take over", target.service, target.forge, exc)
