@@ -17,12 +17,19 @@ Where the shapes come from:
   400); list items are ordered by updated_on, newest first, as recorded; `pagelen` above 50 on pullrequests
   answers 400 "Invalid pagelen" (confirmed by a maintainer in jenkinsci/bitbucket-branch-source-plugin#1182);
   list items omit `participants` unless asked for with `fields=+values.participants`.
+- "Branch restrictions" (developer.atlassian.com/cloud/bitbucket/rest/api-group-branch-restrictions/):
+  GET/POST .../branch-restrictions (list filtered by `kind` and `pattern`), GET/PUT/DELETE .../{id}.
+  `restrict_merges` and `push` need `users` and `groups` (empty lists deny everybody); `branch_match_kind`
+  `glob` (with `pattern`) or `branching_model` (with `branch_type`); "the combination of kind and match
+  must be unique" (the status of a duplicate is not documented: the fake answers 409). Every operation
+  needs the `repository:admin` scope: set `admin = False` for the 403 Bitbucket gives a token without it.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
+import fnmatch
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -72,6 +79,7 @@ class BbRepo:
     commits: set[str] = field(default_factory=set)
     branches: dict[str, str] = field(default_factory=dict)
     statuses: dict[str, dict[str, dict]] = field(default_factory=dict)  # full hash -> key -> status
+    restrictions: dict[int, dict] = field(default_factory=dict)  # id -> branch restriction
 
 
 def _when(value: datetime | str | None) -> str:
@@ -101,6 +109,12 @@ class FakeBitbucket(FakeForge):
         self.route("POST", base + "/commit/{commit}/statuses/build", self._post_status)
         self.route("GET", base + "/commit/{commit}/statuses", self._list_statuses)
         self.route("GET", base + "/commit/{commit}/statuses/build/{key}", self._get_status)
+        self.route("GET", base + "/branch-restrictions", self._list_restrictions)
+        self.route("POST", base + "/branch-restrictions", self._create_restriction)
+        self.route("GET", base + "/branch-restrictions/{rid}", self._get_restriction)
+        self.route("PUT", base + "/branch-restrictions/{rid}", self._update_restriction)
+        self.route("DELETE", base + "/branch-restrictions/{rid}", self._delete_restriction)
+        self.admin = True  # False: the credentials lack the repository:admin scope (restrictions answer 403)
 
     # ---- state helpers ------------------------------------------------------------------------
     def add_repo(self, full_name: str, *, main_branch: str = "main") -> BbRepo:
@@ -164,6 +178,27 @@ class FakeBitbucket(FakeForge):
 
     def status(self, repo: str, full_hash: str, key: str) -> dict | None:
         return self.repos[repo].statuses.get(full_hash, {}).get(key)
+
+    def add_restriction(self, repo: str, body: dict) -> dict:
+        """A restriction someone made by hand."""
+        r = self.add_repo(repo)
+        restriction = self._restriction_json(r, {"users": [], "groups": [], "branch_match_kind": "glob", **body}, self.next_id())
+        r.restrictions[restriction["id"]] = restriction
+        return copy.deepcopy(restriction)
+
+    def restrictions(self, repo: str) -> list[dict]:
+        return [copy.deepcopy(r) for r in self.repos[repo].restrictions.values()]
+
+    def merge_blocked(self, repo: str, branch: str) -> bool:
+        """Is merging into `branch` denied to everybody by a restrict_merges restriction?"""
+        return any(
+            r["kind"] == "restrict_merges"
+            and r.get("branch_match_kind") == "glob"
+            and fnmatch.fnmatchcase(branch, r["pattern"])
+            and not r["users"]
+            and not r["groups"]
+            for r in self.repos[repo].restrictions.values()
+        )
 
     # ---- base hooks ---------------------------------------------------------------------------
     def error_body(self, status: int) -> dict:
@@ -389,3 +424,115 @@ class FakeBitbucket(FakeForge):
         if status is None:
             raise Reply(404, self.error_body(404))
         return json_response(200, status)
+
+    # ---- branch restrictions ----------------------------------------------------------------
+    RESTRICTION_KINDS = ("push", "force", "delete", "restrict_merges", "require_tasks_to_be_completed",
+                         "require_approvals_to_merge", "require_default_reviewer_approvals_to_merge",
+                         "require_no_changes_requested", "require_passing_builds_to_merge", "require_commits_behind",
+                         "reset_pullrequest_approvals_on_change", "smart_reset_pullrequest_approvals",
+                         "reset_pullrequest_changes_requested_on_change", "require_all_dependencies_merged",
+                         "enforce_merge_checks", "allow_auto_merge_when_builds_pass")
+    RESTRICTION_FIELDS = {"type", "kind", "branch_match_kind", "branch_type", "pattern", "value", "users", "groups", "links", "id"}
+
+    def _admin(self) -> None:
+        if not self.admin:
+            raise Reply(
+                403,
+                {
+                    "type": "error",
+                    "error": {
+                        "message": "Your credentials lack one or more required privilege scopes.",
+                        "detail": {"granted": ["repository", "pullrequest"], "required": ["repository:admin"]},
+                    },
+                },
+            )
+
+    def _restriction_json(self, repo: BbRepo, body: dict, rid: int) -> dict:
+        return {
+            "type": "branchrestriction",
+            "id": rid,
+            "kind": body["kind"],
+            "branch_match_kind": body.get("branch_match_kind", "glob"),
+            "pattern": body.get("pattern", ""),
+            "branch_type": body.get("branch_type"),
+            "value": body.get("value"),
+            "users": list(body.get("users", [])),
+            "groups": list(body.get("groups", [])),
+            "links": {"self": {"href": f"{API}/repositories/{repo.full_name}/branch-restrictions/{rid}"}},
+        }
+
+    def _restriction_body(self, req: Request, *, partial: bool = False) -> dict:
+        try:
+            body = json.loads(req.body)
+        except ValueError:
+            raise self._bad(req, "body is not JSON") from None
+        if not isinstance(body, dict):
+            raise self._bad(req, "body must be a JSON object")
+        fields: dict[str, list[str]] = {}
+        for name in sorted(set(body) - self.RESTRICTION_FIELDS):
+            fields[name] = ["Unknown field."]
+        kind = body.get("kind")
+        if not partial or "kind" in body:
+            if kind not in self.RESTRICTION_KINDS:
+                fields["kind"] = [f"Not a valid choice: {kind!r}"]
+        match = body.get("branch_match_kind", "glob")
+        if match not in ("glob", "branching_model"):
+            fields["branch_match_kind"] = ["Not a valid choice."]
+        elif match == "glob" and not partial and not body.get("pattern"):
+            fields["pattern"] = ["This field is required for glob matching."]
+        if kind in ("push", "restrict_merges") and not partial:
+            for name in ("users", "groups"):
+                if not isinstance(body.get(name), list):
+                    fields[name] = ["This field is required (an empty list denies everybody)."]
+        if fields:
+            raise self._bad(req, "; ".join(f"{k}: {v[0]}" for k, v in fields.items()), fields)
+        return body
+
+    def _list_restrictions(self, req: Request) -> httpx.Response:
+        repo = self._repo(req)
+        self._admin()
+        q = req.q
+        found = [
+            r for r in sorted(repo.restrictions.values(), key=lambda r: r["id"])
+            if all(r.get(k) == q[k] for k in ("kind", "pattern") if k in q)
+        ]
+        return json_response(200, self._page(req, found, max_pagelen=100, allowed={"kind", "pattern", "pagelen", "page", "fields"}))
+
+    def _create_restriction(self, req: Request) -> httpx.Response:
+        repo = self._repo(req)
+        self._admin()
+        body = self._restriction_body(req)
+        key = (body["kind"], body.get("branch_match_kind", "glob"), body.get("pattern") or body.get("branch_type"))
+        for r in repo.restrictions.values():
+            if (r["kind"], r["branch_match_kind"], r["pattern"] or r["branch_type"]) == key:
+                raise Reply(409, {"type": "error", "error": {"message": "A branch restriction of this kind and pattern already exists"}})
+        restriction = self._restriction_json(repo, body, self.next_id())
+        repo.restrictions[restriction["id"]] = restriction
+        return json_response(201, restriction)
+
+    def _restriction(self, req: Request, repo: BbRepo) -> dict:
+        rid = req.params["rid"]
+        found = repo.restrictions.get(int(rid)) if rid.isdigit() else None
+        if found is None:
+            raise Reply(404, self.error_body(404))
+        return found
+
+    def _get_restriction(self, req: Request) -> httpx.Response:
+        repo = self._repo(req)
+        self._admin()
+        return json_response(200, self._restriction(req, repo))
+
+    def _update_restriction(self, req: Request) -> httpx.Response:
+        repo = self._repo(req)
+        self._admin()
+        found = self._restriction(req, repo)
+        body = self._restriction_body(req, partial=True)
+        updated = self._restriction_json(repo, {**found, **{k: v for k, v in body.items() if k not in ("id", "links", "type")}}, found["id"])
+        repo.restrictions[found["id"]] = updated
+        return json_response(200, updated)
+
+    def _delete_restriction(self, req: Request) -> httpx.Response:
+        repo = self._repo(req)
+        self._admin()
+        del repo.restrictions[self._restriction(req, repo)["id"]]
+        return json_response(204)

@@ -18,12 +18,25 @@ Where the shapes come from:
   App installation token; a commit status needs an existing full SHA, a description of at most 140
   characters and an http(s) target_url; creating a deployment verifies the ref's commit statuses
   (all contexts, or `required_contexts`) and answers 409 when they are not all `success`.
+- Rulesets ("REST API endpoints for rules", docs.github.com/rest/repos/rules): creating, updating and
+  deleting a repository ruleset needs admin access (fine-grained tokens and apps: the "Administration"
+  repository permission, write); without it the fake answers 403 "Resource not accessible by ..."
+  with no Retry-After (set `admin = False`). Reading them needs read access only. A repository's
+  rulesets have unique names (the fake answers 422 to a second one of the same name). Ruleset objects
+  are built from the description's `repository-ruleset` example. `merge_blocked()` evaluates the
+  active rulesets as GitHub does for a merge: a rule of type `update` on a ref that the ruleset's
+  `conditions.ref_name` includes (fnmatch patterns, `~DEFAULT_BRANCH`, `~ALL`) blocks everyone but
+  its bypass actors ("Available rules for rulesets": "Restrict updates").
+- Labels of a pull request are its issue's labels ("REST API endpoints for labels"); pull request
+  objects carry them (`labels`, built from the `label-items` example).
+- An operation of the description that the fake does not implement is a violation and a 501.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
+import fnmatch
 import functools
 import json
 import re
@@ -178,6 +191,7 @@ class Pull:
     merged_at: str | None = None
     merge_commit_sha: str | None = None
     closed_at: str | None = None
+    labels: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -193,6 +207,7 @@ class Repo:
     deployments: dict[int, dict] = field(default_factory=dict)
     deployment_statuses: dict[int, list[dict]] = field(default_factory=dict)  # newest first
     comparisons: dict[str, dict] = field(default_factory=dict)  # "base...head" -> {commits, status}
+    rulesets: dict[int, dict] = field(default_factory=dict)  # id -> the ruleset as created or updated
 
     @property
     def owner(self) -> str:
@@ -253,6 +268,7 @@ class FakeGitHub(FakeForge):
         self.ratelimit_limit = 5000
         self.ratelimit_remaining: int | None = None  # set an int to count down; 0 -> primary limit
         self.ratelimit_reset = int(time.time()) + 3600
+        self.admin = True  # False: the token or app lacks the Administration permission (rulesets answer 403)
         self.route("POST", "/app/installations/{installation_id}/access_tokens", self._access_token)
         for op in self.spec.operations:
             self.routes.append((op.method, op.regex, functools.partial(self._operation, op)))
@@ -337,6 +353,47 @@ class FakeGitHub(FakeForge):
 
     def latest_status(self, repo: str, sha: str, context: str) -> dict | None:
         return next((s for s in self.statuses(repo, sha) if s["context"].lower() == context.lower()), None)
+
+    def add_label(self, repo: str, number: int, *names: str) -> Pull:
+        pull = self.repo(repo).pulls[number]
+        pull.labels += [n for n in names if n.lower() not in {x.lower() for x in pull.labels}]
+        pull.updated_at = iso()
+        return pull
+
+    def remove_label(self, repo: str, number: int, name: str) -> Pull:
+        pull = self.repo(repo).pulls[number]
+        pull.labels = [x for x in pull.labels if x.lower() != name.lower()]
+        pull.updated_at = iso()
+        return pull
+
+    def add_ruleset(self, repo: str, body: dict) -> dict:
+        """A ruleset someone else made (by hand, another tool): as the create operation would store it."""
+        return self._store_ruleset(self.add_repo(repo), dict(body))
+
+    def rulesets(self, repo: str) -> list[dict]:
+        return [copy.deepcopy(r) for r in self.repo(repo).rulesets.values()]
+
+    def delete_ruleset(self, repo: str, ruleset_id: int) -> None:
+        """By hand, in the settings page."""
+        del self.repo(repo).rulesets[ruleset_id]
+
+    def merge_blocked(self, repo: str, branch: str, *, actor: tuple[str, int | None] | None = None) -> bool:
+        """Would a merge into `branch` be refused by an active ruleset (for `actor`, an (actor_type, actor_id))?"""
+        r = self.repo(repo)
+        ref = f"refs/heads/{branch}"
+        for ruleset in r.rulesets.values():
+            if ruleset.get("enforcement") != "active" or ruleset.get("target", "branch") != "branch":
+                continue
+            if not any(rule.get("type") == "update" for rule in ruleset.get("rules") or []):
+                continue
+            names = (ruleset.get("conditions") or {}).get("ref_name") or {}
+            patterns = [ref if p == "~DEFAULT_BRANCH" and branch == r.default_branch else p for p in names.get("include") or []]
+            included = "~ALL" in patterns or any(fnmatch.fnmatchcase(ref, p) for p in patterns)
+            excluded = any(fnmatch.fnmatchcase(ref, p) for p in names.get("exclude") or [])
+            bypass = {(a.get("actor_type"), a.get("actor_id")) for a in ruleset.get("bypass_actors") or []}
+            if included and not excluded and (actor is None or actor not in bypass):
+                return True
+        return False
 
     def revoke_token(self, token: str) -> None:
         """From now on the token answers 401 Bad credentials."""
@@ -550,7 +607,10 @@ class FakeGitHub(FakeForge):
                 422,
                 {"message": "Invalid request.\n\n" + "\n".join(problems), "documentation_url": DOCS, "status": "422"},
             )
-        handler = getattr(self, "_op_" + re.sub(r"\W", "_", op.op_id))
+        handler = getattr(self, "_op_" + re.sub(r"\W", "_", op.op_id), None)
+        if handler is None:
+            self.violation(req, f"{op.op_id}: the fake does not implement this operation")
+            raise Reply(501, {"message": f"fake GitHub: {op.op_id} is not implemented", "documentation_url": DOCS})
         status, payload, headers = handler(req, self._repo(req), body or {})
         if self.validate_responses and str(status) in op.responses:
             # GitHub itself answers "" for unset URL fields that the schema marks format: uri
@@ -565,6 +625,10 @@ class FakeGitHub(FakeForge):
             if not re.fullmatch(r"-?\d+", raw):
                 return [f"{param['name']}: {raw!r} is not an integer"]
             value = int(raw)
+        if schema.get("type") == "boolean":  # a query string spells booleans out
+            if raw not in ("true", "false"):
+                return [f"{param['name']}: {raw!r} is not true or false"]
+            value = raw == "true"
         if param["name"] == "per_page":
             schema.update(minimum=1, maximum=100)  # "The number of results per page (max 100)"
         if param["name"] == "page":
@@ -647,7 +711,7 @@ class FakeGitHub(FakeForge):
             title=pull.title,
             user=self._user(pull.user),
             body=None,
-            labels=[],
+            labels=[self._label_json(repo, name) for name in pull.labels],
             milestone=None,
             active_lock_reason=None,
             created_at=pull.created_at,
@@ -985,3 +1049,136 @@ class FakeGitHub(FakeForge):
             files=[],
         )
         return 200, out, headers
+
+    # ---- labels ----------------------------------------------------------------------------------
+    def _label_json(self, repo: Repo, name: str) -> dict:
+        out = self.spec.example("label-items")[0]
+        lid = int(fake_sha(repo.full_name, "label", name.lower())[:8], 16)
+        out.update(
+            id=lid,
+            node_id=_node_id("Label", lid),
+            url=f"{API}/repos/{repo.full_name}/labels/{name}",
+            name=name,
+            description="",
+            color="ededed",
+            default=False,
+        )
+        return out
+
+    def _issue(self, req: Request, repo: Repo) -> Pull:
+        pull = repo.pulls.get(int(req.params["issue_number"]))
+        if pull is None:
+            raise Reply(404, self.error_body(404))
+        return pull
+
+    @staticmethod
+    def _label_names(body: Any) -> list[str]:
+        items = body.get("labels", []) if isinstance(body, dict) else body or []
+        return [i if isinstance(i, str) else i["name"] for i in items]
+
+    def _op_issues_list_labels_on_issue(self, req: Request, repo: Repo, body: dict):
+        chunk, headers = self._paged(req, [self._label_json(repo, n) for n in self._issue(req, repo).labels])
+        return 200, chunk, headers
+
+    def _op_issues_add_labels(self, req: Request, repo: Repo, body: Any):
+        pull = self.add_label(repo.full_name, self._issue(req, repo).number, *self._label_names(body))
+        return 200, [self._label_json(repo, n) for n in pull.labels], {}
+
+    def _op_issues_set_labels(self, req: Request, repo: Repo, body: Any):
+        pull = self._issue(req, repo)
+        pull.labels = []
+        self.add_label(repo.full_name, pull.number, *self._label_names(body))
+        return 200, [self._label_json(repo, n) for n in pull.labels], {}
+
+    def _op_issues_remove_all_labels(self, req: Request, repo: Repo, body: dict):
+        self._issue(req, repo).labels = []
+        return 204, None, {}
+
+    # ---- rulesets --------------------------------------------------------------------------------
+    def _require_admin(self, req: Request) -> None:
+        if not self.admin:
+            who = "integration" if isinstance(req.auth, tuple) and req.auth[0] == "installation" else "personal access token"
+            raise Reply(
+                403,
+                {
+                    "message": f"Resource not accessible by {who}",
+                    "documentation_url": f"{DOCS}/repos/rules#create-a-repository-ruleset",
+                    "status": "403",
+                },
+            )
+
+    def _ruleset_json(self, repo: Repo, stored: dict) -> dict:
+        out = self.spec.example("repository-ruleset")
+        rid = stored["id"]
+        out.update(
+            id=rid,
+            name=stored["name"],
+            target=stored.get("target", "branch"),
+            source_type="Repository",
+            source=repo.full_name,
+            enforcement=stored["enforcement"],
+            bypass_actors=copy.deepcopy(stored.get("bypass_actors", [])),
+            conditions=copy.deepcopy(stored.get("conditions")),
+            rules=copy.deepcopy(stored.get("rules", [])),
+            node_id=_node_id("RepositoryRuleset", rid),
+            _links={
+                "self": {"href": f"{API}/repos/{repo.full_name}/rulesets/{rid}"},
+                "html": {"href": f"https://github.com/{repo.full_name}/rules/{rid}"},
+            },
+            created_at=stored["created_at"],
+            updated_at=stored["updated_at"],
+        )
+        out["current_user_can_bypass"] = "always" if self.admin else "never"
+        return out
+
+    def _store_ruleset(self, repo: Repo, body: dict, rid: int | None = None) -> dict:
+        now = iso()
+        old = repo.rulesets.get(rid, {}) if rid else {}
+        stored = {**old, **copy.deepcopy(body), "id": rid or self.next_id(), "updated_at": now}
+        stored.setdefault("created_at", now)
+        stored.setdefault("target", "branch")
+        stored.setdefault("bypass_actors", [])
+        stored.setdefault("rules", [])
+        repo.rulesets[stored["id"]] = stored
+        return stored
+
+    def _unique_name(self, req: Request, repo: Repo, name: str, rid: int | None = None) -> None:
+        if any(r["name"] == name and r["id"] != rid for r in repo.rulesets.values()):
+            raise self._invalid(req, "Validation Failed: Name must be unique", errors=[f"Name {name!r} is already taken"])
+
+    def _ruleset(self, req: Request, repo: Repo) -> dict:
+        stored = repo.rulesets.get(int(req.params["ruleset_id"]))
+        if stored is None:
+            raise Reply(404, self.error_body(404))
+        return stored
+
+    def _op_repos_get_repo_rulesets(self, req: Request, repo: Repo, body: dict):
+        targets = req.q.get("targets")
+        found = [
+            r for r in sorted(repo.rulesets.values(), key=lambda r: r["id"])
+            if not targets or r.get("target", "branch") in targets.split(",")
+        ]
+        chunk, headers = self._paged(req, found)
+        # The listing leaves out rules, conditions and bypass actors (GitHub's own answers do).
+        keep = ("id", "name", "target", "source_type", "source", "enforcement", "node_id", "_links", "created_at", "updated_at")
+        return 200, [{k: v for k, v in self._ruleset_json(repo, r).items() if k in keep} for r in chunk], headers
+
+    def _op_repos_create_repo_ruleset(self, req: Request, repo: Repo, body: dict):
+        self._require_admin(req)
+        self._unique_name(req, repo, body["name"])
+        return 201, self._ruleset_json(repo, self._store_ruleset(repo, body)), {}
+
+    def _op_repos_get_repo_ruleset(self, req: Request, repo: Repo, body: dict):
+        return 200, self._ruleset_json(repo, self._ruleset(req, repo)), {}
+
+    def _op_repos_update_repo_ruleset(self, req: Request, repo: Repo, body: dict):
+        self._require_admin(req)
+        stored = self._ruleset(req, repo)
+        if "name" in body:
+            self._unique_name(req, repo, body["name"], stored["id"])
+        return 200, self._ruleset_json(repo, self._store_ruleset(repo, body, stored["id"])), {}
+
+    def _op_repos_delete_repo_ruleset(self, req: Request, repo: Repo, body: dict):
+        self._require_admin(req)
+        del repo.rulesets[self._ruleset(req, repo)["id"]]
+        return 204, None, {}

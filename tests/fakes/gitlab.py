@@ -17,10 +17,20 @@ Where the shapes come from:
   an impossible transition, e.g. `pending` posted again to a pending status, answers 400 "Cannot
   transition status via :enqueue from :pending ..."; an unknown commit answers 404 "404 Commit Not
   Found"; Grape parameter errors answer 400 {"error": "state does not have a valid value"}.
+- "Protected branches API" (docs.gitlab.com/api/protected_branches/): GET, POST (`name`,
+  `push_access_level`, `merge_access_level`, `unprotect_access_level`, `allow_force_push`, `allowed_to_*`),
+  PATCH ("Update a protected branch", GitLab 15.6+: `allowed_to_push`/`allowed_to_merge`/
+  `allowed_to_unprotect` entries of `access_level`, `user_id` or `group_id`; `{"id": ..., "_destroy":
+  true}` removes one; an entry without `id` is added, it never replaces: gitlab-org/gitlab#551595) and
+  DELETE ("Unprotect repository branches"). Access levels 0 No one, 30 Developers + Maintainers, 40
+  Maintainers, 60 Admins. Protecting a branch twice answers 409 "Protected branch 'x' already exists"
+  (gitlab-org/gitlab#241605). The API needs the Maintainer role: set `maintainer = False` for 403.
+  Merge request objects carry `labels` (a list of names).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -61,6 +71,7 @@ class MergeRequest:
     title: str = ""
     author: str = "tester"
     id: int = 0
+    labels: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -72,6 +83,7 @@ class Project:
     commits: set[str] = field(default_factory=set)
     branches: dict[str, str] = field(default_factory=dict)
     statuses: list[dict] = field(default_factory=list)  # newest first
+    protected: dict[str, dict] = field(default_factory=dict)  # branch name -> protected branch object
 
 
 def _ts(value: datetime | str | None = None) -> str:
@@ -105,6 +117,11 @@ class FakeGitLab(FakeForge):
         self.route("GET", "/api/v4/projects/{id}/merge_requests", self._list_mrs)
         self.route("POST", "/api/v4/projects/{id}/statuses/{sha}", self._post_status)
         self.route("GET", "/api/v4/projects/{id}/repository/commits/{sha}/statuses", self._list_statuses)
+        self.route("GET", "/api/v4/projects/{id}/protected_branches/{name}", self._get_protected)
+        self.route("POST", "/api/v4/projects/{id}/protected_branches", self._protect)
+        self.route("PATCH", "/api/v4/projects/{id}/protected_branches/{name}", self._update_protected)
+        self.route("DELETE", "/api/v4/projects/{id}/protected_branches/{name}", self._unprotect)
+        self.maintainer = True  # False: the token's user is not a Maintainer (protected branches answer 403)
 
     # ---- state helpers ------------------------------------------------------------------------
     def add_project(self, path: str, *, id: int | None = None, default_branch: str = "main") -> Project:
@@ -137,6 +154,7 @@ class FakeGitLab(FakeForge):
         title: str | None = None,
         author: str = "tester",
         created_at: datetime | str | None = None,
+        labels: Iterable[str] = (),
     ) -> MergeRequest:
         source_branch = source_branch or f"feature-{iid}"
         self.add_commit(project, sha, branch=source_branch)
@@ -156,6 +174,7 @@ class FakeGitLab(FakeForge):
             title=title or (f"Draft: MR {iid}" if draft else f"MR {iid}"),
             author=author,
             id=self.next_id(),
+            labels=list(labels),
         )
         self.projects[project].mrs[iid] = mr
         return mr
@@ -171,6 +190,22 @@ class FakeGitLab(FakeForge):
 
     def latest_status(self, project: str, sha: str, name: str = "default", ref: str | None = None) -> dict | None:
         return next((s for s in self.statuses(project, sha) if s["name"] == name and ref in (None, s["ref"])), None)
+
+    def protect(self, project: str, branch: str, *, push: int = 40, merge: list[dict] | None = None) -> dict:
+        """Protect a branch by hand (merge: access level entries, e.g. [{"access_level": 40}, {"user_id": 7}])."""
+        p = self.add_project(project)
+        p.protected[branch] = self._protection_json(branch, push, merge or [{"access_level": 40}])
+        return copy.deepcopy(p.protected[branch])
+
+    def protection(self, project: str, branch: str) -> dict | None:
+        found = self.projects[project].protected.get(branch)
+        return copy.deepcopy(found) if found else None
+
+    def merge_blocked(self, project: str, branch: str) -> bool:
+        """No one may merge: the branch is protected and every merge access level is 0 (No one)."""
+        found = self.projects[project].protected.get(branch)
+        levels = found["merge_access_levels"] if found else []
+        return bool(levels) and all(e["access_level"] == 0 and not e["user_id"] and not e["group_id"] for e in levels)
 
     # ---- base hooks ---------------------------------------------------------------------------
     def error_body(self, status: int) -> dict:
@@ -264,7 +299,7 @@ class FakeGitLab(FakeForge):
             "reviewers": [],
             "source_project_id": project.id,
             "target_project_id": project.id,
-            "labels": [],
+            "labels": list(mr.labels),
             "draft": mr.draft,
             "work_in_progress": mr.draft,
             "milestone": None,
@@ -444,3 +479,119 @@ class FakeGitLab(FakeForge):
             found.reverse()
         chunk, headers = self._paged(req, found)
         return json_response(200, chunk, headers)
+
+    # ---- protected branches -----------------------------------------------------------------
+    LEVELS = {0: "No one", 30: "Developers + Maintainers", 40: "Maintainers", 60: "Admins"}
+
+    def _access(self, entry: dict) -> dict:
+        out = {"id": self.next_id(), "access_level": 40, "access_level_description": "", "user_id": None, "group_id": None}
+        if entry.get("user_id") is not None:
+            out.update(user_id=entry["user_id"], access_level_description=f"User {entry['user_id']}")
+        elif entry.get("group_id") is not None:
+            out.update(group_id=entry["group_id"], access_level_description=f"Group {entry['group_id']}")
+        else:
+            level = entry.get("access_level")
+            out.update(access_level=level, access_level_description=self.LEVELS.get(level, str(level)))
+        return out
+
+    def _protection_json(self, branch: str, push: int, merge: list[dict]) -> dict:
+        return {
+            "id": self.next_id(),
+            "name": branch,
+            "push_access_levels": [self._access({"access_level": push}) | {"deploy_key_id": None}],
+            "merge_access_levels": [self._access(e) for e in merge],
+            "unprotect_access_levels": [],
+            "allow_force_push": False,
+            "code_owner_approval_required": False,
+        }
+
+    def _maintainer(self, req: Request) -> None:
+        if not self.maintainer:
+            raise Reply(403, {"message": "403 Forbidden"})
+
+    def _levels_problem(self, entries: Any, *, updating: bool) -> str | None:
+        if not isinstance(entries, list):
+            return "must be an array"
+        for e in entries:
+            if not isinstance(e, dict):
+                return "entries must be objects"
+            keys = set(e) - {"id", "_destroy"} if updating else set(e)
+            if updating and e.get("_destroy") and "id" not in e:
+                return "_destroy needs the id of an access level"
+            if updating and e.get("_destroy"):
+                continue
+            given = keys & {"access_level", "user_id", "group_id"}
+            if len(given) != 1 or keys - given:
+                return f"each entry needs exactly one of access_level, user_id, group_id (got {sorted(e)})"
+            if "access_level" in e and e["access_level"] not in self.LEVELS:
+                return "access_level does not have a valid value"
+        return None
+
+    def _get_protected(self, req: Request) -> httpx.Response:
+        project = self._project(req)
+        self._maintainer(req)
+        found = project.protected.get(req.params["name"])
+        if found is None:
+            raise Reply(404, {"message": "404 Not found"})
+        return json_response(200, found)
+
+    def _protect(self, req: Request) -> httpx.Response:
+        project = self._project(req)
+        self._maintainer(req)
+        params = self._params(req)
+        allowed = {"name", "push_access_level", "merge_access_level", "unprotect_access_level", "allow_force_push",
+                   "allowed_to_push", "allowed_to_merge", "allowed_to_unprotect", "code_owner_approval_required"}
+        if extra := sorted(set(params) - allowed):
+            raise self._bad(req, f"unknown parameters {extra}")
+        name = params.get("name")
+        if not name:
+            raise self._bad(req, "name is missing")
+        if name in project.protected:
+            raise Reply(409, {"message": f"Protected branch '{name}' already exists"})
+        for key in ("push_access_level", "merge_access_level"):
+            if key in params and int(params[key]) not in self.LEVELS:
+                raise self._bad(req, f"{key} does not have a valid value")
+        merge = params.get("allowed_to_merge") or [{"access_level": int(params.get("merge_access_level", 40))}]
+        found = self._protection_json(name, int(params.get("push_access_level", 40)), merge)
+        found["allow_force_push"] = params.get("allow_force_push") in (True, "true")
+        project.protected[name] = found
+        return json_response(201, found)
+
+    def _update_protected(self, req: Request) -> httpx.Response:
+        project = self._project(req)
+        self._maintainer(req)
+        found = project.protected.get(req.params["name"])
+        if found is None:
+            raise Reply(404, {"message": "404 Not found"})
+        params = self._params(req)
+        allowed = {"name", "allow_force_push", "code_owner_approval_required", "allowed_to_push", "allowed_to_merge", "allowed_to_unprotect"}
+        if extra := sorted(set(params) - allowed):
+            raise self._bad(req, f"unknown parameters {extra}")
+        for key, field_ in (("allowed_to_push", "push_access_levels"), ("allowed_to_merge", "merge_access_levels"),
+                            ("allowed_to_unprotect", "unprotect_access_levels")):
+            if key not in params:
+                continue
+            if problem := self._levels_problem(params[key], updating=True):
+                raise self._bad(req, f"{key}: {problem}")
+            levels = found[field_]
+            ids = {e["id"] for e in levels}
+            for entry in params[key]:
+                if entry.get("_destroy"):
+                    if entry["id"] not in ids:
+                        raise self._bad(req, f"{key}: no access level {entry['id']}")
+                    levels[:] = [e for e in levels if e["id"] != entry["id"]]
+                elif "id" in entry:
+                    raise self._bad(req, f"{key}: the fake only adds and destroys access levels")
+                else:
+                    levels.append(self._access(entry))
+        for key in ("allow_force_push", "code_owner_approval_required"):
+            if key in params:
+                found[key] = params[key] in (True, "true")
+        return json_response(200, found)
+
+    def _unprotect(self, req: Request) -> httpx.Response:
+        project = self._project(req)
+        self._maintainer(req)
+        if project.protected.pop(req.params["name"], None) is None:
+            raise Reply(404, {"message": "404 Not found"})
+        return json_response(204)

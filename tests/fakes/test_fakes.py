@@ -317,3 +317,103 @@ def test_gitlab_merge_requests_and_commit_statuses():
     statuses = gl.statuses("acme/web", SHA[1])
     assert [(s["status"], s["ref"]) for s in statuses] == [("success", "feature-1")]
     assert gl.latest_status("acme/web", SHA[1], "shiplane/lock")["description"] == "Deploys locked"
+
+
+# ---- branch freezes --------------------------------------------------------------------------
+FREEZE = {
+    "name": "shiplane: web merge freeze",
+    "target": "branch",
+    "enforcement": "active",
+    "bypass_actors": [{"actor_id": 5, "actor_type": "RepositoryRole", "bypass_mode": "always"}],
+    "conditions": {"ref_name": {"include": ["refs/heads/main"], "exclude": []}},
+    "rules": [{"type": "update", "parameters": {"update_allows_fetch_and_merge": False}}],
+}
+
+
+def test_github_rulesets_are_validated_unique_and_need_administration():
+    gh = FakeGitHub()
+    gh.add_repo("acme/web")
+
+    async def main():
+        async with github(gh) as c:
+            bad = await c.post("/repos/acme/web/rulesets", json={**FREEZE, "rules": [{"type": "freeze"}]})
+            assert bad.status_code == 422 and len(gh.violations) == 1
+            gh.violations.clear()
+            made = await c.post("/repos/acme/web/rulesets", json=FREEZE)
+            assert made.status_code == 201 and made.json()["source_type"] == "Repository"
+            rid = made.json()["id"]
+            assert (await c.post("/repos/acme/web/rulesets", json=FREEZE)).status_code == 422  # names are unique
+            gh.violations.clear()
+            listed = (await c.get("/repos/acme/web/rulesets", params={"includes_parents": "false", "targets": "branch"})).json()
+            assert [(r["id"], r["name"]) for r in listed] == [(rid, FREEZE["name"])] and "rules" not in listed[0]
+            assert gh.merge_blocked("acme/web", "main") and not gh.merge_blocked("acme/web", "main", actor=("RepositoryRole", 5))
+            gh.admin = False
+            denied = await c.delete(f"/repos/acme/web/rulesets/{rid}")
+            assert denied.status_code == 403 and "retry-after" not in denied.headers
+            assert "Resource not accessible" in denied.json()["message"]
+            assert (await c.get(f"/repos/acme/web/rulesets/{rid}")).status_code == 200  # reading needs no admin
+            gh.admin = True
+            changed = await c.put(f"/repos/acme/web/rulesets/{rid}", json={"enforcement": "disabled"})
+            assert changed.json()["enforcement"] == "disabled" and not gh.merge_blocked("acme/web", "main")
+            assert (await c.delete(f"/repos/acme/web/rulesets/{rid}")).status_code == 204
+            assert (await c.get(f"/repos/acme/web/rulesets/{rid}")).status_code == 404
+            # labels of a pull request are its issue's
+            gh.add_pull("acme/web", 1, SHA[1])
+            assert (await c.post("/repos/acme/web/issues/1/labels", json={"labels": ["hotfix"]})).status_code == 200
+            (pull,) = (await c.get("/repos/acme/web/pulls")).json()
+            assert [label["name"] for label in pull["labels"]] == ["hotfix"]
+            unknown = await c.post("/repos/acme/web/pulls", json={"title": "x", "head": "a", "base": "main"})
+            assert unknown.status_code == 501
+
+    anyio.run(main)
+    assert gh.violations == ["POST /repos/acme/web/pulls: pulls/create: the fake does not implement this operation"]
+
+
+def test_gitlab_protected_branches_add_and_destroy_access_levels():
+    gl = FakeGitLab()
+    gl.add_project("acme/web")
+
+    async def main():
+        async with client(gl, "https://gitlab.example.com", **{"PRIVATE-TOKEN": "glpat-test-token"}) as c:
+            url = "/api/v4/projects/acme%2Fweb/protected_branches"
+            assert (await c.get(f"{url}/main")).status_code == 404
+            made = await c.post(url, json={"name": "main", "merge_access_level": 40, "push_access_level": 40})
+            assert made.status_code == 201
+            assert (await c.post(url, json={"name": "main"})).status_code == 409
+            (level,) = made.json()["merge_access_levels"]
+            frozen = await c.patch(f"{url}/main", json={"allowed_to_merge": [{"id": level["id"], "_destroy": True}, {"access_level": 0}]})
+            assert [e["access_level_description"] for e in frozen.json()["merge_access_levels"]] == ["No one"]
+            assert gl.merge_blocked("acme/web", "main")
+            bad = await c.patch(f"{url}/main", json={"allowed_to_merge": [{"access_level": 0, "user_id": 3}]})
+            assert bad.status_code == 400
+            gl.maintainer = False
+            assert (await c.delete(f"{url}/main")).status_code == 403
+            gl.maintainer = True
+            assert (await c.delete(f"{url}/main")).status_code == 204 and gl.protection("acme/web", "main") is None
+
+    anyio.run(main)
+    assert len(gl.violations) == 1
+
+
+def test_bitbucket_branch_restrictions_are_unique_per_kind_and_pattern():
+    bb = FakeBitbucket()
+    bb.add_repo("acme/web")
+    auth = "Basic " + base64.b64encode(b"bot@example.com:bb-api-token").decode()
+
+    async def main():
+        async with client(bb, "https://api.bitbucket.org", authorization=auth) as c:
+            url = "/2.0/repositories/acme/web/branch-restrictions"
+            body = {"kind": "restrict_merges", "branch_match_kind": "glob", "pattern": "main", "users": [], "groups": []}
+            assert (await c.post(url, json={**body, "users": None})).status_code == 400
+            made = await c.post(url, json=body)
+            assert made.status_code == 201 and bb.merge_blocked("acme/web", "main") and not bb.merge_blocked("acme/web", "dev")
+            assert (await c.post(url, json=body)).status_code == 409
+            listed = (await c.get(url, params={"kind": "restrict_merges", "pattern": "main"})).json()
+            assert [r["id"] for r in listed["values"]] == [made.json()["id"]]
+            bb.admin = False
+            assert (await c.get(url)).status_code == 403
+            bb.admin = True
+            assert (await c.delete(f"{url}/{made.json()['id']}")).status_code == 204 and bb.restrictions("acme/web") == []
+
+    anyio.run(main)
+    assert len(bb.violations) == 1

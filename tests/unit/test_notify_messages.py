@@ -33,6 +33,7 @@ LOCK = {"reason": "DB migration", "kind": "manual", "expires_at": "2026-11-24T20
 WINDOW_CLOSED = [{"kind": "window", "reason": "outside the deploy window", "until": "2026-11-25T17:00:00Z"}]
 STILL_LOCKED = [{"kind": "lock", "reason": "DB migration", "by": "alice"}]
 SHA = "abcdef0123456789abcdef0123456789abcdef01"
+FROZEN = {"forge": "github", "forge_title": "GitHub", "repo": "acme/web", "branch": "main", "mode": "branch"}
 
 # event → action, emoji, plain headline, detail lines, dashboard path
 NEWS = [
@@ -141,6 +142,59 @@ NEWS = [
         "deploy_rolled_back", ":leftwards_arrow_with_hook:", "web deploy #12 to production: started → rolled_back", (),
         "/deploys/12",
         id="deploy status changed",
+    ),
+    pytest.param(
+        event("branch_frozen", {**FROZEN, "mode": "both", "statuses": {"done": 120, "total": 2000, "pulls": 2000}}, actor="system"),
+        "branch_frozen", ":snowflake:", "Merge button closed for web (production)",
+        ("branch frozen on GitHub; statuses 120/2,000", "acme/web main"), "/",
+        id="branch frozen, statuses on their way",
+    ),
+    pytest.param(
+        event("branch_frozen", {**FROZEN, "statuses": {"done": 0, "total": 0, "pulls": 2000}}, actor="system"),
+        "branch_frozen", ":snowflake:", "Merge button closed for web (production)",
+        ("branch frozen on GitHub; statuses 0/2,000", "acme/web main"), "/",
+        id="branch frozen before the pull requests were listed",
+    ),
+    pytest.param(
+        event("branch_frozen", FROZEN, actor="system"),
+        "branch_frozen", ":snowflake:", "Merge button closed for web (production)", ("branch frozen on GitHub", "acme/web main"), "/",
+        id="branch frozen (branch mode)",
+    ),
+    pytest.param(
+        event("branch_frozen", {**FROZEN, "restored": True}, actor="system"),
+        "branch_refrozen", ":snowflake:", "Merge freeze of web put back (production)",
+        ("branch frozen on GitHub", "The freeze had been deleted or edited by hand.", "acme/web main"), "/",
+        id="a freeze deleted by hand, put back",
+    ),
+    pytest.param(
+        event("branch_unfrozen", FROZEN, actor="system"),
+        "branch_unfrozen", ":sunny:", "Merge button open again for web (production)", ("branch unfrozen on GitHub", "acme/web main"), "/",
+        id="branch unfrozen",
+    ),
+    pytest.param(
+        event("branch_freeze_failed", {**FROZEN, "desired": "frozen", "error": "HTTP 403"}, actor="system"),
+        "branch_freeze_failed", ":warning:", "Could not freeze main of web on GitHub",
+        ("HTTP 403", "Statuses take over: each pull request carries the lock as a commit status."), "/",
+        id="freeze failed",
+    ),
+    pytest.param(
+        event("branch_freeze_failed", {**FROZEN, "desired": "open", "error": "HTTP 401"}, actor="system"),
+        "branch_freeze_failed", ":warning:", "Could not unfreeze main of web on GitHub",
+        ("HTTP 401", "The branch stays frozen until this is fixed."), "/",
+        id="unfreeze failed",
+    ),
+    pytest.param(
+        event("merge_group_dequeued", {"repo": "acme/web", "pulls": [104], "lock": "Production locked: DB migration (alice)"}, actor="system"),
+        "merge_group_dequeued", ":warning:", "#104 left the merge queue of acme/web during the production lock",
+        ("Production locked: DB migration (alice)", "GitHub removed it from the queue; add it to the queue again once the lock ends."), "/",
+        id="merge group dropped during a lock",
+    ),
+    pytest.param(
+        event("merge_exempted", {"number": 7, "label": "hotfix", "title": "Fix checkout", "url": "https://github.com/acme/web/pull/7"},
+              actor="system"),
+        "merge_exempted", ":ticket:", "#7 is exempt from the production lock (label hotfix)",
+        ("Fix checkout", "https://github.com/acme/web/pull/7"), "/",
+        id="pull request exempt from a lock",
     ),
 ]
 

@@ -87,8 +87,28 @@ def db_upgrade(config: ConfigOpt = None) -> None:
     out.print(f"database at revision {migrate.current(db.engine)}")
 
 
-def config_check(config: ConfigOpt = None) -> None:
+def config_check(
+    config: ConfigOpt = None,
+    online: Annotated[
+        bool,
+        typer.Option(
+            "--online",
+            help="Also ask each forge, with reads only, whether merge blocking works as configured, and report "
+            "branch freezes that failed for good (from the database). Problems exit 1.",
+        ),
+    ] = False,
+) -> None:
     """Validate the config file: exit 0, or print FILE: key: reason lines and exit 2."""
     settings = settings_or_exit(config)
     where = settings.config_path or "(no config file: defaults)"
+    if online:
+        import anyio
+
+        from shiplane.enforcement import online as checks
+
+        found = anyio.run(checks.problems, settings)
+        for problem in found:
+            err.print(f"{where}: {problem}", markup=False, soft_wrap=True)
+        if found:
+            raise typer.Exit(1)
     out.print(f"{where}: ok", markup=False)

@@ -30,7 +30,12 @@ async def _hook(request: Request, forge_name: str) -> JSONResponse:
         delivery = FORGES[forge_name].parse_webhook(request.headers, body)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         return _error(400, "invalid_payload", f"cannot read this {forge_name} webhook: {type(exc).__name__}: {exc}")
-    hook_ctx = webhooks.Context(targets=tuple(enforcement.targets), schedule=ctx.schedule, intake=intake_for(ctx))
+    hook_ctx = webhooks.Context(
+        targets=tuple(enforcement.targets),
+        schedule=ctx.schedule,
+        intake=intake_for(ctx),
+        callback_allowed=enforcement.callback_allowed,
+    )
     result = await ctx.db.run_write(webhooks.accept, delivery, clock.now(), hook_ctx)
     if result.get("actions"):
         ctx.gate_may_have_changed()

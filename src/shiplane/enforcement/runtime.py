@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+import anyio
 import httpx
 
 from shiplane import clock, http
 from shiplane.db import Database
-from shiplane.enforcement import sync
-from shiplane.enforcement.forges.base import Forge
+from shiplane.enforcement import freeze, statuses, sync
+from shiplane.enforcement.forges.base import Forge, FreezeSpec, Observed
 from shiplane.enforcement.forges.registry import FORGES
 from shiplane.enforcement.statuses import DesiredStatus
 from shiplane.enforcement.webhooks import PROTECTION_JOB
-from shiplane.http import PermanentError
+from shiplane.http import PermanentError, TransientError
 from shiplane.jobs.pacing import Pacer
 from shiplane.locks.calendar import Schedule
 from shiplane.settings import Settings
 
 log = logging.getLogger("shiplane.enforcement")
+
+# A freeze job re-reads what the gate wants after its write; the gate may have moved meanwhile.
+_FREEZE_ROUNDS = 3
 
 
 class Enforcement:
@@ -37,19 +42,33 @@ class Enforcement:
         forges = settings.config.forges
         self.client = http.make_client(transport=transport)
         self.forges: dict[str, Forge] = {}
-        self.pacers: dict[str, Pacer] = {}
+        self.pacers: dict[str, Pacer] = {}  # by job kind, for the worker's claims
+        self._freeze_pacers: dict[str, Pacer] = {}  # by forge, for freeze writes
+        self.targets = sync.targets(settings.config)
         for name, kind in FORGES.items():
             cfg = getattr(forges, name)
             if cfg is not None:
                 self.forges[name] = kind.client(cfg, self.client)
-                self.pacers[sync.status_job(name)] = Pacer(cfg.writes_per_minute, cfg.writes_per_hour)
-        self.targets = sync.targets(settings.config)
+                self._pace(name, cfg.writes_per_minute, cfg.writes_per_hour)
         self.by_service = {t.service: t for t in self.targets}
+        self._freezing: defaultdict[str, anyio.Lock] = defaultdict(anyio.Lock)
+
+    def _pace(self, forge: str, per_minute: int, per_hour: int) -> None:
+        """One budget per forge account. Status jobs take theirs when claimed; a freeze job takes one
+        only when it writes (most of its runs only read). With branch freezes, a small share of the
+        budget is the freezes' alone, so a backlog of statuses never delays one."""
+        split = freeze.split_budget(per_minute, per_hour) if any(t.forge == forge and t.freezes for t in self.targets) else None
+        if split is None:
+            self.pacers[sync.status_job(forge)] = self._freeze_pacers[forge] = Pacer(per_minute, per_hour)
+        else:
+            self.pacers[sync.status_job(forge)], self._freeze_pacers[forge] = Pacer(*split[0]), Pacer(*split[1])
 
     # ---------------------------------------------------------------- worker wiring
 
     def handlers(self) -> dict[str, Any]:
-        out: dict[str, Any] = {sync.SYNC_JOB: self.run_sync}
+        # Order matters: each tick claims kinds in this order, so a freeze goes before statuses.
+        out: dict[str, Any] = {freeze.job(name): self.apply_freeze for name in self.forges}
+        out[sync.SYNC_JOB] = self.run_sync
         for name in self.forges:
             out[sync.status_job(name)] = self.post_status
         if "github" in self.forges:
@@ -61,9 +80,16 @@ class Enforcement:
             sync.on_gate_change(conn, change, now, self.targets)
 
     def reconcile_all(self, conn: Any, now: datetime) -> None:
-        """At start: list every target's pull requests again (some may have opened while we were down)."""
+        """At start: list every target's pull requests again, and look at every freeze (things moved while we were down)."""
         for target in self.targets:
-            sync.request_sync(conn, target, sync.current_desired(conn, self.schedule, target, now), now, force=True)
+            desired = sync.current_desired(conn, self.schedule, target, now)
+            if target.freezes:
+                freeze.request(conn, target, statuses.blocked(desired), now, force=True)
+            sync.request_sync(conn, target, desired, now, force=True)
+
+    def callback_allowed(self, url: str) -> bool:
+        allowed = getattr(self.forges.get("github"), "callback_allowed", None)
+        return allowed is not None and allowed(url)
 
     # ---------------------------------------------------------------- job handlers
 
@@ -100,10 +126,68 @@ class Enforcement:
             return  # superseded by a newer gate state; that sync queues its own writes
         desired = DesiredStatus(**payload["status"])
         await self._guard(target, self.forges[target.forge].post_status(target.repo, payload["sha"], desired))
-        await self.db.run_write(sync.record_posted, target, payload["sha"], desired, clock.now())
+        await self.db.run_write(sync.record_posted, target, payload["sha"], desired, clock.now(), payload["signature"])
+
+    async def apply_freeze(self, payload: dict[str, Any]) -> None:
+        """Make the forge's branch frozen or open as the gate wants, with at most one write per round."""
+        target = self._target(payload)
+        if not target.freezes:
+            return  # merge_freeze changed to "statuses" since this was queued
+        if payload.get("check") and not await self.db.run_read(freeze.check_due, target, payload["check"]):
+            return  # a later schedule replaced this periodic check
+        async with self._freezing[target.service]:  # one freeze job per service at a time in this process
+            for _ in range(_FREEZE_ROUNDS):
+                want, known = await self.db.run_read(freeze.spec, target)
+                observed, wrote = await self._converge(target, want, known)
+                await self.db.run_write(self._settle, target, want, observed, wrote, bool(payload.get("check")))
+                if (await self.db.run_read(freeze.spec, target))[0] == want:
+                    return
+
+    async def _converge(self, target: sync.Target, want: bool, known: FreezeSpec) -> tuple[Observed, bool]:
+        forge = self.forges[target.forge]
+        try:
+            observed = await forge.observe_freeze(target.repo, target.branch, known)
+            if observed.foreign:
+                raise PermanentError(
+                    f"{observed.foreign} exists and Shiplane did not create it; Shiplane never edits a rule it did not create"
+                )
+            if not freeze.needs_write(want, observed, known):
+                return observed, False
+            now = clock.now()
+            pacer = self._freeze_pacers[target.forge]
+            if pacer.available(now) < 1:
+                raise TransientError(f"freeze of {target.service}: the {target.forge_title} write budget is spent", retry_after=5.0)
+            pacer.take(1, now)
+            await self.db.run_write(freeze.record_intent, target, want, observed, known, now)
+            return await forge.write_freeze(target.repo, target.branch, known, observed, want), True
+        except PermanentError as exc:
+            log.error("merge freeze of %s on %s: %s; statuses take over", target.service, target.forge, exc)
+            await self.db.run_write(self._failed, target, want, str(exc))
+            raise
+
+    def _settle(self, conn: Any, target: sync.Target, want: bool, observed: Observed, wrote: bool, check: bool) -> None:
+        now = clock.now()
+        kind = freeze.record_outcome(conn, target, want, observed, wrote, now)
+        if kind:
+            log.info("merge freeze of %s: %s", target.service, kind)
+        desired = sync.current_desired(conn, self.schedule, target, now)
+        if want and observed.frozen:
+            freeze.schedule_check(conn, target, now)
+            if check and target.merge_freeze == "both":
+                sync.request_sync(conn, target, desired, now, force=True)  # list again: a missed webhook is caught here
+        if not observed.frozen:
+            sync.release_held(conn, target, desired, now)
+
+    def _failed(self, conn: Any, target: sync.Target, want: bool, message: str) -> None:
+        now = clock.now()
+        if freeze.record_failure(conn, target, want, message, now):
+            # Fall back to statuses now: the next plan sees the freeze failed and posts them.
+            sync.request_sync(conn, target, sync.current_desired(conn, self.schedule, target, now), now, force=True)
+        if want:
+            freeze.schedule_check(conn, target, now)  # try again while the gate is closed (permissions may be fixed)
 
     async def answer_protection_rule(self, payload: dict[str, Any]) -> None:
-        await self.forges["github"].review_protection_rule(
+        await self.forges["github"].review_protection_rule(  # type: ignore[attr-defined]
             payload["callback_url"], payload["environment"], payload["approve"], payload["comment"]
         )
 

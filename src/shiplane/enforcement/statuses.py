@@ -66,3 +66,37 @@ def desired(
     if len(mirrored) > 1:
         text += f" (+{len(mirrored) - 1} more)"
     return DesiredStatus(blocked_state, truncate(text), context, target_url)
+
+
+def blocked(status: DesiredStatus) -> bool:
+    return status.state != "success"
+
+
+def exempt_label(labels: Sequence[str], exempt_labels: Sequence[str]) -> str | None:
+    """The first configured exempt label that the pull request carries (label names compare case-insensitively)."""
+    carried = {label.lower() for label in labels}
+    return next((label for label in exempt_labels if label.lower() in carried), None)
+
+
+def for_pull(
+    base: DesiredStatus,
+    labels: Sequence[str],
+    exempt_labels: Sequence[str],
+    environment: str,
+    *,
+    branch_frozen: bool = False,
+) -> DesiredStatus:
+    """The status of one pull request: the gate's, unless the gate is closed and an exempt label lets it through.
+
+    With the branch frozen as well (merge_freeze = "both"), an exempt pull request still needs a
+    bypass actor to merge, and its description says so.
+    """
+    if not blocked(base) or not exempt_labels:
+        return base
+    label = exempt_label(labels, exempt_labels)
+    if label is None:
+        return base
+    text = f"Exempt from {environment} lock: label {label}"
+    if branch_frozen:
+        text += " (branch frozen: merging needs a bypass actor)"
+    return DesiredStatus("success", truncate(text), base.context, base.target_url)

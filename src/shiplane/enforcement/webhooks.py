@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,9 +14,10 @@ from shiplane.db import conflict_insert
 from shiplane.deploys.intake import Intake
 from shiplane.deploys.register import register
 from shiplane.deploys.schemas import DeployIn
-from shiplane.enforcement import sync
+from shiplane.enforcement import pulls, sync
 from shiplane.enforcement.forges import base as ev
 from shiplane.errors import DomainError
+from shiplane.events import service as events
 from shiplane.jobs import queue
 from shiplane.locks import gate, inputs
 from shiplane.locks.calendar import Schedule
@@ -22,12 +25,20 @@ from shiplane.tables.enforcement import pushed_commits, webhook_deliveries
 
 PROTECTION_JOB = "protection:github"
 
+log = logging.getLogger("shiplane.enforcement")
+
+
+def _nowhere(url: str) -> bool:
+    return False
+
 
 @dataclass(frozen=True)
 class Context:
     targets: tuple[sync.Target, ...]
     schedule: Schedule
     intake: Intake  # how deploys are registered
+    # Is a deployment protection rule's callback URL on the configured GitHub API? (GitHub.callback_allowed)
+    callback_allowed: Callable[[str], bool] = _nowhere
 
 
 def _first_time(conn: Connection, forge: str, delivery_id: str | None, now: datetime) -> bool:
@@ -60,21 +71,21 @@ def accept(conn: Connection, delivery: ev.Delivery, now: datetime, ctx: Context)
 
 def _act(conn: Connection, forge: str, event: ev.WebhookEvent, now: datetime, ctx: Context) -> list[str]:
     if isinstance(event, ev.PullRequestChanged):
-        sync.save_pull(conn, forge, event.repo, event.pull, now, state="open")
+        pulls.save(conn, forge, event.repo, event.pull, now, state="open")
         out = []
         for target in _targets(ctx, forge, event.repo, event.pull.base):
             desired = sync.current_desired(conn, ctx.schedule, target, now)
-            if sync.enqueue_post(conn, target, event.pull.head_sha, desired, now):
+            if sync.sync_pull(conn, target, event.pull, desired, now):
                 out.append(f"status {target.service} #{event.pull.number}")
         return out
     if isinstance(event, ev.PullRequestClosed):
         state = "merged" if event.merged else "closed"
-        sync.save_pull(
+        pulls.save(
             conn, forge, event.repo, event.pull, now, state=state, merged_at=event.merged_at, merge_sha=event.merge_sha
         )
         return [f"pull #{event.pull.number} {state}"]
     if isinstance(event, ev.Review):
-        sync.set_approved(conn, forge, event.repo, event.number, event.approved, now)
+        pulls.set_approved(conn, forge, event.repo, event.number, event.approved, now)
         return [f"pull #{event.number} approved={event.approved}"]
     if isinstance(event, ev.Pushed):
         for c in event.commits:
@@ -84,8 +95,7 @@ def _act(conn: Connection, forge: str, event: ev.WebhookEvent, now: datetime, ct
         out = []
         for target in _targets(ctx, forge, event.repo, event.base):
             desired = sync.current_desired(conn, ctx.schedule, target, now)
-            if sync.enqueue_post(conn, target, event.head_sha, desired, now):
-                out.append(f"status {target.service} merge group {event.head_sha[:12]}")
+            out.extend(sync.merge_group(conn, target, event, desired, now))
         return out
     if isinstance(event, ev.DeploymentStatus):
         return _register(conn, forge, event, now, ctx)
@@ -133,6 +143,15 @@ def _register(conn: Connection, forge: str, event: ev.DeploymentStatus, now: dat
 
 
 def _protection(conn: Connection, forge: str, event: ev.ProtectionRule, now: datetime, ctx: Context) -> list[str]:
+    if not ctx.callback_allowed(event.callback_url):
+        # Answering means sending our token to that URL: only ever to the configured GitHub API.
+        message = f"deployment_callback_url {event.callback_url[:300]!r} is not on the configured GitHub API; refused"
+        log.warning("deployment protection rule for %s (%s): %s", event.repo, event.environment, message)
+        events.record(
+            conn, "forge_error", now, actor=f"{forge}:deployment_protection_rule",
+            data={"forge": forge, "repo": event.repo, "environment": event.environment[:100], "error": message},
+        )
+        return [f"protection rule {event.environment}: refused (callback not on the GitHub API)"]
     services = [t.service for t in _targets(ctx, forge, event.repo)] or [None]
     blockers: list[dict[str, Any]] = []
     for service in services:

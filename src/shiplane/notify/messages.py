@@ -25,6 +25,12 @@ CATEGORIES = {
     "incident": "incident",
     "deploy_registered": "deploy",
     "deploy_status_changed": "deploy",
+    # How a lock reached the merge button (recorded by merge blocking with what the message needs).
+    "branch_frozen": "lock",
+    "branch_unfrozen": "lock",
+    "branch_freeze_failed": "lock",
+    "merge_group_dequeued": "lock",
+    "merge_exempted": "override",
 }
 
 ALERTING_HEALTH = ("ailing", "unhealthy")  # a verdict worth a message when health gets worse
@@ -264,6 +270,57 @@ def _deploy(e: dict, d: dict) -> _Draft:
     return _Draft(f"deploy_{status}", _DEPLOY_EMOJI.get(status, ":package:"), said, details, _deploy_page(e))
 
 
+def _count(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else "?"
+
+
+def closed_how(d: dict) -> str:
+    """How the merge button was closed: "branch frozen on GitHub; statuses 120/2,000"."""
+    text = f"branch frozen on {d.get('forge_title') or d.get('forge')}"
+    progress = d.get("statuses")
+    if isinstance(progress, dict):
+        text += f"; statuses {_count(progress.get('done'))}/{_count(progress.get('total') or progress.get('pulls'))}"
+    return text
+
+
+def _freeze(e: dict, d: dict) -> _Draft:
+    service, env = e.get("service"), e.get("environment")
+    where = f"{d.get('repo')} {d.get('branch')}"
+    if e["kind"] == "branch_unfrozen":
+        said = _say("Merge button open again for {service} ({env})", service=service, env=env)
+        return _Draft("branch_unfrozen", ":sunny:", said, [f"branch unfrozen on {d.get('forge_title') or d.get('forge')}", where], "/")
+    if d.get("restored"):
+        said = _say("Merge freeze of {service} put back ({env})", service=service, env=env)
+        details = [closed_how(d), "The freeze had been deleted or edited by hand.", where]
+        return _Draft("branch_refrozen", ":snowflake:", said, details, "/")
+    said = _say("Merge button closed for {service} ({env})", service=service, env=env)
+    return _Draft("branch_frozen", ":snowflake:", said, [closed_how(d), where], "/")
+
+
+def _freeze_failed(e: dict, d: dict) -> _Draft:
+    forge = d.get("forge_title") or d.get("forge")
+    args = dict(service=e.get("service"), forge=forge, branch=d.get("branch"))
+    if d.get("desired") == "open":
+        said = _say("Could not unfreeze {branch} of {service} on {forge}", **args)
+        details = [d.get("error"), "The branch stays frozen until this is fixed."]
+    else:
+        said = _say("Could not freeze {branch} of {service} on {forge}", **args)
+        details = [d.get("error"), "Statuses take over: each pull request carries the lock as a commit status."]
+    return _Draft("branch_freeze_failed", ":warning:", said, details, "/")
+
+
+def _dequeued(e: dict, d: dict) -> _Draft:
+    pulls = ", ".join(f"#{n}" for n in d.get("pulls") or []) or "a pull request"
+    said = _say("{pulls} left the merge queue of {repo} during the {env} lock", pulls=pulls, repo=d.get("repo"), env=e.get("environment"))
+    details = [d.get("lock"), "GitHub removed it from the queue; add it to the queue again once the lock ends."]
+    return _Draft("merge_group_dequeued", ":warning:", said, details, "/")
+
+
+def _exempted(e: dict, d: dict) -> _Draft:
+    said = _say("#{number} is exempt from the {env} lock (label {label})", number=d.get("number"), env=e.get("environment"), label=d.get("label"))
+    return _Draft("merge_exempted", ":ticket:", said, [d.get("title"), d.get("url")], "/")
+
+
 _RENDERERS: dict[str, Callable[[dict, dict], _Draft | None]] = {
     "lock_created": _lock_created,
     "lock_ended": _lock_ended,
@@ -274,6 +331,11 @@ _RENDERERS: dict[str, Callable[[dict, dict], _Draft | None]] = {
     "incident": _incident,
     "deploy_registered": _deploy,
     "deploy_status_changed": _deploy,
+    "branch_frozen": _freeze,
+    "branch_unfrozen": _freeze,
+    "branch_freeze_failed": _freeze_failed,
+    "merge_group_dequeued": _dequeued,
+    "merge_exempted": _exempted,
 }
 
 

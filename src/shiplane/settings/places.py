@@ -5,10 +5,14 @@ from __future__ import annotations
 import ipaddress
 import re
 from datetime import timedelta
+from typing import Annotated, Literal
 
-from pydantic import field_validator
+from pydantic import Field, StrictStr, ValidationInfo, field_validator
 
 from shiplane.settings.values import Duration, Section, Slug
+
+MergeFreeze = Literal["statuses", "branch", "both"]
+Label = Annotated[StrictStr, Field(min_length=1, max_length=100)]  # GitHub label names: at most 50; GitLab: 255
 
 
 class ServerConfig(Section):
@@ -57,6 +61,8 @@ class ServiceConfig(Section):
     merge_gate: str = ""
     status_context: str = "shiplane"
     git_remote: str = ""  # remote of the local bare mirror used for change tracking
+    merge_freeze: MergeFreeze = "statuses"  # how a closed merge gate reaches the merge button
+    exempt_labels: list[Label] = []  # a pull request with one of these labels gets `success` during a lock
 
     @field_validator("repo")
     @classmethod
@@ -65,4 +71,20 @@ class ServiceConfig(Section):
             raise ValueError(
                 f"expected 'github:owner/name', 'bitbucket:workspace/slug' or 'gitlab:group/project': {value!r}"
             )
+        return value
+
+    @field_validator("merge_freeze")
+    @classmethod
+    def _freeze_needs_a_repo(cls, value: str, info: ValidationInfo) -> str:
+        if value != "statuses" and not info.data.get("repo"):
+            raise ValueError(f"merge_freeze {value!r} needs a repo whose branch to freeze (set services.repo)")
+        return value
+
+    @field_validator("exempt_labels")
+    @classmethod
+    def _labels_need_labels(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        repo = info.data.get("repo") or ""
+        if value and repo.startswith("bitbucket:"):
+            # Bitbucket Cloud pull requests have no labels: such an exemption could never apply.
+            raise ValueError(f"Bitbucket Cloud pull requests have no labels (repo {repo!r}): {value!r}")
         return value

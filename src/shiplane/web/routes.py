@@ -200,7 +200,7 @@ async def overview(request: Request, environment: str | None = None, partial: st
     if environment is not None and len(environment) > 64:
         environment = None
     lanes = await ctx.db.run_read(views.overview, ctx.schedule, clock.now(), environment=environment)
-    merging = await ctx.db.run_read(sync.progress) if ctx.enforcement and ctx.enforcement.targets else []
+    merging = await ctx.db.run_read(sync.progress, ctx.enforcement.targets) if ctx.enforcement and ctx.enforcement.targets else []
     template = "_lanes.html" if partial == "lanes" else "overview.html"
     return _page(request, template, session, lanes=lanes, only=environment, merging=merging)
 

@@ -25,6 +25,7 @@ class PullRequest:
     title: str = ""
     author: str | None = None
     url: str | None = None
+    labels: tuple[str, ...] = ()
 
 
 # ------------------------------------------------------------ webhook events, forge-neutral
@@ -63,9 +64,16 @@ class Pushed:
 
 @dataclass(frozen=True)
 class MergeGroup:
+    """A GitHub merge queue group: ``checks_requested`` wants our status on its head; ``destroyed``
+    says it left the queue (``reason``: merged, invalidated or dequeued)."""
+
     repo: str
     head_sha: str
     base: str
+    action: str = "checks_requested"
+    head_ref: str = ""
+    reason: str | None = None
+    pulls: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,14 +128,50 @@ class Delivery:
     events: tuple[WebhookEvent, ...] = field(default_factory=tuple)
 
 
+# ------------------------------------------------------------ branch freezes, forge-neutral
+
+
+@dataclass(frozen=True)
+class FreezeSpec:
+    """What Shiplane knows of its freeze of one branch (stored in ``branch_freezes``)."""
+
+    name: str  # the GitHub ruleset's name: "shiplane: <service> merge freeze"
+    ref: str | None = None  # the forge's id of the object Shiplane created
+    previous: Any = None  # GitLab: the protection before the freeze, restored exactly
+    writing: bool = False  # a create was sent and its answer never recorded
+
+
+@dataclass(frozen=True)
+class Observed:
+    """A branch freeze as the forge has it now (reads only).
+
+    ``matches`` says whether Shiplane's object is exactly as Shiplane wants it (someone may have
+    edited it); ``current`` is what a freeze write must start from (GitLab's access levels);
+    ``foreign`` names an object Shiplane did not create that stands in the way.
+    """
+
+    frozen: bool
+    ref: str | None = None
+    matches: bool = True
+    current: Any = None
+    foreign: str | None = None
+
+
 class Forge(Protocol):
     name: str
+    title: str  # as people write it: GitHub, GitLab, Bitbucket
 
     async def open_pull_requests(self, repo: str, branch: str) -> list[PullRequest]: ...
 
     async def resolve_sha(self, repo: str, sha: str) -> str: ...
 
     async def post_status(self, repo: str, sha: str, status: DesiredStatus) -> None: ...
+
+    async def observe_freeze(self, repo: str, branch: str, spec: FreezeSpec) -> Observed: ...
+
+    async def write_freeze(self, repo: str, branch: str, spec: FreezeSpec, observed: Observed, frozen: bool) -> Observed:
+        """One write that makes the branch frozen (or open again); returns the new state."""
+        ...
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> bool: ...
 

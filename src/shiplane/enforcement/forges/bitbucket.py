@@ -1,10 +1,16 @@
-"""Bitbucket Cloud: build statuses, open pull requests, webhooks.
+"""Bitbucket Cloud: build statuses, open pull requests, merge freezes, webhooks.
 
 Pull request payloads and listings carry 12-character commit hashes; build
 statuses must be posted on the full hash, so every head is resolved first.
 Auth: an API token (Basic ``email:api_token``) or an access token (Bearer);
 ``username``/``app_password`` are accepted as aliases (app passwords were
 retired in 2026).
+
+A merge freeze is a ``restrict_merges`` branch restriction with empty ``users`` and ``groups``
+("Branch restrictions", developer.atlassian.com/cloud/bitbucket/rest/api-group-branch-restrictions/:
+empty lists deny everybody), created and deleted. Restrictions have no name: Shiplane's is the one
+whose id it stored. Two glob restrictions of one kind and pattern cannot coexist, so a
+``restrict_merges`` on the branch that Shiplane did not create is reported, never edited.
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from shiplane import http
 from shiplane.changes.commits import Commit
 from shiplane.enforcement.forges.base import (
     Delivery,
+    FreezeSpec,
     Ignored,
+    Observed,
     PullRequest,
     PullRequestChanged,
     PullRequestClosed,
@@ -37,10 +45,12 @@ from shiplane.settings import BitbucketConfig
 
 STATES = {"success": "SUCCESSFUL", "pending": "INPROGRESS", "failure": "FAILED"}
 _RAW_AUTHOR = re.compile(r"^(.*?)\s*<([^>]+)>\s*$")
+NEEDS_ADMIN = "the account needs admin rights on the repository (scope repository:admin) to manage branch restrictions"
 
 
 class Bitbucket:
     name = "bitbucket"
+    title = "Bitbucket"
 
     def __init__(self, config: BitbucketConfig, client: httpx.AsyncClient) -> None:
         self.config = config
@@ -110,6 +120,68 @@ class Bitbucket:
             },
             headers=self._headers(),
         )
+
+    # ---------------------------------------------------------------- merge freeze (branch restrictions)
+
+    @staticmethod
+    def restriction(branch: str) -> dict[str, Any]:
+        return {"kind": "restrict_merges", "branch_match_kind": "glob", "pattern": branch, "users": [], "groups": []}
+
+    @staticmethod
+    def _matches(found: Mapping[str, Any], branch: str) -> bool:
+        return (
+            found.get("kind") == "restrict_merges"
+            and found.get("branch_match_kind", "glob") == "glob"
+            and found.get("pattern") == branch
+            and not found.get("users")
+            and not found.get("groups")
+        )
+
+    async def _restriction_call(self, method: str, url: str, what: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await http.send(self.client, method, url, what, headers=self._headers(), **kwargs)
+        except PermanentError as exc:
+            if "HTTP 403" in str(exc):
+                raise PermanentError(f"{exc} ({NEEDS_ADMIN})") from exc
+            raise
+
+    async def observe_freeze(self, repo: str, branch: str, spec: FreezeSpec) -> Observed:
+        base = f"{self.api}/2.0/repositories/{repo}/branch-restrictions"
+        if spec.ref:
+            try:
+                found = (await self._restriction_call("GET", f"{base}/{spec.ref}", f"Bitbucket restriction {repo}#{spec.ref}")).json()
+                return Observed(frozen=True, ref=str(found["id"]), matches=self._matches(found, branch))
+            except PermanentError as exc:
+                if "HTTP 404" not in str(exc):
+                    raise
+        response = await self._restriction_call(
+            "GET", base, f"Bitbucket list restrictions {repo}", params={"kind": "restrict_merges", "pattern": branch}
+        )
+        same = [r for r in response.json().get("values", []) if r.get("pattern") == branch and r.get("kind") == "restrict_merges"]
+        if not same:
+            return Observed(frozen=False)
+        if spec.writing and self._matches(same[0], branch):
+            # Our create went through but its answer was lost: this one is ours.
+            return Observed(frozen=True, ref=str(same[0]["id"]))
+        return Observed(frozen=False, foreign=f"Bitbucket branch restriction {same[0].get('id')} (restrict_merges on {branch!r})")
+
+    async def write_freeze(self, repo: str, branch: str, spec: FreezeSpec, observed: Observed, frozen: bool) -> Observed:
+        base = f"{self.api}/2.0/repositories/{repo}/branch-restrictions"
+        if frozen and observed.ref:  # ours, edited by hand
+            response = await self._restriction_call(
+                "PUT", f"{base}/{observed.ref}", f"Bitbucket restore restriction {repo}#{observed.ref}", json=self.restriction(branch)
+            )
+            return Observed(frozen=True, ref=str(response.json()["id"]))
+        if frozen:
+            response = await self._restriction_call("POST", base, f"Bitbucket create restriction {repo}", json=self.restriction(branch))
+            return Observed(frozen=True, ref=str(response.json()["id"]))
+        if observed.ref:
+            try:
+                await self._restriction_call("DELETE", f"{base}/{observed.ref}", f"Bitbucket delete restriction {repo}#{observed.ref}")
+            except PermanentError as exc:
+                if "HTTP 404" not in str(exc):
+                    raise
+        return Observed(frozen=False)
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> bool:
         secret = self.config.webhook_secret.get_secret_value() if self.config.webhook_secret else ""

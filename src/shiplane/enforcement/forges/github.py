@@ -1,4 +1,4 @@
-"""GitHub (and GitHub Enterprise): commit statuses, open pulls, webhooks, protection rules.
+"""GitHub (and GitHub Enterprise): commit statuses, open pulls, merge-freeze rulesets, webhooks, protection rules.
 
 REST shapes follow GitHub's OpenAPI description (tests validate every request
 against it). Auth is a token, or a GitHub App: a JWT signed with the app's
@@ -19,8 +19,10 @@ from shiplane.changes.commits import Commit
 from shiplane.enforcement.forges.base import (
     Delivery,
     DeploymentStatus,
+    FreezeSpec,
     Ignored,
     MergeGroup,
+    Observed,
     Ping,
     ProtectionRule,
     PullRequest,
@@ -39,16 +41,27 @@ from shiplane.settings import GitHubConfig
 
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
 _REFRESH_MARGIN = 300  # seconds before expiry at which an installation token is renewed
+_QUEUE_REF = re.compile(r"^(?:refs/heads/)?gh-readonly-queue/.+?/pr-(\d+)-[0-9a-f]+$")
+# The merge-freeze ruleset's one rule: "Restrict updates — only allow users with bypass permission
+# to update matching refs" (docs.github.com, "Available rules for rulesets"). Merging a pull request
+# updates the branch, so the merge button is closed for everyone but the bypass actors.
+FREEZE_RULE = {"type": "update", "parameters": {"update_allows_fetch_and_merge": False}}
+NEEDS_ADMINISTRATION = (
+    "the token or GitHub App lacks the repository's Administration permission (write), "
+    "which GitHub requires to manage rulesets"
+)
 
 
 class GitHub:
     name = "github"
+    title = "GitHub"
 
     def __init__(self, config: GitHubConfig, client: httpx.AsyncClient) -> None:
         self.config = config
         self.client = client
         self.api = config.api_url.rstrip("/")
         self._installation_token: tuple[str, float] | None = None
+        self.permissions: dict[str, str] | None = None  # a GitHub App installation's, from its token
 
     # ---------------------------------------------------------------- auth
 
@@ -74,6 +87,7 @@ class GitHub:
                 headers={"Authorization": f"Bearer {self._app_jwt()}", "Accept": "application/vnd.github+json"},
             )
             body = response.json()
+            self.permissions = body.get("permissions")
             expires = http.parse_time(body.get("expires_at"))
             fallback = clock.now().timestamp() + 3000
             self._installation_token = (body["token"], expires.timestamp() if expires else fallback)
@@ -125,8 +139,132 @@ class GitHub:
             headers=await self._headers(),
         )
 
+    # ---------------------------------------------------------------- merge freeze (rulesets)
+
+    def ruleset(self, name: str, branch: str) -> dict[str, Any]:
+        """The ruleset Shiplane wants while the branch is frozen, as GitHub's rulesets API takes it."""
+        return {
+            "name": name,
+            "target": "branch",
+            "enforcement": "active",
+            "bypass_actors": [actor.to_api() for actor in self.config.freeze_bypass],
+            "conditions": {"ref_name": {"include": [f"refs/heads/{branch}"], "exclude": []}},
+            "rules": [FREEZE_RULE],
+        }
+
+    def _matches(self, found: Mapping[str, Any], name: str, branch: str) -> bool:
+        want = self.ruleset(name, branch)
+
+        def actors(items: Any) -> set[tuple]:
+            # GitHub ignores the id of an OrganizationAdmin (and may answer one): compare without it.
+            return {
+                (a.get("actor_type"), None if a.get("actor_type") == "OrganizationAdmin" else a.get("actor_id"),
+                 a.get("bypass_mode", "always"))
+                for a in items or []
+            }
+
+        rules = [{"type": r.get("type"), "parameters": r.get("parameters") or {}} for r in found.get("rules") or []]
+        ref_name = get(found, "conditions", "ref_name", default={}) or {}
+        return (
+            found.get("name") == name
+            and found.get("target", "branch") == "branch"
+            and found.get("enforcement") == "active"
+            and list(ref_name.get("include") or []) == want["conditions"]["ref_name"]["include"]
+            and not ref_name.get("exclude")
+            and rules == [FREEZE_RULE]
+            and actors(found.get("bypass_actors")) == actors(want["bypass_actors"])
+        )
+
+    async def _ruleset_call(self, method: str, url: str, what: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await http.send(self.client, method, url, what, headers=await self._headers(), **kwargs)
+        except PermanentError as exc:
+            if "HTTP 403" in str(exc):  # not a rate limit: http.check made those transient
+                raise PermanentError(f"{exc} ({NEEDS_ADMINISTRATION})") from exc
+            raise
+
+    async def _get_ruleset(self, repo: str, ruleset_id: str) -> dict[str, Any] | None:
+        try:
+            response = await self._ruleset_call(
+                "GET", f"{self.api}/repos/{repo}/rulesets/{ruleset_id}", f"GitHub get ruleset {repo}#{ruleset_id}",
+                params={"includes_parents": "false"},
+            )
+        except PermanentError as exc:
+            if "HTTP 404" in str(exc):
+                return None  # deleted (by hand): the caller looks for it by name, then creates it again
+            raise
+        return response.json()
+
+    async def _find_ruleset(self, repo: str, name: str) -> dict[str, Any] | None:
+        """Shiplane's ruleset by its name, among the repository's own (a create whose answer was lost)."""
+        url: str | None = f"{self.api}/repos/{repo}/rulesets"
+        params: dict[str, Any] | None = {"includes_parents": "false", "targets": "branch", "per_page": 100}
+        while url:
+            response = await self._ruleset_call("GET", url, f"GitHub list rulesets {repo}", params=params)
+            for item in response.json():
+                if item.get("name") == name and item.get("source_type", "Repository") == "Repository":
+                    return await self._get_ruleset(repo, str(item["id"]))  # the listing omits rules and conditions
+            match = _NEXT.search(response.headers.get("link", ""))
+            url, params = (match.group(1), None) if match else (None, None)
+        return None
+
+    async def observe_freeze(self, repo: str, branch: str, spec: FreezeSpec) -> Observed:
+        found = await self._get_ruleset(repo, spec.ref) if spec.ref else None
+        if found is None:
+            found = await self._find_ruleset(repo, spec.name)
+        if found is None:
+            return Observed(frozen=False)
+        return Observed(frozen=True, ref=str(found["id"]), matches=self._matches(found, spec.name, branch))
+
+    async def write_freeze(self, repo: str, branch: str, spec: FreezeSpec, observed: Observed, frozen: bool) -> Observed:
+        if frozen and observed.ref:  # ours, edited by hand: put it back as it should be
+            response = await self._ruleset_call(
+                "PUT", f"{self.api}/repos/{repo}/rulesets/{observed.ref}", f"GitHub restore ruleset {repo}#{observed.ref}",
+                json=self.ruleset(spec.name, branch),
+            )
+            return Observed(frozen=True, ref=str(response.json()["id"]))
+        if frozen:
+            response = await self._ruleset_call(
+                "POST", f"{self.api}/repos/{repo}/rulesets", f"GitHub create ruleset {repo}",
+                json=self.ruleset(spec.name, branch),
+            )
+            return Observed(frozen=True, ref=str(response.json()["id"]))
+        if observed.ref:
+            try:
+                await self._ruleset_call(
+                    "DELETE", f"{self.api}/repos/{repo}/rulesets/{observed.ref}", f"GitHub delete ruleset {repo}#{observed.ref}"
+                )
+            except PermanentError as exc:
+                if "HTTP 404" not in str(exc):  # already gone is what we wanted
+                    raise
+        return Observed(frozen=False)
+
+    async def freeze_permission_problem(self) -> str | None:
+        """A GitHub App says what its installation may do: without Administration (write), a freeze will be refused.
+
+        A token does not say (only a write would tell): the first freeze's answer is recorded then.
+        """
+        if not (self.config.app_id and self.config.private_key and self.config.installation_id):
+            return None
+        await self._token()
+        if (self.permissions or {}).get("administration") != "write":
+            return f"the GitHub App installation has no Administration (write) permission: {NEEDS_ADMINISTRATION}"
+        return None
+
+    # ---------------------------------------------------------------- deployment protection rules
+
+    def callback_allowed(self, url: str) -> bool:
+        """Is a deployment_callback_url on the configured API (``[forges.github] api_url``)?
+
+        The callback is answered with our token, so a URL anywhere else (a forged or a
+        misdirected webhook whose secret leaked) must never receive a request.
+        """
+        return callback_on_api(self.api, url)
+
     async def review_protection_rule(self, callback_url: str, environment: str, approve: bool, comment: str) -> None:
         """Answer a deployment protection rule: GitHub Environments then obey the gate."""
+        if not self.callback_allowed(callback_url):
+            raise PermanentError(f"GitHub protection rule {environment}: callback URL {callback_url[:300]!r} is not on {self.api}; refused")
         await http.send(
             self.client,
             "POST",
@@ -141,6 +279,34 @@ class GitHub:
     def verify(self, headers: Mapping[str, str], body: bytes) -> bool:
         secret = self.config.webhook_secret.get_secret_value() if self.config.webhook_secret else ""
         return hmac_sha256_matches(secret, body, header(headers, "X-Hub-Signature-256"))
+
+
+def callback_on_api(api_url: str, url: str) -> bool:
+    """Same scheme, host and port as ``api_url``, no user info, and a path under its ``/repos/``."""
+    try:
+        api, given = httpx.URL(api_url), httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return False
+    base = api.path.rstrip("/")
+    return (
+        given.scheme == api.scheme
+        and given.scheme in ("http", "https")
+        and given.host.lower() == api.host.lower()
+        and given.port == api.port
+        and not given.userinfo
+        and given.path.startswith(f"{base}/repos/")
+        and "/../" not in given.path + "/"
+    )
+
+
+def _labels(item: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(label["name"] for label in item.get("labels") or [] if isinstance(label, Mapping) and label.get("name"))
+
+
+def queued_pulls(head_ref: str) -> tuple[int, ...]:
+    """The pull request a merge group was built for, from its ref (gh-readonly-queue/<base>/pr-<n>-<sha>)."""
+    match = _QUEUE_REF.match(head_ref or "")
+    return (int(match.group(1)),) if match else ()
 
 
 def _pull(item: Mapping[str, Any]) -> PullRequest:
@@ -158,6 +324,7 @@ def _pull(item: Mapping[str, Any]) -> PullRequest:
         title=item.get("title") or "",
         author=get(item, "user", "login"),
         url=item.get("html_url"),
+        labels=_labels(item),
     )
 
 
@@ -190,7 +357,8 @@ def parse_webhook(headers: Mapping[str, str], body: bytes) -> Delivery:
         event = Ping()
     elif kind == "pull_request":
         pull = _pull(payload["pull_request"])
-        if action in ("opened", "reopened", "synchronize", "ready_for_review", "converted_to_draft", "edited"):
+        # labeled/unlabeled: the payload's pull request carries its labels after the change.
+        if action in ("opened", "reopened", "synchronize", "ready_for_review", "converted_to_draft", "edited", "labeled", "unlabeled"):
             event = PullRequestChanged(repo, pull)
         elif action == "closed":
             pr = payload["pull_request"]
@@ -212,9 +380,18 @@ def parse_webhook(headers: Mapping[str, str], body: bytes) -> Delivery:
             event = Pushed(repo, _branch(ref), tuple(_commit(c) for c in payload.get("commits", [])))
         else:
             event = Ignored("push of a tag or a deletion")
-    elif kind == "merge_group" and action == "checks_requested":
+    elif kind == "merge_group" and action in ("checks_requested", "destroyed"):
         group = payload["merge_group"]
-        event = MergeGroup(repo, group["head_sha"], _branch(group.get("base_ref")))
+        head_ref = group.get("head_ref") or ""
+        event = MergeGroup(
+            repo,
+            group["head_sha"],
+            _branch(group.get("base_ref")),
+            action=action,
+            head_ref=head_ref,
+            reason=payload.get("reason"),
+            pulls=queued_pulls(head_ref),
+        )
     elif kind == "deployment_status":
         state = get(payload, "deployment_status", "state", default="")
         mapped = {"success": "succeeded", "failure": "failed", "error": "failed", "in_progress": "started"}.get(state)

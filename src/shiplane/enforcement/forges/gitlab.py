@@ -1,4 +1,11 @@
-"""GitLab: commit statuses on merge request heads, open merge requests, webhooks."""
+"""GitLab: commit statuses on merge request heads, open merge requests, merge freezes, webhooks.
+
+A merge freeze sets the branch's protection so that no one may merge ("Protected branches API",
+docs.gitlab.com/api/protected_branches/): one PATCH that destroys every merge access level by id
+and adds ``access_level: 0`` (No one), and one PATCH that puts the stored levels back. A branch
+that was not protected at all is protected for the freeze and unprotected again (one POST, one
+DELETE), which restores it exactly.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +22,9 @@ from shiplane import http
 from shiplane.changes.commits import Commit
 from shiplane.enforcement.forges.base import (
     Delivery,
+    FreezeSpec,
     Ignored,
+    Observed,
     PullRequest,
     PullRequestChanged,
     PullRequestClosed,
@@ -29,14 +38,30 @@ from shiplane.http import PermanentError
 from shiplane.settings import GitLabConfig
 
 STATES = {"success": "success", "pending": "pending", "failure": "failed"}
+NO_ONE = 0  # access_level 0: "No one"
+DEVELOPERS = 30
+NEEDS_MAINTAINER = "the token needs the Maintainer role (and the api scope) to change the branch's protection"
 
 
 def _project(repo: str) -> str:
     return quote(repo, safe="")
 
 
+def _level(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """One merge access level as the update API takes it back: a user, a group, or a role."""
+    for key in ("user_id", "group_id"):
+        if entry.get(key) is not None:
+            return {key: entry[key]}
+    return {"access_level": entry.get("access_level")}
+
+
+def _frozen(levels: list[Mapping[str, Any]]) -> bool:
+    return bool(levels) and all(_level(e) == {"access_level": NO_ONE} for e in levels)
+
+
 class GitLab:
     name = "gitlab"
+    title = "GitLab"
 
     def __init__(self, config: GitLabConfig, client: httpx.AsyncClient) -> None:
         self.config = config
@@ -90,6 +115,58 @@ class GitLab:
             if "Cannot transition status" not in str(exc):
                 raise
 
+    # ---------------------------------------------------------------- merge freeze (protected branches)
+
+    def _protected(self, repo: str, branch: str) -> str:
+        return f"{self.api}/projects/{_project(repo)}/protected_branches/{quote(branch, safe='')}"
+
+    async def _protection_call(self, method: str, url: str, what: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await http.send(self.client, method, url, what, headers=self._headers(), **kwargs)
+        except PermanentError as exc:
+            if "HTTP 403" in str(exc):
+                raise PermanentError(f"{exc} ({NEEDS_MAINTAINER})") from exc
+            raise
+
+    async def observe_freeze(self, repo: str, branch: str, spec: FreezeSpec) -> Observed:
+        try:
+            response = await self._protection_call("GET", self._protected(repo, branch), f"GitLab protected branch {repo}:{branch}")
+        except PermanentError as exc:
+            if "HTTP 404" in str(exc):
+                return Observed(frozen=False, current={"protected": False, "merge": []})
+            raise
+        levels = response.json().get("merge_access_levels") or []
+        current = {
+            "protected": True,
+            "merge": [{"id": e.get("id"), **_level(e)} for e in levels],
+        }
+        return Observed(frozen=_frozen(levels), current=current)
+
+    async def write_freeze(self, repo: str, branch: str, spec: FreezeSpec, observed: Observed, frozen: bool) -> Observed:
+        current = observed.current or {"protected": False, "merge": []}
+        destroy = [{"id": e["id"], "_destroy": True} for e in current["merge"] if e.get("id") is not None]
+        what = f"GitLab {'freeze' if frozen else 'restore'} {repo}:{branch}"
+        if frozen and not current["protected"]:
+            # Unprotected, developers could push and merge: protect for the freeze only.
+            await self._protection_call(
+                "POST", f"{self.api}/projects/{_project(repo)}/protected_branches", what,
+                json={"name": branch, "merge_access_level": NO_ONE, "push_access_level": DEVELOPERS, "allow_force_push": True},
+            )
+        elif frozen:
+            await self._protection_call(
+                "PATCH", self._protected(repo, branch), what, json={"allowed_to_merge": destroy + [{"access_level": NO_ONE}]}
+            )
+        elif spec.previous is not None and not spec.previous.get("protected"):
+            try:
+                await self._protection_call("DELETE", self._protected(repo, branch), what)
+            except PermanentError as exc:
+                if "HTTP 404" not in str(exc):
+                    raise
+        elif spec.previous is not None:
+            restore = [_level(e) for e in spec.previous.get("merge", [])]
+            await self._protection_call("PATCH", self._protected(repo, branch), what, json={"allowed_to_merge": destroy + restore})
+        return Observed(frozen=frozen)
+
     def verify(self, headers: Mapping[str, str], body: bytes) -> bool:
         expected = self.config.webhook_token.get_secret_value() if self.config.webhook_token else ""
         given = header(headers, "X-Gitlab-Token") or ""
@@ -107,6 +184,7 @@ def _pull(item: Mapping[str, Any]) -> PullRequest:
         title=item.get("title") or "",
         author=get(item, "author", "username"),
         url=item.get("web_url"),
+        labels=tuple(str(label) for label in item.get("labels") or []),
     )
 
 
@@ -126,6 +204,8 @@ def parse_webhook(headers: Mapping[str, str], body: bytes) -> Delivery:
             draft=bool(attrs.get("draft") or attrs.get("work_in_progress")),
             title=attrs.get("title", ""),
             url=attrs.get("url"),
+            # Merge request hooks carry labels at the top level (objects with a title).
+            labels=tuple(label.get("title", "") for label in payload.get("labels") or [] if isinstance(label, dict)),
         )
         action = attrs.get("action")
         if action in ("open", "reopen", "update"):
