@@ -1,5 +1,6 @@
 """Manual verdicts, incidents and pushed samples through the API, on both databases."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -84,3 +85,57 @@ def test_pushed_samples_are_stored(bob, db):
 def test_bad_health_input_is_422(bob, url, body, field):
     r = bob.post(url, json=body)
     assert r.status_code == 422 and field in r.json()["fields"], r.json()
+
+
+# ------------------------------------------------------------------ POST /api/v1/judge
+
+BEFORE = [1.0, 1.2, 0.9, 1.1, 1.0, 1.3, 0.8, 1.1, 1.0, 1.2, 0.9, 1.0]
+AFTER = [2.1, 2.4, 1.9, 2.2, 2.5, 2.0, 2.3, 2.2, 2.1, 2.6, 2.0, 2.4]
+
+
+def test_the_judge_answers_any_role_with_the_sequential_decision(charlie):
+    r = charlie.post("/api/v1/judge", json={"metrics": [
+        {"name": "5xx rate", "critical": True, "baseline": BEFORE, "current": AFTER, "step": 60},
+        {"name": "latency", "baseline": BEFORE, "current": BEFORE[::-1]},
+    ]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["health"], body["final"]) == ("unhealthy", True)
+    five, latency = body["metrics"]
+    assert (five["health"], five["final"], five["decided_at"]) == ("unhealthy", True, 8)
+    assert "the evidence passed the always-valid threshold after 8 minutes" in five["reason"]
+    assert (latency["health"], latency["final"]) == ("healthy", True)
+
+
+def test_the_judge_takes_history_windows_of_any_length(charlie):
+    # every earlier day doubled at this hour too: a daily peak, not a regression
+    history = [[v * 2.05 for v in BEFORE], [v * 1.95 for v in BEFORE[:9]], [v * 2 for v in BEFORE] + [2.0] * 5, [1.0] * 3]
+    r = charlie.post("/api/v1/judge", json={"metrics": [{"name": "rps", "baseline": BEFORE, "current": AFTER, "history": history}]})
+    assert r.status_code == 200, r.text
+    (metric,) = r.json()["metrics"]
+    assert (metric["health"], metric["history_windows"]) == ("healthy", 3)  # the 3-point window is too short to count
+    assert "history (3 windows)" in metric["reason"]
+
+
+@pytest.mark.parametrize(
+    "metric, field",
+    [
+        ({"current": [*AFTER[:3], "NaN", *AFTER[4:]]}, "metrics.0.current.3"),
+        ({"baseline": ["-Infinity", *BEFORE[1:]]}, "metrics.0.baseline.0"),
+        ({"history": [BEFORE, [1.0, "Infinity"]]}, "metrics.0.history.1.1"),
+        ({"step": 0}, "metrics.0.step"),
+    ],
+)
+def test_non_finite_numbers_are_422_naming_the_field(charlie, metric, field):
+    # JSON has no NaN or Infinity; Python's json (and others) write them as bare words
+    raw = json.dumps({"metrics": [{"name": "m", "baseline": BEFORE, "current": AFTER} | metric]}).replace('"NaN"', "NaN")
+    raw = raw.replace('"Infinity"', "Infinity").replace('"-Infinity"', "-Infinity")
+    r = charlie.post("/api/v1/judge", content=raw, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and field in r.json()["fields"], r.json()
+
+
+def test_the_judge_counts_history_points_against_the_limit(charlie):
+    window = [1.0] * 50_000
+    r = charlie.post("/api/v1/judge", json={"metrics": [{"name": "m", "baseline": BEFORE, "current": AFTER,
+                                                           "history": [window] * 5}]})
+    assert r.status_code == 422 and "metrics" in r.json()["fields"], r.json()

@@ -43,9 +43,13 @@ RUNS: dict[str, tuple[list[str], str]] = {
     "hardening.py": (["--requests", "100", "--paths", "150"], "targets met"),
     "judge_accuracy.py": (
         ["--data", str(SHARED / "data" / "series" / "nab"), "--null", "100", "--per-size", "50", "--no-targets"],
-        "beats Kayenta-style",
+        "W = 36, seed 7: detection at +100%",
     ),
     "judge_speed.py": (["--rows", "200", "--runs", "1", "--no-targets"], "judge_many agrees with judge_metric on 200 rows: True"),
+    "judge_replay.py": (
+        ["--data", str(SHARED / "data" / "series" / "nab"), "--unchanged", "20", "--regressed", "10", "--no-targets"],
+        "auto-locks and rollback hooks exactly on the unhealthy deploys",
+    ),
     # 40 pull requests stay under the 80-a-minute budget: past it, the run lasts until the minute is over.
     "merge_blocking.py": (
         ["--pulls", "20", "--latency", "0.01", "--paced-seconds", "2", "--paced-pulls", "40"],

@@ -153,3 +153,26 @@ def test_lock_gate_unlock_from_a_pipeline(db, db_url):
         assert r.returncode == 1
         r = run("lock", "--environment", "production", "--reason", "x", "--expires", "whenever", env=env)
         assert r.returncode == 2 and "--expires" in r.stderr
+
+
+def test_judge_reads_files_and_takes_history(tmp_path):
+    before = [1.0, 1.2, 0.9, 1.1, 1.0, 1.3, 0.8, 1.1, 1.0, 1.2, 0.9, 1.0]
+    after = [2 * v for v in before[::-1]]
+    for name, values in {"before.txt": before, "after.txt": after, "day1.txt": after, "day2.txt": after[:9]}.items():
+        (tmp_path / name).write_text("\n".join(map(str, values)) + "\n")
+    (tmp_path / "nab.csv").write_text("timestamp,value\n" + "".join(f"2014-04-01 00:{i:02d}:00,{v}\n" for i, v in enumerate(after)))
+    args = ["judge", "--baseline", str(tmp_path / "before.txt"), "--name", "5xx rate"]
+    r = run(*args, "--current", str(tmp_path / "nab.csv"), "--step", "60")
+    assert r.returncode == 1
+    assert r.stdout.startswith("5xx rate: unhealthy (final) — 5xx rate +")
+    assert "the evidence passed the always-valid threshold after 8 minutes" in r.stdout
+    # the same rise on earlier days at this hour: not a regression
+    r = run(*args, "--current", str(tmp_path / "after.txt"), "--history", str(tmp_path / "day1.txt"),
+            "--history", str(tmp_path / "day2.txt"), "--json")
+    assert r.returncode == 0, r.stdout
+    import json
+
+    (metric,) = json.loads(r.stdout)["metrics"]
+    assert (metric["health"], metric["history_windows"]) == ("healthy", 2)
+    r = run(*args, "--current", str(tmp_path / "after.txt"), "--history", str(tmp_path / "missing.txt"))
+    assert r.returncode == 2 and "missing.txt" in r.stderr

@@ -194,6 +194,37 @@ def test_a_prometheus_metric_is_judged_from_a_real_server(db, db_url, flat_prome
 
 
 
+def test_a_real_prometheus_is_judged_at_a_one_minute_step(db, db_url, flat_prometheus):
+    at, _ = flat_prometheus.points[2000]
+    config = {
+        "sources": {"prometheus": {"url": flat_prometheus.url}},
+        "metrics": [{"name": "latency", "source": "prometheus", "query": 'sum(web_latency_ms{service="$service"})'}],
+        "health": {"step": "1m", "history_days": 1},
+    }
+    client, ctx, sink = harness(db, db_url, config)
+    with client:
+        d = api(client, "POST", "/api/v1/deploys", json={"service": "web", "environment": "production", "sha": sha(1), "finished_at": at.isoformat()}).json()
+        judge_once(ctx.settings.config, db)
+        health = api(client, "GET", f"/api/v1/deploys/{d['id']}").json()["health"]
+        (metric,) = health["metrics"]
+        assert (len(metric["series"]["baseline"]), len(metric["series"]["current"]), metric["series"]["step"]) == (60, 60, 60)
+        assert (health["state"], health["final"], metric["final"], metric["history_windows"]) == ("healthy", True, True, 1)
+        assert "judged at the source" not in metric["reason"]
+
+
+def test_a_coarser_source_is_judged_at_its_own_resolution_and_says_so(db, db_url):
+    client, ctx, sink = harness(db, db_url, CONFIG | {"health": CONFIG["health"] | {"history_days": 0}})
+    with client:
+        t = clock.now().replace(microsecond=0) - timedelta(hours=3)
+        push(client, t - timedelta(hours=1), 5, [5] * 12)  # one sample every 5 minutes; health.step is 1 minute
+        push(client, t, 5, [5] * 12)
+        d = api(client, "POST", "/api/v1/deploys", json={"service": "web", "environment": "production", "sha": sha(1), "finished_at": t.isoformat()}).json()
+        judge_once(ctx.settings.config, db)
+        (metric,) = api(client, "GET", f"/api/v1/deploys/{d['id']}").json()["health"]["metrics"]
+        assert (len(metric["series"]["current"]), metric["series"]["step"]) == (12, 300)
+        assert metric["reason"].endswith("ruled out after 40 minutes (judged at the source's 5-minute resolution)")
+
+
 @pytest.mark.parametrize("history_days, expected", [(7, "healthy"), (0, "unhealthy")])
 def test_the_same_hour_on_earlier_days_keeps_a_daily_peak_from_looking_like_a_regression(db, db_url, history_days, expected):
     """Every day at this hour the metric doubles (a daily peak). A deploy just before it is not to blame —

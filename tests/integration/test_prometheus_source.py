@@ -55,3 +55,15 @@ def test_an_unreachable_source_is_an_error():
 
     with pytest.raises(SourceError):
         anyio.run(go)
+
+
+def test_it_answers_at_a_one_minute_step(prometheus):
+    """The lifecycle fetches at health.step (1 minute by default): a 5-minute series comes back once a minute,
+    each point the latest sample at that instant."""
+    start, _ = prometheus.points[200]
+    points = fetch(prometheus, 'sum(web_latency_ms{service="web"})', start, start + timedelta(hours=1), step=60)
+    assert len(points) == 61 and [p.at - start for p in points[:3]] == [timedelta(0), timedelta(minutes=1), timedelta(minutes=2)]
+    samples = dict(prometheus.points[200:213])
+    for p in points:
+        latest = max(at for at in samples if at <= p.at)
+        assert p.value == pytest.approx(samples[latest])

@@ -5,8 +5,11 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
+from shiplane.health import sequential
 from shiplane.health.judge import (
+    ALPHA,
     HEALTHS,
     MIN_POINTS,
     MetricInput,
@@ -43,12 +46,13 @@ def metric(baseline, current, **kw):
         ([45] * 12, [90] * 12, {}, "unhealthy", 2.0),
         ([45] * 12, [54] * 12, {}, "ailing", 1.2),
         ([0] * 12, [0] * 12, {}, "healthy", 1.0),
-        # zero-inflated: an all-zero baseline then a rise is infinitely worse
-        ([0] * 12, [0, 0, 0, 0, 0, 3, 2, 4, 5, 1, 2, 3], {}, "unhealthy", math.inf),
-        ([0] * 12, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7], {}, "healthy", math.inf),  # one spike proves nothing
+        # zero-inflated: an all-zero baseline then a clear rise is infinitely worse
+        ([0] * 24, [0, 3, 2, 4, 5, 1, 2, 3, 0, 2, 6, 1], {}, "unhealthy", math.inf),
+        ([0] * 12, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7], {}, "healthy", 1.0),  # one spike proves nothing, and after 8 points nothing moved
+        # ... but errors come in bursts, so mostly-zero series need stronger evidence than others (a fifth of the level)
+        ([0] * 12, [0, 0, 0, 0, 0, 3, 2, 4, 5, 1, 2, 3], {}, "healthy", math.inf),
         # mostly zeros: the error rate (mean) is the centre, not the median (0 → 0)
-        ([0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0], [0, 3, 1, 5, 2, 4, 0, 6, 1, 0, 2, 3], {}, "unhealthy", 9.0),
-        # ... which must be clearer than usual (p < 0.01): non-zero points come in bursts
+        ([0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0] * 2, [0, 3, 1, 5, 2, 4, 3, 6, 1, 2, 2, 3], {}, "unhealthy", 12.0),  # 0.25 → 3 after 8 points
         ([0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0], [0, 3, 0, 5, 2, 4, 0, 6, 1, 0, 2, 0], {}, "healthy", pytest.approx(23 / 3)),
         ([0, 0, 1, 0, 0, 0, 2, 0, 0, 1, 0, 0], [0, 1, 0, 0, 0, 2, 0, 0, 1, 0, 0, 0], {}, "healthy", 1.0),
         # decrease: the baseline over the current
@@ -95,19 +99,36 @@ def test_it_needs_at_most_eight_points():
     "kw, fragments",
     [
         (
-            {"name": "p95 latency", "unit": "ms", "baseline": times(BASE, 2.12), "current": times(SAME, 3.46)},
-            ["p95 latency +63% (212 ms → 346 ms), significant (p<0.0001)"],
+            {"name": "p95 latency", "unit": "ms", "baseline": times(BASE, 2.12), "current": times(SAME, 3.46), "step": 60},
+            ["p95 latency +64% (212 ms → 348 ms), the evidence passed the always-valid threshold after 8 minutes (always-valid p<0.0001)"],
         ),
         (
             {"name": "errors", "baseline": [0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0], "current": [0, 3, 0, 5, 2, 4, 0, 6, 1, 0, 2, 0]},
-            ["errors +667% (0.25 → 1.92, means: mostly zeros), not significant (p=0.012; mostly-zero series need p<0.01)"],
+            ["errors +667% (0.25 → 1.92, means: mostly zeros), not past the always-valid threshold so far (always-valid p=0.036)"],
         ),
-        ({"name": "errors", "baseline": [0] * 12, "current": [0, 0, 0, 0, 0, 3, 2, 4, 5, 1, 2, 3]}, ["errors up from zero (0 → 1.67, means: mostly zeros), significant"]),
-        ({"name": "rps", "unit": "req/s", "baseline": BASE, "current": times(SAME, 0.5), "regression": "decrease"}, ["rps −50% (100 req/s → 50 req/s), significant"]),
-        ({"name": "cpu", "baseline": BASE, "current": SAME}, ["cpu ", "not significant (p="]),
-        ({"name": "cpu", "baseline": BASE, "current": times(SAME, 1.1)}, ["cpu +10%", "significant", "below the 1.2× ailing ratio"]),
-        ({"name": "hits", "baseline": [3] * 12, "current": [3] * 12}, ["hits unchanged (3 → 3)"]),
-        ({"name": "cpu", "baseline": times(BASE, 0.001), "current": times(SAME, 1234.5)}, ["cpu ×1.23e+06 (0.1 → 123,450)"]),
+        (
+            {"name": "errors", "baseline": [0] * 12, "current": [0, 0, 0, 0, 0, 3, 2, 4, 5, 1, 2, 3]},
+            ["errors up from zero (0 → 1.67, means: mostly zeros), not past the always-valid threshold so far",
+             "mostly-zero series need stronger evidence"],
+        ),
+        (
+            {"name": "rps", "unit": "req/s", "baseline": BASE, "current": times(SAME, 0.5), "regression": "decrease", "step": 30},
+            ["rps −50% (100 req/s → 50.2 req/s), the evidence passed the always-valid threshold after 4 minutes"],
+        ),
+        ({"name": "cpu", "baseline": BASE, "current": SAME, "step": 15}, ["cpu +0% (100 → 100), a rise of 20% or more ruled out after 2 minutes"]),
+        ({"name": "cpu", "baseline": BASE, "current": SAME, "regression": "decrease"}, ["a fall of 20% or more ruled out after 8 points"]),
+        ({"name": "cpu", "baseline": BASE, "current": SAME, "regression": "any", "step": 90}, ["a change of 20% or more ruled out after 12 minutes"]),
+        ({"name": "cpu", "baseline": BASE, "current": times(SAME, 1.1)}, ["cpu +11%", "a rise of 20% or more ruled out"]),
+        (  # significant but small, and too close to 20 % to rule that out yet
+            {"name": "cpu", "baseline": BASE * 3, "current": times(SAME, 1.18)},
+            ["cpu +18% (100 → 118), past the always-valid threshold but below the 1.2× ailing ratio"],
+        ),
+        ({"name": "hits", "baseline": [3] * 12, "current": [3] * 12, "step": 3600}, ["hits unchanged (3 → 3), a rise of 20% or more ruled out after 8 hours"]),
+        ({"name": "cpu", "baseline": times(BASE, 0.001), "current": times(SAME, 1234.5)}, ["cpu ×1.24e+06 (0.1 → 124,067)"]),
+        (  # a level that moved during the baseline: compared with the last one
+            {"name": "rps", "baseline": BASE + times(BASE, 2), "current": times(SAME, 2)},
+            ["rps +0% (200 → 201) against the baseline's last 12 points (its level moved), a rise of 20% or more ruled out"],
+        ),
     ],
 )
 def test_it_explains_every_verdict(kw, fragments):
@@ -146,17 +167,10 @@ def test_it_mentions_the_history_in_the_reason():
 
 
 def test_it_lets_bursts_seen_on_earlier_days_pass():
-    burst = [0, 0, 0, 0, 0, 20, 40, 90, 80, 60, 30, 0]
+    burst = [0, 0, 0, 20, 40, 90, 80, 60, 30, 50, 70, 0]
     quiet = [0] * 12
     assert metric(quiet, burst, history=[quiet] * 4).health == "unhealthy"
-    assert metric(quiet, burst, history=[quiet, burst, quiet, [0, 0, 90, 95, 99, 80, 70, 0, 0, 0, 0, 0]]).health == "healthy"
-
-
-def test_it_uses_exact_p_values_on_tied_samples():
-    # three non-zero points after twelve zeros: P = C(12,3)/C(24,3) = 0.109, not the normal approximation's 0.04
-    v = metric([0] * 12, [0] * 9 + [1, 1, 1])
-    assert v.p_value == pytest.approx(220 / 2024)
-    assert v.health == "healthy"
+    assert metric(quiet, burst, history=[quiet, burst, quiet, [0, 90, 95, 99, 80, 70, 40, 60, 0, 0, 0, 0]]).health == "healthy"
 
 
 @pytest.mark.parametrize(
@@ -229,13 +243,16 @@ def test_it_says_no_data_when_half_the_metrics_have_none(metrics, health):
 
 
 def test_it_serialises_to_plain_json():
-    v = judge([MetricInput("errors", [0] * 12, [0, 0, 0, 0, 0, 3, 2, 4, 5, 1, 2, 3]), HEALTHY, NO_DATA])
+    v = judge([MetricInput("errors", [0] * 24, [0, 3, 2, 4, 5, 1, 2, 3, 0, 2, 6, 1]), HEALTHY, NO_DATA])
     d = json.loads(json.dumps(v.to_dict(), allow_nan=False))
-    assert set(d) == {"health", "score", "reason", "metrics"}
+    assert set(d) == {"health", "score", "final", "reason", "metrics"}
+    assert d["final"] is False  # a metric without data can still get some
     assert [m["name"] for m in d["metrics"]] == ["errors", "ok", "empty"]
     errors, ok, empty = d["metrics"]
     assert errors["ratio"] == "Infinity" and float(errors["ratio"]) == math.inf
-    assert {"name", "health", "ratio", "reason", "p_value", "baseline_center", "current_center"} <= set(ok)
+    assert {"name", "health", "ratio", "reason", "p_value", "baseline_center", "current_center", "final", "decided_at",
+            "points", "evidence", "threshold", "baseline_points"} <= set(ok)
+    assert (ok["final"], ok["decided_at"], errors["final"], errors["decided_at"]) == (True, 8, True, 8)
     assert (empty["health"], empty["ratio"], empty["reason"]) == ("no_data", None, "no data: current has 0 points (need 8)")
     assert d["reason"].startswith("score 50 (1 healthy, 1 unhealthy, 1 no_data)")
 
@@ -261,7 +278,8 @@ def test_it_agrees_with_judge_metric_in_judge_many(regression, points, windows):
         assert HEALTHS[many.health[i]] == v.health, (i, v.reason)
         assert many.ratio[i] == pytest.approx(v.ratio)
         assert many.p_value[i] == pytest.approx(v.p_value)
-    assert len(set(many.health.tolist())) >= 3
+        assert (many.final[i], many.decided_at[i]) == (v.final, v.decided_at or 0)
+    assert len(set(many.health.tolist())) >= 2 and 0 < many.final.sum() < rows
 
 
 def test_it_says_no_data_in_judge_many_for_short_rows():
@@ -271,3 +289,73 @@ def test_it_says_no_data_in_judge_many_for_short_rows():
     nan_rows = np.array([BASE, [NAN] * 6 + BASE[:6]], float)
     many = judge_many(nan_rows, np.array([times(SAME, 2)] * 2))
     assert [HEALTHS[h] for h in many.health] == ["unhealthy", "no_data"]
+
+
+# ------------------------------------------------------------------ the sequential procedure
+
+QUIET = [100, 104, 98, 101, 97, 103, 99, 102, 100, 96, 105, 100] * 5  # an hour of 1-minute points
+
+
+def shifted(k, start, n=30):
+    """n points around 100, multiplied by k from point ``start`` on."""
+    cur = (SAME * 3)[:n]
+    return [v * (k if i >= start else 1) for i, v in enumerate(cur)]
+
+
+@pytest.mark.parametrize(
+    "current, health, final, decided_at, points",
+    [
+        (shifted(1.0, 0), "healthy", True, 8, 8),  # nothing moved: a rise of 20 % is ruled out at the first look
+        (shifted(2.0, 0), "unhealthy", True, 8, 8),  # doubled from the deploy on: unhealthy at the first look
+        (shifted(2.0, 0)[:7], "no_data", False, None, 7),  # the first look is at 8 points
+        (shifted(1.3, 0), "ailing", False, 8, 30),  # ailing is not final: read to the end, it could still worsen
+        (shifted(2.0, 0, 10) + SAME * 2, "unhealthy", True, 8, 8),  # a verdict reached stands when the points recover
+        # a regression that starts late: the first points already ruled one out, and that is final
+        (shifted(2.0, 12), "healthy", True, 8, 8),
+        # ... unless they could not: noisy points at first, then the rise
+        ([100, 140, 70, 130, 60, 120, 90, 80] + [200] * 12, "unhealthy", True, 16, 16),
+    ],
+)
+def test_it_decides_sequentially(current, health, final, decided_at, points):
+    v = metric(QUIET, current)
+    assert (v.health, v.final, v.decided_at, v.points) == (health, final, decided_at, points), v.reason
+
+
+def test_a_stateless_call_is_the_last_of_the_lifecycle_looks():
+    """Judging the current as it grows, one point at a time, ends where one call on all of it does."""
+    current = [100, 140, 70, 130, 60, 120, 90, 80] + [200] * 12
+    looks = [metric(QUIET, current[:n]) for n in range(8, len(current) + 1)]
+    assert [v.health for v in looks] == ["healthy"] * 7 + ["ailing"] + ["unhealthy"] * 5
+    assert [v.decided_at for v in looks[7:]] == [15] + [16] * 5
+    assert all(v.final for v in looks[8:]) and not any(v.final for v in looks[:8])
+    whole = metric(QUIET, current)
+    assert (whole.health, whole.decided_at, whole.reason) == ("unhealthy", 16, looks[-1].reason)
+
+
+@pytest.mark.parametrize("m, alpha, low, high", [(12, 0.01, 2.85, 2.95), (60, 0.01, 3.1, 3.2), (60, 0.05, 2.45, 2.6), (36, 0.002, 3.5, 3.8)])
+def test_the_threshold_is_wider_than_one_look_and_tighter_than_a_normal_mixture(m, alpha, low, high):
+    c = float(sequential.threshold(np.array([m]), np.array([1e9]), alpha)[0])  # known variance: the normal threshold
+    assert low < c < high
+    assert c > stats.norm.isf(alpha)  # a single look would need less
+    # and the always-valid p-value at that evidence is alpha
+    assert float(sequential.p_value(np.array([c]), np.array([m]), np.array([1e9]))[0]) == pytest.approx(alpha, rel=1e-6)
+    # an estimated variance (few degrees of freedom) needs more
+    assert float(sequential.threshold(np.array([m]), np.array([m + 6]), alpha)[0]) > c
+
+
+def test_the_ever_flagged_rate_stays_under_the_bound_across_twelve_looks_where_looking_each_time_does_not():
+    """Synthetic null data: baseline and current from the same distribution, looked at 12 times
+    (after 8, 9, ..., 19 points). Today's procedure (a one-sided Mann–Whitney test at 5 % at
+    each look, acting on the first significant answer) is flagged far more often than its 5 %;
+    the sequential judge stays under its 1 %."""
+    rng = np.random.default_rng(13)
+    rows, looks = 4000, range(8, 20)
+    b = rng.normal(100, 5, (rows, 12))
+    c = rng.normal(100, 5, (rows, max(looks)))
+    # any significant rise counts (ratios of 1): only the evidence is tested
+    many = judge_many(b, c, ailing_ratio=1.0, unhealthy_ratio=1.0)
+    sequential_rate = float(np.mean(many.health != 0))
+    per_look = np.array([stats.mannwhitneyu(c[:, :n], b, alternative="greater", axis=1).pvalue < 0.05 for n in looks])
+    today_rate = float(np.mean(per_look.any(axis=0)))
+    assert sequential_rate <= ALPHA
+    assert today_rate > 2 * 0.05 and float(np.mean(per_look[0])) == pytest.approx(0.05, abs=0.012)

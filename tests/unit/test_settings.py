@@ -179,11 +179,24 @@ def test_it_rejects_unknown_keys(tmp_path):
         ('[[checks]]\nname = "home"\nurl = "http://x"\ntimeout = "0s"\n', "checks[0]", "timeout must be more than 0s"),
         ('[[checks]]\nname = "a"\nurl = "http://x"\n[[checks]]\nname = "a"\nurl = "http://y"\n', "checks", "named 'a'"),
         ('[health]\nhistory_days = 99\n', "health.history_days", "99"),
+        ('[health]\nstep = "5s"\n', "health.step", "step 5s is below 10s (got '5s')"),
+        ('[health]\nstep = "10m"\n', "health.step", "above window / 8 (450s): the judge needs 8 points after a deploy (got '10m')"),
+        ('[health]\nwindow = "30m"\nstep = "5m"\n', "health.step", "above window / 8 (225s)"),
+        ('[health]\ninterval = "0s"\n', "health.interval", "interval 0s is below 1s"),
     ],
 )
 def test_it_reports_file_key_and_quoted_value(tmp_path, text, key, fragment):
     out = problems(tmp_path, text)
     assert any(line.startswith(f"{key}: ") and fragment in line for line in out), out
+
+
+@pytest.mark.parametrize(
+    "text, step, interval",
+    [("", 60, 60), ('[health]\nstep = "30s"\n', 30, 30), ('[health]\nstep = "30s"\ninterval = "5m"\n', 30, 300)],
+)
+def test_health_interval_defaults_to_the_step(tmp_path, text, step, interval):
+    health = load_config_file(write(tmp_path, text), {}).health
+    assert (health.step, health.interval) == (timedelta(seconds=step), timedelta(seconds=interval))
 
 
 def test_it_reports_toml_syntax_errors(tmp_path):

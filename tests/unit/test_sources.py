@@ -373,8 +373,9 @@ def test_the_lifecycle_judges_a_datadog_metric_on_the_grid_and_shows_a_sentry_er
     latency, sentry_errors = inputs
     # the series are kept with their times, for the deploy page's chart
     assert [v for _, v in series["latency"]["current"]] == latency.current
-    assert series["latency"]["baseline"][0][0].endswith("Z") and series["errors"] == {"baseline": [], "current": []}
-    assert len(latency.baseline) == 12 and len(latency.current) == 12  # 20-second points → twelve 5-minute ones
+    assert series["latency"]["baseline"][0][0].endswith("Z") and series["errors"] == {"baseline": [], "current": [], "step": 60.0}
+    assert len(latency.baseline) == 60 and len(latency.current) == 60  # 20-second points → one a minute (health.step)
+    assert latency.step == 60 and len(latency.history) == 7  # the same window on each of the 7 days before
     assert set(latency.baseline) == {10.0} and set(latency.current) == {30.0}
     assert (sentry_errors.baseline, sentry_errors.current) == ([], [])
     assert errors == {"errors": "error from sentry: HTTP 400: Invalid query: unknown field pizza"}

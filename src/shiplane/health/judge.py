@@ -1,41 +1,49 @@
 """Deploy-health judge: pure statistics on plain arrays (no I/O, no clock).
 
-Kayenta's NetflixACAJudge (Mann–Whitney plus effect-size gating) rebuilt from the
-maths and tuned on real series (``benchmarks/judge_accuracy.py``):
+The judge reads the current series the way the lifecycle receives it, one point after
+another, and decides **sequentially**: the first time the evidence is strong enough, a
+regression is ``ailing`` or ``unhealthy``; as soon as a regression of ``ailing_ratio``
+or more is ruled out, ``healthy`` is **final**. Its threshold is *always valid*: the
+chance that an unchanged metric is ever flagged, however often and however long it is
+looked at, is at most ``ALPHA`` (1 %) when its points are independent (``sequential``).
+A stateless call is judged the same way, its ``current`` read in order.
 
-* **Points.** NaN and ±inf are dropped. A side with fewer than ``MIN_POINTS`` (8)
-  points left is ``no_data`` — never a pass. History windows with fewer are ignored.
-* **Significance.** One-sided Mann–Whitney in the regression direction (two-sided,
-  α/2 a side, for ``any``), tie-corrected. Small samples (``ranktest._exact_ok``) get
-  the exact permutation p-value *conditional on the ties*: the normal approximation is
-  badly optimistic on tied data (0.04 instead of 0.11 for three non-zero points after
-  twelve zeros). Larger ones use the normal approximation with continuity correction.
-* **Size.** ``ratio`` = current centre / baseline centre (inverted for ``decrease``).
-  The centre is the median; when either side's median is 0 (a mostly-zero series:
-  error counts) it is the mean of both sides, so a rise in how often errors happen
-  counts; an all-zero baseline followed by a rise is an infinite ratio. The size
-  that is graded is the smaller of that ratio and the Hodges–Lehmann one (baseline
-  median + the HL shift), so one odd median cannot make a verdict.
-* **History** (same hour on earlier days, recent healthy windows), optional. The
-  current must then also beat the pooled history, significantly and by the ratio:
-  a daily ramp or a level that moved before the deploy is not a regression. The
-  guard against the hour before may then be weaker (α 0.10). For mostly-zero
-  series the current must also beat the busiest history window (bursts are
-  normal if they happened at this hour before). When the current is clearly
-  *below* the hour before (that hour was the daily peak) yet well above every
-  history window, the history alone decides.
-* Mostly-zero comparisons need p < 0.01: their non-zero points come in bursts,
-  so each point carries less evidence than an independent one.
+* **Points.** NaN and ±inf are dropped. Fewer than ``MIN_POINTS`` (8) in the baseline
+  or the current is ``no_data`` — never a pass. History windows with fewer are ignored.
+  The first look is at 8 points of the current; every later point is a look (beyond
+  256 points every 4th, then every 16th and 64th, and always the last).
+* **Reference.** The level the baseline ended at: when its last part sits at a clearly
+  different level (a rank test on the split, Bonferroni-corrected), only that part
+  counts (``reference``). Noise: the robust spread around each part's level, at least
+  a quarter of the move to ``ailing_ratio``.
+* **Evidence.** Each point becomes a score, its distance from the reference level in
+  noise units clipped at ±3, in the bad direction. The evidence after ``n`` points is
+  the two-sample t statistic of the mean scores (pooled variance); it must reach the
+  always-valid threshold (about 2.9–3.2; ``sequential``). For ``any`` each direction
+  gets half the level; mostly-zero series (their non-zero points come in bursts) a fifth.
+* **Size.** ``ratio`` = current centre / reference centre (inverted for ``decrease``):
+  medians, or means when a median is 0 (mostly-zero series: error counts). An all-zero
+  baseline followed by a rise is an infinite ratio. The size graded is the smaller of
+  that and the Hodges–Lehmann ratio, so one odd median cannot make a verdict.
+* **Grading.** Evidence and size ≥ ``unhealthy_ratio`` → ``unhealthy`` (final); ≥
+  ``ailing_ratio`` → ``ailing`` (may still become unhealthy). A verdict reached stands.
+* **Ruled out.** The same comparison after moving the current down by ``ailing_ratio``:
+  when that is below the reference beyond the threshold at 5 %, a regression of
+  ``ailing_ratio`` or more is ruled out and ``healthy`` is final.
+* **History** (the same window on earlier days), optional. Each look also compares the
+  first ``n`` points with the first ``n`` points of every window: a flag needs both
+  (a daily ramp, a level that moved before the deploy, is not a regression), and
+  ``healthy`` is final when both rule a regression out. When the current is clearly
+  *below* the baseline (it was the daily peak) yet well above every window, the history
+  alone decides. For mostly-zero series the current must also beat the busiest window.
 
-Grading: significant and size ≥ ``unhealthy_ratio`` → unhealthy, ≥ ``ailing_ratio``
-→ ailing, otherwise healthy. Deploy: a critical metric unhealthy → unhealthy;
-≥ 50 % no_data → no_data; else score = 100 × mean(healthy 1, ailing ½, unhealthy 0)
-over judged metrics, ≥ 90 healthy, ≥ 70 ailing, else unhealthy.
+Deploy: a critical metric unhealthy → unhealthy; ≥ 50 % no_data → no_data; else score =
+100 × mean(healthy 1, ailing ½, unhealthy 0) over judged metrics, ≥ 90 healthy, ≥ 70
+ailing, else unhealthy. Final when a critical metric is unhealthy or every metric is final.
 
-The parts: ``ranktest`` (Mann–Whitney p-values), ``effect`` (ratios and the
-Hodges–Lehmann shift) and ``grading`` (the rules above, vectorised per bad
-direction). This module holds the inputs and verdicts, the reasons in words and
-the public functions; callers import from here.
+The parts: ``sequential`` (the threshold), ``reference`` (level and noise), ``effect``
+(ratios, Hodges–Lehmann) and ``grading`` (the look-by-look decision, vectorised). This
+module holds the inputs and verdicts, the reasons in words and the public functions.
 """
 
 from __future__ import annotations
@@ -47,34 +55,27 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from shiplane.health.grading import (
-    AILING,
-    ALPHA,
-    ALPHA_SPARSE,
-    HEALTHS,
-    HEALTHY,
-    NO_DATA,
-    UNHEALTHY,
-    Direction,
-    judge_rows,
-    pick_direction,
-)
+from shiplane.health.grading import AILING, HEALTHS, HEALTHY, NO_DATA, UNHEALTHY, Scan, pick_direction, scan
+from shiplane.health.sequential import ALPHA, FIRST_LOOK
 
-MIN_POINTS = 8  # per side, after dropping NaN; SPEC allows at most 8; an hour at 5-minute steps is 12
+MIN_POINTS = FIRST_LOOK  # per side, after dropping NaN; SPEC allows at most 8
 REGRESSIONS = ("increase", "decrease", "any")
+__all__ = ["ALPHA", "HEALTHS", "MIN_POINTS", "REGRESSIONS", "MetricInput", "MetricVerdict", "Verdict", "judge",
+           "judge_many", "judge_metric"]
 
 
 @dataclass(frozen=True)
 class MetricInput:
     name: str
     baseline: Sequence[float]
-    current: Sequence[float]
+    current: Sequence[float]  # in time order: the judge reads it point by point
     regression: str = "increase"  # which direction is bad: increase | decrease | any
     critical: bool = False
     ailing_ratio: float = 1.2
     unhealthy_ratio: float = 1.5
-    history: Sequence[Sequence[float]] = ()  # extra baselines: same hour on earlier days, healthy windows
+    history: Sequence[Sequence[float]] = ()  # the same window on earlier days, each aligned with the current's start
     unit: str = ""
+    step: float | None = None  # seconds between points, to say "after 7 minutes" instead of "after 7 points"
 
 
 @dataclass(frozen=True)
@@ -82,25 +83,37 @@ class MetricVerdict:
     name: str
     health: str
     ratio: float | None  # current centre / baseline centre in the bad direction; inf from an all-zero baseline
-    p_value: float | None
+    p_value: float | None  # always valid: however often the metric was looked at
     reason: str
     baseline_center: float | None
     current_center: float | None
     effect: float | None = None  # the size that was graded (≤ ratio unless history decided)
     history_center: float | None = None
     history_windows: int = 0
+    final: bool = False  # unhealthy, or healthy with a regression of ailing_ratio ruled out
+    decided_at: int | None = None  # points of the current read when the verdict was reached
+    points: int = 0  # points of the current read
+    evidence: float | None = None  # the t statistic against the baseline
+    threshold: float | None = None  # the always-valid threshold it was compared with
+    baseline_points: int = 0  # points of the baseline compared with (its last level)
 
     def to_dict(self) -> dict[str, Any]:
         # JSON has no infinity: an infinite ratio is the string "Infinity" (float("Infinity") reads it back)
         return {
             "name": self.name,
             "health": self.health,
+            "final": self.final,
+            "decided_at": self.decided_at,
+            "points": self.points,
             "ratio": _json_float(self.ratio),
             "effect": _json_float(self.effect),
             "p_value": _json_float(self.p_value),
+            "evidence": _json_float(self.evidence),
+            "threshold": _json_float(self.threshold),
             "reason": self.reason,
             "baseline_center": _json_float(self.baseline_center),
             "current_center": _json_float(self.current_center),
+            "baseline_points": self.baseline_points,
             "history_center": _json_float(self.history_center),
             "history_windows": self.history_windows,
         }
@@ -112,11 +125,13 @@ class Verdict:
     score: float | None
     metrics: tuple[MetricVerdict, ...]
     reason: str
+    final: bool = False  # a critical metric is unhealthy, or every metric's verdict is final
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "health": self.health,
             "score": self.score,
+            "final": self.final,
             "reason": self.reason,
             "metrics": [m.to_dict() for m in self.metrics],
         }
@@ -126,6 +141,8 @@ class ManyVerdicts(NamedTuple):
     health: np.ndarray  # int8 codes, index into HEALTHS
     ratio: np.ndarray
     p_value: np.ndarray
+    final: np.ndarray
+    decided_at: np.ndarray  # 0: not decided
 
 
 def _json_float(x: float | None) -> float | str | None:
@@ -149,6 +166,22 @@ def _clean(values: Sequence[float] | np.ndarray) -> np.ndarray:
     except (TypeError, ValueError):  # None among the numbers: a missing point
         a = np.array([np.nan if v is None else v for v in values], dtype=float)
     return a[np.isfinite(a)]
+
+
+def _signs(regression: str) -> tuple[int, ...]:
+    return (1, -1) if regression == "any" else ((1,) if regression == "increase" else (-1,))
+
+
+def _scan_rows(b, c, h, regression, ailing, unhealthy) -> tuple[tuple[Scan, ...], np.ndarray]:
+    signs = _signs(regression)
+    dirs = tuple(scan(b, c, h, s, ailing, unhealthy, split=len(signs)) for s in signs)
+    return dirs, pick_direction(dirs)
+
+
+def _final(dirs: tuple[Scan, ...], pick: np.ndarray) -> np.ndarray:
+    """Unhealthy in the reported direction, or healthy and final in every direction."""
+    chosen = np.choose(pick, [d.final & (d.health == UNHEALTHY) for d in dirs])
+    return chosen | np.logical_and.reduce([d.final & (d.health == HEALTHY) for d in dirs])
 
 
 # ---------------------------------------------------------------- reasons
@@ -184,44 +217,85 @@ def _grade(x: float, m: MetricInput) -> int:
 
 
 def _p(p: float) -> str:
-    return f"p={p:.2g}" if p >= 1e-4 else "p<0.0001"
+    return f"always-valid p={p:.2g}" if p >= 1e-4 else "always-valid p<0.0001"
 
 
-def _reason(m: MetricInput, d: Direction, windows: int) -> str:
-    base, hist = d.base, d.hist
-    two = 2 if m.regression == "any" else 1
-    b0, c0 = float(base.ref_center[0]), float(base.cur_center[0])
+def _after(points: int, step: float | None) -> str:
+    """'after 7 minutes' (with a step), else 'after 7 points'."""
+    if not step:
+        return f"after {points} point{'s' * (points != 1)}"
+    seconds = points * step
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
+        if seconds >= size or unit == "second":
+            n = seconds / size
+            text = f"{n:.0f}" if abs(n - round(n)) < 0.05 else f"{n:.1f}"
+            return f"after {text} {unit}{'s' * (text != '1')}"
+    raise AssertionError("unreachable")
+
+
+def _ruled_out(m: MetricInput) -> str:
+    pct = f"{m.ailing_ratio - 1:.0%}"
+    word = {"increase": "rise", "decrease": "fall"}.get(m.regression, "change")
+    return f"a {word} of {pct} or more"
+
+
+def _reason(m: MetricInput, d: Scan, final: bool, windows: int, baseline_len: int) -> str:
+    b0, c0 = float(d.ref_center[0]), float(d.cur_center[0])
     health = int(d.health[0])
-    lead = f"{m.name} {_change(b0, c0, m.unit, ', means: mostly zeros' if base.sparse[0] else '')}"
-    p_b = min(float(base.p[0]) * two, 1.0)
-    sig_b = f"significant ({_p(p_b)})" if d.sig_base[0] else f"not significant ({_p(p_b)})"
-    if base.sparse[0] and not d.sig_base[0] and p_b < ALPHA * two:
-        sig_b = f"not significant ({_p(p_b)}; mostly-zero series need p<{ALPHA_SPARSE:g})"
-    effect = float(d.effect[0])
-    # say so when the graded size (Hodges–Lehmann shift, history) is what set the grade
-    shown = float(base.ratio[0])
+    note = ", means: mostly zeros" if d.sparse[0] else ""
+    lead = f"{m.name} {_change(b0, c0, m.unit, note)}"
+    start = int(d.start[0])
+    if start:
+        lead += f" against the baseline's last {baseline_len - start} points (its level moved)"
+    when = _after(int(d.decided_at[0]), m.step)
+    p = float(d.p[0])
+    effect, shown = float(d.effect[0]), float(d.ratio[0])
     graded = f"; graded on {effect:.3g}×" if health != HEALTHY and _grade(effect, m) != _grade(shown, m) else ""
-    if hist is None:
-        if d.sig_base[0] and health == HEALTHY and shown >= 1:
-            return f"{lead}, {sig_b}, below the {m.ailing_ratio:g}× ailing ratio"
-        return f"{lead}, {sig_b}{graded}"
-    h0 = float(hist.ref_center[0])
-    p_h = min(float(hist.p[0]) * two, 1.0)
-    over = f"the history ({windows} window{'s' * (windows != 1)}): {_change(h0, c0, m.unit)}"
-    if d.seasonal[0]:
-        before = _change(b0, c0, m.unit).split(" (")[0]
-        return f"{m.name} against {over}, significant ({_p(p_h)}), though {before} against the hour before (a peak){graded}"
+    hist = ""
+    if windows:
+        h0 = float(d.hist_center[0])
+        hist = f"the history ({windows} window{'s' * (windows != 1)}): {_change(h0, c0, m.unit)}"
     if health != HEALTHY:
-        return f"{lead}, {sig_b}, and against {over}{graded}"
-    if d.sig_base[0] and float(base.effect[0]) >= m.ailing_ratio:
-        why = "significant" if d.sig_hist[0] else f"not significant, {_p(p_h)}"
-        return f"{lead}, {sig_b}, but in line with {over} ({why})"
-    if d.sig_base[0] and shown >= 1:
-        return f"{lead}, {sig_b}, below the {m.ailing_ratio:g}× ailing ratio"
-    return f"{lead}, {sig_b}"
+        if d.seasonal[0]:
+            before = _change(b0, c0, m.unit).split(" (")[0]
+            return (f"{m.name} against {hist}, the evidence passed the always-valid threshold {when}, "
+                    f"though {before} against the baseline (it was a peak){graded}")
+        tail = f", and against {hist}" if windows else ""
+        return f"{lead}, the evidence passed the always-valid threshold {when} ({_p(p)}){tail}{graded}"
+    passed = bool(d.z[0] >= d.threshold[0])
+    if final:
+        extra = f" (and against {hist})" if windows else ""
+        return f"{lead}, {_ruled_out(m)} ruled out {when}{extra}"
+    if passed and shown < m.ailing_ratio:
+        return f"{lead}, past the always-valid threshold but below the {m.ailing_ratio:g}× ailing ratio"
+    if passed and windows and not d.hist_significant[0]:
+        return f"{lead}, past the always-valid threshold, but in line with {hist}"
+    sparse = "; mostly-zero series need stronger evidence" if d.sparse[0] and p < ALPHA else ""
+    return f"{lead}, not past the always-valid threshold so far ({_p(p)}{sparse})"
 
 
 # ---------------------------------------------------------------- public API
+
+
+def _no_data(m: MetricInput, b: np.ndarray, c: np.ndarray) -> MetricVerdict:
+    if len(b) < MIN_POINTS and len(c) < MIN_POINTS:
+        why = f"baseline has {len(b)} point{'s' * (len(b) != 1)} and current {len(c)} (need {MIN_POINTS} each)"
+    elif len(b) < MIN_POINTS:
+        why = f"baseline has {len(b)} point{'s' * (len(b) != 1)} (need {MIN_POINTS})"
+    else:
+        why = f"current has {len(c)} point{'s' * (len(c) != 1)} (need {MIN_POINTS})"
+    return MetricVerdict(m.name, "no_data", None, None, f"no data: {why}", None, None, points=len(c))
+
+
+def _windows(history: Sequence[Sequence[float]]) -> np.ndarray | None:
+    """History windows of at least MIN_POINTS points, NaN-padded into one array (1 × K × L)."""
+    wins = [w for w in map(_clean, history) if len(w) >= MIN_POINTS]
+    if not wins:
+        return None
+    out = np.full((1, len(wins), max(len(w) for w in wins)), np.nan)
+    for k, w in enumerate(wins):
+        out[0, k, : len(w)] = w
+    return out
 
 
 def judge_metric(m: MetricInput) -> MetricVerdict:
@@ -229,32 +303,29 @@ def judge_metric(m: MetricInput) -> MetricVerdict:
     _check(m.regression, m.ailing_ratio, m.unhealthy_ratio)
     b, c = _clean(m.baseline), _clean(m.current)
     if len(b) < MIN_POINTS or len(c) < MIN_POINTS:
-        if len(b) < MIN_POINTS and len(c) < MIN_POINTS:
-            why = f"baseline has {len(b)} point{'s' * (len(b) != 1)} and current {len(c)} (need {MIN_POINTS} each)"
-        elif len(b) < MIN_POINTS:
-            why = f"baseline has {len(b)} point{'s' * (len(b) != 1)} (need {MIN_POINTS})"
-        else:
-            why = f"current has {len(c)} point{'s' * (len(c) != 1)} (need {MIN_POINTS})"
-        return MetricVerdict(m.name, "no_data", None, None, f"no data: {why}", None, None)
-    wins = [w for w in map(_clean, m.history) if len(w) >= MIN_POINTS]
-    hist = win_med = win_mean = None
-    if wins:
-        hist = np.concatenate(wins)[None, :]
-        win_med = np.array([[np.median(w) for w in wins]])
-        win_mean = np.array([[w.mean() for w in wins]])
-    dirs = judge_rows(b[None, :], c[None, :], hist, win_med, win_mean, m.regression, m.ailing_ratio, m.unhealthy_ratio)
-    d = dirs[int(pick_direction(dirs)[0])]
+        return _no_data(m, b, c)
+    h = _windows(m.history)
+    dirs, pick = _scan_rows(b[None, :], c[None, :], h, m.regression, m.ailing_ratio, m.unhealthy_ratio)
+    d = dirs[int(pick[0])]
+    decided = int(d.decided_at[0])
+    final = bool(_final(dirs, pick)[0])
     return MetricVerdict(
         name=m.name,
         health=HEALTHS[int(d.health[0])],
-        ratio=float(d.base.ratio[0]),
+        ratio=float(d.ratio[0]),
         p_value=float(d.p[0]),
-        reason=_reason(m, d, len(wins)),
-        baseline_center=float(d.base.ref_center[0]),
-        current_center=float(d.base.cur_center[0]),
+        reason=_reason(m, d, final, 0 if h is None else h.shape[1], len(b)),
+        baseline_center=float(d.ref_center[0]),
+        current_center=float(d.cur_center[0]),
         effect=float(d.effect[0]),
-        history_center=None if d.hist is None else float(d.hist.ref_center[0]),
-        history_windows=len(wins),
+        history_center=None if h is None else float(d.hist_center[0]),
+        history_windows=0 if h is None else h.shape[1],
+        final=final,
+        decided_at=decided or None,
+        points=int(d.points[0]),
+        evidence=float(d.z[0]),
+        threshold=float(d.threshold[0]),
+        baseline_points=len(b) - int(d.start[0]),
     )
 
 
@@ -270,7 +341,8 @@ def judge(metrics: Sequence[MetricInput]) -> Verdict:
     critical = [v for m, v in zip(metrics, verdicts, strict=True) if m.critical and v.health == "unhealthy"]
     if critical:
         names = ", ".join(v.name for v in critical)
-        return Verdict("unhealthy", score, verdicts, f"critical metric unhealthy: {names} — {critical[0].reason}")
+        return Verdict("unhealthy", score, verdicts, f"critical metric unhealthy: {names} — {critical[0].reason}",
+                       final=any(v.final for v in critical))
     if not verdicts:
         return Verdict("no_data", None, verdicts, "no metrics to judge")
     missing = len(verdicts) - len(judged)
@@ -284,7 +356,8 @@ def judge(metrics: Sequence[MetricInput]) -> Verdict:
         health = "unhealthy"
     worst = [v for v in judged if v.health != "healthy"]
     detail = "" if not worst else " — " + "; ".join(v.reason for v in worst[:3])
-    return Verdict(health, score, verdicts, f"score {_num(score or 0)} ({counts}){detail}")
+    return Verdict(health, score, verdicts, f"score {_num(score or 0)} ({counts}){detail}",
+                   final=all(v.final for v in verdicts))
 
 
 def judge_many(
@@ -305,28 +378,27 @@ def judge_many(
     if c.shape[0] != rows or (history is not None and len(history) != rows):
         raise ValueError("baselines, currents and history need the same number of rows")
     hist3 = None if history is None else np.asarray(history, float).reshape(rows, -1, np.shape(history)[-1])
-    health = np.full(rows, NO_DATA, np.int8)
-    ratio = np.full(rows, np.nan)
-    p_value = np.full(rows, np.nan)
+    out = ManyVerdicts(np.full(rows, NO_DATA, np.int8), np.full(rows, np.nan), np.full(rows, np.nan),
+                       np.zeros(rows, bool), np.zeros(rows, int))
     if rows == 0:
-        return ManyVerdicts(health, ratio, p_value)
+        return out
     finite = np.isfinite(b).all(1) & np.isfinite(c).all(1)
     if hist3 is not None:
         finite &= np.isfinite(hist3).all(axis=(1, 2))
     enough = b.shape[1] >= MIN_POINTS and c.shape[1] >= MIN_POINTS
     fast = np.flatnonzero(finite) if enough else np.array([], int)
     if fast.size:
-        hist = win_med = win_mean = None
+        h = None
         if hist3 is not None and hist3.shape[2] >= MIN_POINTS and hist3.shape[1] > 0:
             h = hist3[fast]
-            hist, win_med, win_mean = h.reshape(len(fast), -1), np.median(h, axis=2), h.mean(axis=2)
-        dirs = judge_rows(b[fast], c[fast], hist, win_med, win_mean, regression, ailing_ratio, unhealthy_ratio)
-        pick = pick_direction(dirs)
+        dirs, pick = _scan_rows(b[fast], c[fast], h, regression, ailing_ratio, unhealthy_ratio)
+        out.final[fast] = _final(dirs, pick)
         for i, d in enumerate(dirs):
             sel = pick == i
-            health[fast[sel]] = d.health[sel]
-            ratio[fast[sel]] = d.base.ratio[sel]
-            p_value[fast[sel]] = d.p[sel]
+            out.health[fast[sel]] = d.health[sel]
+            out.ratio[fast[sel]] = d.ratio[sel]
+            out.p_value[fast[sel]] = d.p[sel]
+            out.decided_at[fast[sel]] = d.decided_at[sel]
     for i in np.flatnonzero(~finite) if enough else range(rows):
         v = judge_metric(
             MetricInput(
@@ -334,7 +406,9 @@ def judge_many(
                 history=() if hist3 is None else tuple(hist3[i]),
             )
         )
-        health[i] = HEALTHS.index(v.health)
-        ratio[i] = np.nan if v.ratio is None else v.ratio
-        p_value[i] = np.nan if v.p_value is None else v.p_value
-    return ManyVerdicts(health, ratio, p_value)
+        out.health[i] = HEALTHS.index(v.health)
+        out.ratio[i] = np.nan if v.ratio is None else v.ratio
+        out.p_value[i] = np.nan if v.p_value is None else v.p_value
+        out.final[i] = v.final
+        out.decided_at[i] = v.decided_at or 0
+    return out

@@ -1,11 +1,16 @@
 """Deploy health over time: collect → judge → store → act.
 
-A succeeded deploy is judged every ``health.interval`` from its deploy time
-until its window closes (``health.window``, cut short by the next deploy of
-the same service to the same environment); the last verdict is final. A deploy
-registered after its window is already over is judged at once, finally.
-Fetching happens outside any transaction; the verdict and its consequences
-(events, auto-lock, rollback webhook job) are written in one.
+Points are fetched on a grid of ``health.step`` (one point per step, the mean of what
+the source has in it; a source that is coarser is judged at its own resolution). A
+succeeded deploy is first judged once its window can hold the judge's first 8 points,
+then every ``health.interval`` (default: every step) until its verdict is final — the
+judge's sequential decision: unhealthy, or healthy with a regression ruled out — or its
+window closes (``health.window``, cut short by the next deploy of the same service to
+the same environment). A deploy registered after its window is over is judged at once,
+finally. The baseline and the history (the same window on earlier days) lie in the
+past: they are fetched at the first look and kept (a bounded cache per process); each
+look fetches the current. Fetching happens outside any transaction; the verdict and its
+consequences (events, auto-lock, rollback webhook job) are written in one.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from cachetools import LRUCache
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import Connection
 
@@ -26,7 +32,7 @@ from shiplane.db import Database
 from shiplane.health import push
 from shiplane.health import service as health_service
 from shiplane.health.sources.base import Point, SourceError, expand
-from shiplane.health.sources.common import per_step
+from shiplane.health.sources.common import per_step, spacing
 from shiplane.health.sources.registry import source_for
 from shiplane.health.sources.sentry import DEFAULT_QUERY as SENTRY_DEFAULT_QUERY
 from shiplane.jobs import queue
@@ -41,6 +47,8 @@ from shiplane.tables.health import metric_samples
 log = logging.getLogger("shiplane.health")
 BATCH = 20
 ROLLBACK_JOB = "rollback_webhook"
+FIRST_LOOK = 8  # points the judge needs before its first look (shiplane.health.sequential.FIRST_LOOK)
+PAST_CACHE = 2048  # (deploy, metric) pairs whose baseline and history are kept between looks
 _ORDER = {"healthy": 0, "no_data": 0, "pending": 0, "ailing": 1, "unhealthy": 2, "incident": 3}
 
 
@@ -177,6 +185,15 @@ def release_for_service(conn: Connection, item: Due, now: datetime) -> None:
         locks.end(conn, lock.id, actor="judge", note=f"deploy #{item.id} of {item.service} is healthy", now=now)
 
 
+@dataclass(frozen=True)
+class Past:
+    """What a deploy's metric had before it: the baseline, the history windows, and the resolution."""
+
+    baseline: list[Point]
+    history: list[list[float]]
+    step: float  # seconds per point: health.step, or the source's own when it is coarser
+
+
 class HealthJudge:
     """The worker's side: judge the deploys that are due."""
 
@@ -185,75 +202,77 @@ class HealthJudge:
         self.db = db
         self.client = http.make_client(transport=transport)
         self._pruned_at: datetime | None = None
+        self._past: LRUCache[tuple[int, str, datetime], Past] = LRUCache(maxsize=PAST_CACHE)
 
-    async def _series(self, m: MetricConfig, item: Due, start: datetime, end: datetime) -> list[Point]:
-        # 5-minute steps (12 points an hour, what the judge is calibrated on), finer for short windows.
-        span = min(self.config.health.window, self.config.health.baseline).total_seconds()
-        step = max(min(300.0, span / 12), 15.0)
+    async def _raw(self, m: MetricConfig, item: Due, start: datetime, end: datetime) -> list[Point]:
+        step = self.config.health.step.total_seconds()
         if m.source in ("push", "http_check"):
             query = expand(m.query or m.name, item.service, item.environment)
-            points = await self.db.run_read(_push_points, query, item.environment, item.service, start, end)
-            if m.source == "http_check":
-                points = per_step(points, start, end, step)  # probes every few seconds → one point a step
-            return points
+            return await self.db.run_read(_push_points, query, item.environment, item.service, start, end)
         default = SENTRY_DEFAULT_QUERY if m.source == "sentry" else m.name
         query = expand(m.query or default, item.service, item.environment)
         source = source_for(self.config, m.source, self.client, environment=item.environment)
-        points = await source.fetch(query, start, end, step)
-        return per_step(points, start, end, step)
+        return await source.fetch(query, start, end, step)
+
+    async def _past_of(self, m: MetricConfig, item: Due) -> Past:
+        """The baseline at step (or the source's coarser resolution) and the history windows, fetched once."""
+        key = (item.id, m.name, item.window_end)
+        if key in self._past:
+            return self._past[key]
+        start = item.deployed_at - self.config.health.baseline
+        raw = await self._raw(m, item, start, item.deployed_at)
+        step = max(self.config.health.step.total_seconds(), spacing(raw))
+        past = Past(per_step(raw, start, item.deployed_at, step), await self._history(m, item, step), step)
+        self._past[key] = past
+        return past
 
     async def _inputs(self, item: Due, now: datetime) -> tuple[list[Any], dict[str, str], dict[str, Any]]:
         """The judge's inputs, the metrics whose source failed (judged as empty, i.e. no_data),
         and the series themselves (kept with the verdict so the deploy page can chart them)."""
-        from shiplane.health.judge import MetricInput
+        from shiplane.health.judge import MetricInput  # numpy and scipy load on first use: a fast start
 
         inputs: list[Any] = []
         errors: dict[str, str] = {}
         series: dict[str, Any] = {}
         current_end = min(now, item.window_end)
         for m in metrics_for(self.config, item.environment, item.service):
-            baseline: list[Point] = []
+            past = Past([], [], self.config.health.step.total_seconds())
             current: list[Point] = []
             try:
-                baseline = await self._series(m, item, item.deployed_at - self.config.health.baseline, item.deployed_at)
-                current = await self._series(m, item, item.deployed_at, current_end)
+                past = await self._past_of(m, item)
+                current = per_step(await self._raw(m, item, item.deployed_at, current_end), item.deployed_at, current_end, past.step)
             except SourceError as exc:
                 # Never a pass: an unreachable source or a bad query is no data, with the source's words.
                 errors[m.name] = f"error from {m.source}: {exc}"
-                baseline, current = [], []
-            history = await self._history(m, item, current_end) if m.name not in errors else []
-            series[m.name] = {"baseline": _pairs(baseline), "current": _pairs(current)}
+                past, current = Past([], [], past.step), []
+            series[m.name] = {"baseline": _pairs(past.baseline), "current": _pairs(current), "step": past.step}
             inputs.append(
                 MetricInput(
-                    name=m.name, baseline=[p.value for p in baseline], current=[p.value for p in current],
-                    regression=m.regression, critical=m.critical,
-                    ailing_ratio=m.ailing_ratio, unhealthy_ratio=m.unhealthy_ratio, history=history,
+                    name=m.name, baseline=[p.value for p in past.baseline], current=[p.value for p in current],
+                    regression=m.regression, critical=m.critical, ailing_ratio=m.ailing_ratio,
+                    unhealthy_ratio=m.unhealthy_ratio, history=past.history, step=past.step,
                 )
             )
         return inputs, errors, series
 
-    async def _history(self, m: MetricConfig, item: Due, current_end: datetime) -> list[list[float]]:
-        """The same window on each of the ``history_days`` days before: extra baselines.
+    async def _history(self, m: MetricConfig, item: Due, step: float) -> list[list[float]]:
+        """The deploy's whole window on each of the ``history_days`` days before: a second reference.
 
-        Real metrics have daily cycles; a current hour that is only as high as this hour
-        usually is, is not a regression (benchmarks/judge_accuracy.py: false positives
-        2.1% → 0.5%). One fetch covers all the days; it is sliced per day. Windows with
-        too few points are ignored by the judge; a failing fetch means no history, not an error.
+        Real metrics have daily cycles; a current that is only as high as this window
+        usually is, is not a regression. One fetch per day (a source answering a week in
+        one query would pick a coarser resolution). Windows with too few points are
+        ignored by the judge; a failing fetch means no history for that day, not an error.
         """
-        days = self.config.health.history_days
-        if days <= 0 or current_end <= item.deployed_at:
-            return []
-        day = timedelta(days=1)
-        try:
-            points = await self._series(m, item, item.deployed_at - days * day, current_end - day)
-        except SourceError:
-            return []
         windows = []
-        for k in range(1, days + 1):
-            lo, hi = item.deployed_at - k * day, current_end - k * day
-            window = [p.value for p in points if lo <= p.at < hi]
-            if window:
-                windows.append(window)
+        day = timedelta(days=1)
+        for k in range(1, self.config.health.history_days + 1):
+            lo, hi = item.deployed_at - k * day, item.window_end - k * day
+            try:
+                points = per_step(await self._raw(m, item, lo, hi), lo, hi, step)
+            except SourceError:
+                continue
+            if points:
+                windows.append([p.value for p in points])
         return windows
 
     async def judge_one(self, item: Due, now: datetime) -> str | None:
@@ -261,12 +280,13 @@ class HealthJudge:
 
         inputs, errors, series = await self._inputs(item, now)
         verdict = judge(inputs)
-        if errors:
-            verdict = replace(
-                verdict,
-                metrics=tuple(replace(m, reason=errors[m.name]) if m.name in errors else m for m in verdict.metrics),
-            )
-        final = now >= item.window_end
+        step = self.config.health.step.total_seconds()
+        verdict = replace(verdict, metrics=tuple(
+            replace(v, reason=errors[v.name] if v.name in errors else _coarser(v.reason, m.step, step))
+            for m, v in zip(inputs, verdict.metrics, strict=True)
+        ))
+        # the sequential decision is final (unhealthy, or a regression ruled out), or the window is over
+        final = verdict.final or now >= item.window_end
         next_at = None if final else min(now + self.config.health.interval, item.window_end)
         return await self.db.run_write(record_verdict, item, verdict, final, next_at, self.config, now, series)
 
@@ -277,17 +297,18 @@ class HealthJudge:
             await self.db.run_write(push.prune, now - push.retention(self.config))
             self._pruned_at = now
 
-    async def tick(self) -> int:
-        now = clock.now()
+    async def tick(self, now: datetime | None = None) -> int:
+        now = now or clock.now()
         await self.prune(now)
         if not self.config.metrics and not self.config.checks:
             return 0
         items = await self.db.run_read(due, self.config, now)
+        health = self.config.health
         for item in items:
-            if now < item.deployed_at + self.config.health.interval and now < item.window_end:
+            first = item.deployed_at + max(health.interval, FIRST_LOOK * health.step)
+            if now < first and now < item.window_end:
                 # Not enough "current" data yet: plan the first look.
-                first = min(item.deployed_at + self.config.health.interval, item.window_end)
-                await self.db.run_write(_plan, item.id, first)
+                await self.db.run_write(_plan, item.id, min(first, item.window_end))
                 continue
             await self.judge_one(item, now)
         return len(items)
@@ -303,6 +324,15 @@ class HealthJudge:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+def _coarser(reason: str, resolution: float | None, step: float) -> str:
+    """Say so when a source was judged at its own, coarser resolution."""
+    if resolution is None or resolution <= step * 1.5:
+        return reason
+    minutes = resolution / 60
+    size = f"{minutes:g}-minute" if minutes >= 1 else f"{resolution:g}-second"
+    return f"{reason} (judged at the source's {size} resolution)"
 
 
 def _plan(conn: Connection, deploy_id: int, at: datetime) -> None:

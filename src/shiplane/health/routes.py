@@ -75,7 +75,7 @@ _CALLERS: set[str] = set()
 
 @router.post(
     "/api/v1/judge",
-    summary="Judge baseline vs current series (stateless; the judge deploy health uses)",
+    summary="Judge baseline vs current series, and history (stateless; the judge deploy health uses)",
     responses={"429": {"description": "This token already has a judge request running"}},
 )
 async def judge_series(
@@ -84,7 +84,7 @@ async def judge_series(
 ) -> JSONResponse:
     from shiplane.health.judge import MetricInput, judge  # numpy and scipy load on first use: a fast start
 
-    points = sum(len(m.baseline) + len(m.current) for m in body.metrics)
+    points = sum(len(m.baseline) + len(m.current) + sum(map(len, m.history)) for m in body.metrics)
     if points > MAX_POINTS:
         raise Invalid("metrics", f"at most {MAX_POINTS} points per request (got {points})")
     for i, m in enumerate(body.metrics):
@@ -96,6 +96,8 @@ async def judge_series(
             name=m.name,
             baseline=[nan if v is None else v for v in m.baseline],
             current=[nan if v is None else v for v in m.current],
+            history=[[nan if v is None else v for v in w] for w in m.history],
+            step=m.step,
             regression=m.regression,
             critical=m.critical,
             ailing_ratio=m.ailing_ratio,

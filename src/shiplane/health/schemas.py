@@ -38,12 +38,20 @@ MAX_METRICS = 1000
 MAX_POINTS = 250_000
 
 
+MAX_HISTORY = 28  # windows per metric: health.history_days allows up to 28 days
+
+# null is a missing point (dropped, like NaN from a source); NaN and infinities are refused
+Points = Annotated[list[Annotated[float, Field(allow_inf_nan=False)] | None], Field(max_length=MAX_POINTS)]
+
+
 class JudgeMetricIn(Body):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     regression: Literal["increase", "decrease", "any"] = "increase"
-    # null is a missing point (dropped, like NaN from a source); infinities are refused
-    baseline: Annotated[list[Annotated[float, Field(allow_inf_nan=False)] | None], Field(max_length=MAX_POINTS)]
-    current: Annotated[list[Annotated[float, Field(allow_inf_nan=False)] | None], Field(max_length=MAX_POINTS)]
+    baseline: Points
+    current: Points  # in time order: the judge reads it point by point
+    # the same window on earlier days, each aligned with the current's start; lengths may differ
+    history: Annotated[list[Points], Field(max_length=MAX_HISTORY)] = []
+    step: Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)] | None = None  # seconds between points
     critical: bool = False
     ailing_ratio: float = Field(1.2, ge=1.0, le=1e6)
     unhealthy_ratio: float = Field(1.5, ge=1.0, le=1e6)

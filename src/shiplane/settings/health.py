@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from shiplane.settings.values import Duration, Scoped, Section
 
@@ -76,11 +76,44 @@ class CheckConfig(Scoped):
         return self
 
 
+MIN_STEP = timedelta(seconds=10)
+MIN_POINTS = 8  # the judge's first look (shiplane.health.sequential.FIRST_LOOK): a window holds at least that many steps
+
+
 class HealthConfig(Section):
     baseline: Duration = timedelta(minutes=60)
     window: Duration = timedelta(minutes=60)
-    interval: Duration = timedelta(minutes=5)
+    step: Duration = timedelta(minutes=1)  # spacing of the points fetched and judged
+    interval: Duration = timedelta(minutes=1)  # how often to look; defaults to step
     auto_lock: Literal["never", "ailing", "unhealthy"] = "unhealthy"
     history_days: int = Field(7, ge=0, le=28)  # also compare with the same window on each of these earlier days
     rollback_webhook: str = ""
     rollback_secret: SecretStr | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _interval_defaults_to_step(cls, data: object) -> object:
+        if isinstance(data, dict) and "interval" not in data:
+            return {**data, "interval": data.get("step", "1m")}
+        return data
+
+    @field_validator("step")
+    @classmethod
+    def _step(cls, step: timedelta, info: ValidationInfo) -> timedelta:
+        if step < MIN_STEP:
+            raise ValueError(f"step {step.total_seconds():g}s is below {MIN_STEP.total_seconds():g}s")
+        window = info.data.get("window")
+        if window is not None and step * MIN_POINTS > window:
+            raise ValueError(
+                f"step {step.total_seconds():g}s is above window / {MIN_POINTS} ({window.total_seconds() / MIN_POINTS:g}s): "
+                f"the judge needs {MIN_POINTS} points after a deploy"
+            )
+        return step
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, interval: timedelta) -> timedelta:
+        # 0s would make the worker judge in a busy loop
+        if interval < timedelta(seconds=1):
+            raise ValueError(f"interval {interval.total_seconds():g}s is below 1s")
+        return interval

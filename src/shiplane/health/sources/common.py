@@ -77,13 +77,20 @@ def sum_series(series: Iterable[Iterable[Any]], unit: float = 1000.0) -> list[Po
     return [Point(datetime.fromtimestamp(ts / unit, UTC), v) for ts, v in sorted(totals.items())]
 
 
+def spacing(points: list[Point]) -> float:
+    """The source's own resolution: the median gap between its points, in seconds (0 with fewer than 2)."""
+    gaps = sorted(g for a, b in zip(points, points[1:]) if (g := (b.at - a.at).total_seconds()) > 0)
+    return gaps[len(gaps) // 2] if gaps else 0.0
+
+
 def per_step(points: list[Point], start: datetime, end: datetime, step: float) -> list[Point]:
     """Points on the judge's grid: the mean of each ``step``-wide bucket of ``[start, end)``.
 
     Vendors pick their own resolution (Datadog from the range, SignalFx from a fixed
-    set, synthetic checks every ``interval``); the judge is calibrated on one point per
-    step. A bucket without points is left out (no data is not zero); NaN is dropped;
-    points outside the window are dropped.
+    set, synthetic checks every ``interval``, pushed samples whenever they come); the
+    judge reads one point per step (``health.step``, or the source's own resolution when
+    that is coarser). A bucket without points is left out (no data is not zero); NaN is
+    dropped; points outside the window are dropped.
     """
     if step <= 0:
         raise ValueError("step must be positive")
