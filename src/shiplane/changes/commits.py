@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import ConfigDict
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-@dataclass(frozen=True)
+
+# Checked on construction (pydantic, strict): wrong types from a forge or a mirror fail here.
+@pydantic_dataclass(frozen=True, config=ConfigDict(strict=True))
 class Commit:
     sha: str
     message: str = ""

@@ -17,6 +17,10 @@ def _error(status: int, code: str, detail: str) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail}, status_code=status)
 
 
+# What a payload that is not what the forge documents raises while it is read or acted on.
+_UNREADABLE = (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError)
+
+
 async def _hook(request: Request, forge_name: str) -> JSONResponse:
     ctx = request.app.state.ctx
     enforcement = ctx.enforcement
@@ -28,7 +32,7 @@ async def _hook(request: Request, forge_name: str) -> JSONResponse:
         return _error(401, "invalid_signature", "missing or invalid webhook signature")
     try:
         delivery = FORGES[forge_name].parse_webhook(request.headers, body)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except _UNREADABLE as exc:
         return _error(400, "invalid_payload", f"cannot read this {forge_name} webhook: {type(exc).__name__}: {exc}")
     hook_ctx = webhooks.Context(
         targets=tuple(enforcement.targets),
@@ -36,7 +40,12 @@ async def _hook(request: Request, forge_name: str) -> JSONResponse:
         intake=intake_for(ctx),
         callback_allowed=enforcement.callback_allowed,
     )
-    result = await ctx.db.run_write(webhooks.accept, delivery, clock.now(), hook_ctx)
+    try:
+        result = await ctx.db.run_write(webhooks.accept, delivery, clock.now(), hook_ctx)
+    except _UNREADABLE as exc:
+        # Signed, parsed, and still not what the forge documents (a wrong type deep inside):
+        # the transaction rolled back, nothing is recorded, and the sender is told so.
+        return _error(400, "invalid_payload", f"cannot act on this {forge_name} webhook: {type(exc).__name__}: {exc}")
     if result.get("actions"):
         ctx.gate_may_have_changed()
     return JSONResponse(result)

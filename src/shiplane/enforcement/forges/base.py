@@ -9,11 +9,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from pydantic import ConfigDict
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+
 from shiplane.changes.commits import Commit
 from shiplane.enforcement.statuses import DesiredStatus
 
 
-@dataclass(frozen=True)
+# Checked on construction (pydantic, strict): a signed webhook whose fields have the wrong
+# types fails here with a ValueError (400), never later as a database error (500).
+@pydantic_dataclass(frozen=True, config=ConfigDict(strict=True))
 class PullRequest:
     number: int
     head_sha: str

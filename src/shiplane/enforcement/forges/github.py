@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
 
@@ -346,10 +347,25 @@ def _branch(ref: str | None) -> str:
     return (ref or "").removeprefix("refs/heads/")
 
 
+def payload_of(headers: Mapping[str, str], body: bytes) -> Any:
+    """The JSON payload, whichever content type the webhook was set up with.
+
+    GitHub's default is ``application/x-www-form-urlencoded``: the JSON is the ``payload``
+    form field. The signature covers the raw body either way, so it is checked before this.
+    """
+    ctype = (header(headers, "Content-Type") or "").split(";")[0].strip().lower()
+    if ctype == "application/x-www-form-urlencoded":
+        fields = parse_qs(body.decode("utf-8"), max_num_fields=10)
+        if "payload" not in fields:
+            raise ValueError("a form-encoded webhook without its payload field")
+        return json.loads(fields["payload"][0])
+    return json.loads(body)
+
+
 def parse_webhook(headers: Mapping[str, str], body: bytes) -> Delivery:
     kind = header(headers, "X-GitHub-Event") or ""
     delivery = header(headers, "X-GitHub-Delivery")
-    payload = json.loads(body)
+    payload = payload_of(headers, body)
     repo = get(payload, "repository", "full_name", default="")
     action = payload.get("action")
     event: WebhookEvent
