@@ -6,6 +6,7 @@ form body (docs.github.com: Webhooks, "Creating webhooks" -> Content type, and
 "Validating webhook deliveries").
 """
 
+# ruff: noqa: F811  (the fixtures github and hello are imported from test_merge_blocking)
 from __future__ import annotations
 
 import hashlib
@@ -59,4 +60,6 @@ def test_signed_payloads_of_the_wrong_shape_are_400_and_record_nothing(hello):
         assert r.status_code in (200, 400), (text[:80], r.status_code, r.text)
         if r.status_code == 400:
             assert r.json()["error"] == "invalid_payload"
-    assert form_post(hello, "pull_request", "[]").status_code == 400
+    before = len(hello.jobs())
+    assert form_post(hello, "pull_request", json.dumps(real | {"pull_request": "not an object"})).status_code == 400
+    assert len(hello.jobs()) == before  # nothing recorded
