@@ -28,3 +28,9 @@ def test_the_dashboard_shows_them_escaped():
 
 def test_slack_shows_them_escaped():
     assert escape("gnp\u202eexe.png") == "gnp&lt;U+202E&gt;exe.png"
+
+
+def test_commit_status_descriptions_show_them_escaped():
+    from shiplane.enforcement.statuses import truncate
+
+    assert truncate("Production locked: gnp\u202eexe.png (dana)") == "Production locked: gnp<U+202E>exe.png (dana)"

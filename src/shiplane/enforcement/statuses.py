@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from shiplane.text import visible_bidi
+
 MAX_DESCRIPTION = 140  # GitHub's limit; Bitbucket and GitLab accept it too
 
 # A deploy in progress is a reason to wait before *deploying*, not before
@@ -38,7 +40,7 @@ class DesiredStatus:
 
 def truncate(text: str, limit: int = MAX_DESCRIPTION) -> str:
     """Cut to ``limit`` characters on a character boundary, marking the cut."""
-    text = " ".join(text.split())  # forges render one line; newlines in reasons would be lost anyway
+    text = visible_bidi(" ".join(text.split()))  # forges render one line; an RLO must not reverse the reason
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
