@@ -115,6 +115,9 @@ class Enforcement:
             # The gate moved again since this sync was queued: adopt the newest answer.
             await self.db.run_write(sync.request_sync, target, desired, now)
             return
+        if not await self.db.run_read(sync.needs_listing, target, desired):
+            await self.db.run_write(sync.nothing_to_post, target, payload["signature"], now)
+            return
         forge = self.forges[target.forge]
         pulls = await self._guard(target, forge.open_pull_requests(target.repo, target.branch))
         queued = await self.db.run_write(sync.plan, target, payload["signature"], desired, pulls, clock.now())
