@@ -881,3 +881,25 @@ def test_gitlab_merge_requests_are_exempt_by_label_from_listings_and_hooks(make,
     assert gitlab.latest_status("acme/web", sha("mr2"), "shiplane")["status"] == "success"
     assert [e["data"]["number"] for e in events(h, "merge_exempted")] == [1, 2]
     assert gitlab.violations == []
+
+
+def test_status_writes_wait_for_their_send_window_whatever_the_claims_said():
+    """The worker stamps a claimed batch at claim time; the send log stamps each write when it goes
+    out, so a batch that went out late cannot overlap the next one within the forge's window."""
+    import anyio
+
+    from shiplane.enforcement.runtime import SendLog
+
+    async def main():
+        log = SendLog(2, 0)
+        await log.slot()
+        await log.slot()
+        with anyio.move_on_after(0.3) as waited:
+            await log.slot()  # the third write of the minute waits for the first to leave the window
+        assert waited.cancelled_caught
+        unpaced = SendLog(0, 0)
+        with anyio.fail_after(1):
+            for _ in range(100):
+                await unpaced.slot()
+
+    anyio.run(main)
