@@ -149,6 +149,17 @@ def test_a_lock_freezes_the_branch_with_one_ruleset_and_an_unlock_deletes_it(mak
     assert github.violations == []
 
 
+def test_a_lock_in_branch_mode_lists_no_pull_requests(make, github):
+    """Nothing is posted while the branch is frozen, so the twenty pages of a 2,000-PR listing are skipped."""
+    open_pulls(github, 3)
+    h = make(github, config())
+    h.drain()
+    before = len(github.requests)
+    lock(h)
+    h.drain()
+    assert [c.path for c in github.requests[before:] if c.path.endswith("/pulls")] == []
+
+
 def test_the_dashboard_shows_the_frozen_branch_with_forge_and_time(make, github):
     cfg = config()
     cfg = cfg.model_copy(update={"server": cfg.server.model_copy(update={"public_dashboard": True})})
@@ -843,3 +854,52 @@ def test_config_check_online_exits_1_with_file_key_reason(tmp_path):
     assert r.stderr.startswith(f"{path}: services[0].merge_freeze: GitHub list rulesets acme/web: ")
     assert not (tmp_path / "none.db").exists()  # looking for recorded errors created no database
     assert run("config", "check", "--config", str(path)).returncode == 0  # offline, the file itself is fine
+
+
+def test_gitlab_merge_requests_are_exempt_by_label_from_listings_and_hooks(make, gitlab):
+    """GitLab merge requests carry `labels` (names) in listings and Merge Request Hooks carry label
+    objects with a `title` (docs.gitlab.com, "Merge requests API" and "Webhook events")."""
+    gitlab.add_mr("acme/web", 1, sha("mr1"), labels=["hotfix"])
+    gitlab.add_mr("acme/web", 2, sha("mr2"))
+    h = make(gitlab, config("gitlab", merge_freeze="statuses", exempt_labels=["hotfix"]))
+    h.drain()
+    lock(h)
+    h.drain()
+    assert gitlab.latest_status("acme/web", sha("mr1"), "shiplane")["description"] == "Exempt from Production lock: label hotfix"
+    assert gitlab.latest_status("acme/web", sha("mr2"), "shiplane")["status"] == "pending"
+    hook = {
+        "object_kind": "merge_request",
+        "project": {"path_with_namespace": "acme/web"},
+        "object_attributes": {"iid": 2, "action": "update", "target_branch": "main", "last_commit": {"id": sha("mr2")},
+                              "title": "MR 2", "updated_at": "2026-12-02 10:00:00 UTC"},
+        "labels": [{"id": 9, "title": "hotfix", "color": "#ff0000"}],
+        "changes": {"labels": {"previous": [], "current": [{"id": 9, "title": "hotfix"}]}},
+    }
+    r = h.client.post("/hooks/gitlab", json=hook, headers={"X-Gitlab-Token": "tok", "X-Gitlab-Event": "Merge Request Hook"})
+    assert r.status_code == 200, r.text
+    h.drain()
+    assert gitlab.latest_status("acme/web", sha("mr2"), "shiplane")["status"] == "success"
+    assert [e["data"]["number"] for e in events(h, "merge_exempted")] == [1, 2]
+    assert gitlab.violations == []
+
+
+def test_status_writes_wait_for_their_send_window_whatever_the_claims_said():
+    """The worker stamps a claimed batch at claim time; the send log stamps each write when it goes
+    out, so a batch that went out late cannot overlap the next one within the forge's window."""
+    import anyio
+
+    from shiplane.enforcement.runtime import SendLog
+
+    async def main():
+        log = SendLog(2, 0)
+        await log.slot()
+        await log.slot()
+        with anyio.move_on_after(0.3) as waited:
+            await log.slot()  # the third write of the minute waits for the first to leave the window
+        assert waited.cancelled_caught
+        unpaced = SendLog(0, 0)
+        with anyio.fail_after(1):
+            for _ in range(100):
+                await unpaced.slot()
+
+    anyio.run(main)

@@ -28,6 +28,26 @@ log = logging.getLogger("shiplane.enforcement")
 _FREEZE_ROUNDS = 3
 
 
+class SendLog:
+    """Status writes as they go out, per forge: never more than the budget in any sliding window.
+
+    The worker paces claims, stamping a batch when it is claimed; the forge counts requests as they
+    arrive. A batch that goes out late (a busy process) would overlap the next one, claimed as soon
+    as the first one's stamps expire (98 and 142 writes in a 60 s window of an 80-a-minute budget,
+    on a loaded machine). So each write also waits here, stamped when sent: at most that lag.
+    """
+
+    def __init__(self, per_minute: int, per_hour: int) -> None:
+        self.sent = Pacer(per_minute, per_hour)
+        self.turn = anyio.Lock()  # waiters go out in the order they came
+
+    async def slot(self) -> None:
+        async with self.turn:
+            while self.sent.available(clock.now()) < 1:
+                await anyio.sleep(0.05)  # a slot frees as the oldest write leaves the window
+            self.sent.take(1, clock.now())
+
+
 class Enforcement:
     def __init__(
         self,
@@ -43,7 +63,8 @@ class Enforcement:
         self.client = http.make_client(transport=transport)
         self.forges: dict[str, Forge] = {}
         self.pacers: dict[str, Pacer] = {}  # by job kind, for the worker's claims
-        self._freeze_pacers: dict[str, Pacer] = {}  # by forge, for freeze writes
+        self._freeze_pacers: dict[str, Pacer] = {}  # by forge, for freeze writes (taken when sent)
+        self._sends: dict[str, SendLog] = {}  # by forge, status writes as sent
         self.targets = sync.targets(settings.config)
         for name, kind in FORGES.items():
             cfg = getattr(forges, name)
@@ -60,8 +81,10 @@ class Enforcement:
         split = freeze.split_budget(per_minute, per_hour) if any(t.forge == forge and t.freezes for t in self.targets) else None
         if split is None:
             self.pacers[sync.status_job(forge)] = self._freeze_pacers[forge] = Pacer(per_minute, per_hour)
+            self._sends[forge] = SendLog(per_minute, per_hour)
         else:
             self.pacers[sync.status_job(forge)], self._freeze_pacers[forge] = Pacer(*split[0]), Pacer(*split[1])
+            self._sends[forge] = SendLog(*split[0])
 
     # ---------------------------------------------------------------- worker wiring
 
@@ -115,6 +138,9 @@ class Enforcement:
             # The gate moved again since this sync was queued: adopt the newest answer.
             await self.db.run_write(sync.request_sync, target, desired, now)
             return
+        if not await self.db.run_read(sync.needs_listing, target, desired):
+            await self.db.run_write(sync.nothing_to_post, target, payload["signature"], now)
+            return
         forge = self.forges[target.forge]
         pulls = await self._guard(target, forge.open_pull_requests(target.repo, target.branch))
         queued = await self.db.run_write(sync.plan, target, payload["signature"], desired, pulls, clock.now())
@@ -125,6 +151,7 @@ class Enforcement:
         if not await self.db.run_read(sync.still_wanted, target.service, payload["signature"]):
             return  # superseded by a newer gate state; that sync queues its own writes
         desired = DesiredStatus(**payload["status"])
+        await self._sends[target.forge].slot()
         await self._guard(target, self.forges[target.forge].post_status(target.repo, payload["sha"], desired))
         await self.db.run_write(sync.record_posted, target, payload["sha"], desired, clock.now(), payload["signature"])
 

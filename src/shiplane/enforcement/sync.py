@@ -253,6 +253,20 @@ def plan(
     return len(todo)
 
 
+def needs_listing(conn: Connection, target: Target, desired: statuses.DesiredStatus) -> bool:
+    """With the branch frozen in branch mode, a closed gate posts nothing: listing every open pull
+    request (twenty pages for 2,000) would only hold the worker up."""
+    return not (statuses.blocked(desired) and freeze.effective_mode(conn, target) == "branch")
+
+
+def nothing_to_post(conn: Connection, target: Target, signature: str, now: datetime) -> None:
+    conn.execute(
+        update(merge_sync)
+        .where(merge_sync.c.service == target.service, merge_sync.c.signature == signature)
+        .values(total=0, done=0, updated_at=now)
+    )
+
+
 def still_wanted(conn: Connection, service: str, signature: str) -> bool:
     row = _sync_row(conn, service)
     return row is None or row.signature == signature
