@@ -57,7 +57,9 @@ def level_start(b: np.ndarray) -> np.ndarray:
         j = z.argmax(axis=1)
         best = z[np.arange(live.size), j]
         splits = np.maximum(n - 2 * MIN_LEVEL + 1, 1)
-        moved = (best >= special.ndtri(1 - SHIFT_LEVEL / 2 / splits)) & _medians_moved(b[live], s0, m - ks[j])
+        moved = best >= special.ndtri(1 - SHIFT_LEVEL / 2 / splits)
+        if moved.any():
+            moved[moved] = _medians_moved(b[live[moved]], s0[moved], m - ks[j[moved]])
 
         start[live[moved]] = m - ks[j[moved]]
         live = live[moved]
