@@ -17,6 +17,7 @@ from shiplane.health.judge import (
     judge_many,
     judge_metric,
 )
+from shiplane.health.reference import level_start
 
 NAN = float("nan")
 # an hour of 5-minute points around 100 (latency in ms, requests, ...)
@@ -359,3 +360,20 @@ def test_the_ever_flagged_rate_stays_under_the_bound_across_twelve_looks_where_l
     today_rate = float(np.mean(per_look.any(axis=0)))
     assert sequential_rate <= ALPHA
     assert today_rate > 2 * 0.05 and float(np.mean(per_look[0])) == pytest.approx(0.05, abs=0.012)
+
+
+@pytest.mark.parametrize(
+    "baseline, start",
+    [
+        (QUIET, 0),  # one level
+        (QUIET[:40] + times(QUIET[:20], 2), 40),  # the level doubled 20 points before the deploy
+        (QUIET[:54] + times(QUIET[:6], 2), 53),  # ... or 6 points before (the split is the rank test's best: one point early)
+        (QUIET[:24] + times(QUIET[:18], 3) + times(QUIET[:18], 1.5), 42),  # up, then down to a third level: the last one
+        (QUIET[:24] + times(QUIET[:18], 3) + QUIET[:18], 0),  # up and back: the typical value is the one it ended at
+        (QUIET[:30] + [900, 950, 980, 940, 910] + QUIET[:25], 0),  # a burst that came and went is not a level
+        (times(BASE, 0.5) + BASE, 12),  # a 12 + 12 split, as in a 24-point baseline
+    ],
+)
+def test_it_compares_with_the_level_the_baseline_ended_at(baseline, start):
+    assert int(level_start(np.array([baseline], float))[0]) == start
+    assert metric(baseline, times(SAME * 2, baseline[-1] / 100)).baseline_points == len(baseline) - start

@@ -27,7 +27,7 @@ import numpy as np
 
 from shiplane.health import sequential
 from shiplane.health.effect import bad_ratio, hodges_lehmann
-from shiplane.health.evidence import Frame, against_baseline, against_history, burst_length, frame, looks
+from shiplane.health.evidence import Frame, against_baseline, against_history, burst_length, frame, looks, median
 
 HEALTHS = ("healthy", "ailing", "unhealthy", "no_data")
 HEALTHY, AILING, UNHEALTHY, NO_DATA = range(4)
@@ -79,11 +79,11 @@ def _history_size(h, c, rows, n, sign):
     hp = h[rows, :, :n]
     flat = hp.reshape(len(rows), -1)
     cur = c[rows, :n]
+    pooled_med = median(flat, axis=1)
+    win_med = median(hp, axis=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # windows shorter than n
-        pooled_med = np.nanmedian(flat, axis=1)
         pooled_mean = np.nanmean(flat, axis=1)
-        win_med = np.nanmedian(hp, axis=2)
         win_mean = np.nanmean(hp, axis=2)
         nonneg = (np.nanmin(flat, axis=1) >= 0) & (cur.min(axis=1) >= 0)
         med = np.median(cur, axis=1)

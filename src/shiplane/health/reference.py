@@ -8,8 +8,9 @@ with the whole baseline would blame the deploy for a move that happened before i
 ``level_start`` finds where the last level begins: the split of the baseline into an
 earlier and a later part whose two-sample rank statistic is largest, kept when it is
 significant at 5 % after a Bonferroni correction over the candidate splits (each part at
-least ``MIN_LEVEL`` points), repeated inside the later part (``ROUNDS`` times) for a
-level that moved twice. ``noise`` is the robust spread of the points around the level
+least ``MIN_LEVEL`` points) and the parts' medians differ by more than twice the
+point-to-point noise (a burst that came and went is not a new level), repeated inside the later
+part (``ROUNDS`` times) for a level that moved twice. ``noise`` is the robust spread of the points around the level
 of their own part (1.4826 × the median absolute deviation, or 1.2533 × the mean absolute
 deviation when more than half the points sit exactly on the level).
 """
@@ -57,9 +58,28 @@ def level_start(b: np.ndarray) -> np.ndarray:
         best = z[np.arange(live.size), j]
         splits = np.maximum(n - 2 * MIN_LEVEL + 1, 1)
         moved = best >= special.ndtri(1 - SHIFT_LEVEL / 2 / splits)
+        if moved.any():
+            moved[moved] = _medians_moved(b[live[moved]], s0[moved], m - ks[j[moved]])
+
         start[live[moved]] = m - ks[j[moved]]
         live = live[moved]
     return start
+
+
+def _medians_moved(b: np.ndarray, s0: np.ndarray, split: np.ndarray) -> np.ndarray:
+    """A level moved when the typical value did: the two parts' medians differ by more than twice the
+    point-to-point noise. A burst (a few wild points, then back) moves the rank sum but not the median."""
+    cols = np.arange(b.shape[1])[None, :]
+    part = cols >= s0[:, None]
+    before = part & (cols < split[:, None])
+    after = cols >= split[:, None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        m1 = np.nanmedian(np.where(before, b, np.nan), axis=1)
+        m2 = np.nanmedian(np.where(after, b, np.nan), axis=1)
+        # differences of neighbours: a level change is one large difference, not a spread
+        noise = 1.4826 * np.nanmedian(np.where(part[:, 1:], np.abs(np.diff(b, axis=1)), np.nan), axis=1) / np.sqrt(2)
+    return np.abs(m2 - m1) > 2 * noise
 
 
 def noise(b: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
