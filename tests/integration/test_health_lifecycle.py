@@ -245,3 +245,26 @@ def test_the_same_hour_on_earlier_days_keeps_a_daily_peak_from_looking_like_a_re
         assert health["state"] == expected, health
         (metric,) = health["metrics"]
         assert metric["history_windows"] == history_days
+
+
+def test_a_baseline_pushed_late_is_read_at_the_next_look(db, db_url):
+    client, ctx, sink = harness(db, db_url, CONFIG | {"health": CONFIG["health"] | {"history_days": 0, "auto_lock": "never"}})
+    with client:
+        t = clock.now().replace(second=0, microsecond=0) - timedelta(minutes=30)
+        push(client, t, 1, [5.0 + (i % 3) for i in range(30)])  # the current, one sample a minute
+        d = api(client, "POST", "/api/v1/deploys", json={"service": "web", "environment": "production", "sha": sha(1), "finished_at": t.isoformat()}).json()
+        judge = HealthJudge(ctx.settings.config, db)
+
+        async def looks():
+            try:
+                await judge.tick(t + timedelta(minutes=10))
+                first = api(client, "GET", f"/api/v1/deploys/{d['id']}").json()["health"]
+                push(client, t - timedelta(hours=1), 1, [5.0 + (i % 3) for i in range(60)])  # the baseline arrives late
+                await judge.tick(t + timedelta(minutes=16))  # the next look: interval is 5 minutes here
+                return first, api(client, "GET", f"/api/v1/deploys/{d['id']}").json()["health"]
+            finally:
+                await judge.close()
+
+        first, second = anyio.run(looks)
+        assert first["state"] == "no_data" and first["metrics"][0]["reason"].startswith("no data: baseline has 0 points")
+        assert second["state"] == "healthy" and second["metrics"][0]["final"]

@@ -41,9 +41,10 @@ Deploy: a critical metric unhealthy → unhealthy; ≥ 50 % no_data → no_data;
 100 × mean(healthy 1, ailing ½, unhealthy 0) over judged metrics, ≥ 90 healthy, ≥ 70
 ailing, else unhealthy. Final when a critical metric is unhealthy or every metric is final.
 
-The parts: ``sequential`` (the threshold), ``reference`` (level and noise), ``effect``
-(ratios, Hodges–Lehmann) and ``grading`` (the look-by-look decision, vectorised). This
-module holds the inputs and verdicts, the reasons in words and the public functions.
+The parts: ``sequential`` (the threshold), ``reference`` (level and noise), ``evidence``
+(scores and the comparisons), ``effect`` (ratios, Hodges–Lehmann), ``grading`` (the
+look-by-look decision, vectorised) and ``reasons`` (the sentences). This module holds the
+inputs and verdicts and the public functions.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from shiplane.health.grading import AILING, HEALTHS, HEALTHY, NO_DATA, UNHEALTHY, Scan, pick_direction, scan
+from shiplane.health.grading import HEALTHS, HEALTHY, NO_DATA, UNHEALTHY, Scan, pick_direction, scan
+from shiplane.health.reasons import number, reason
 from shiplane.health.sequential import ALPHA, FIRST_LOOK
 
 MIN_POINTS = FIRST_LOOK  # per side, after dropping NaN; SPEC allows at most 8
@@ -184,96 +186,6 @@ def _final(dirs: tuple[Scan, ...], pick: np.ndarray) -> np.ndarray:
     return chosen | np.logical_and.reduce([d.final & (d.health == HEALTHY) for d in dirs])
 
 
-# ---------------------------------------------------------------- reasons
-
-
-def _num(x: float) -> str:
-    if math.isinf(x):
-        return "∞"
-    if x == int(x) or abs(x) >= 100:
-        return f"{x:,.0f}"
-    return f"{x:.3g}"
-
-
-def _with_unit(x: float, unit: str) -> str:
-    return f"{_num(x)} {unit}" if unit else _num(x)
-
-
-def _change(ref: float, cur: float, unit: str, note: str = "") -> str:
-    """'+63% (212 ms → 346 ms)': the real move, whatever the bad direction."""
-    values = f"({_with_unit(ref, unit)} → {_with_unit(cur, unit)}{note})"
-    if ref == cur:
-        return f"unchanged {values}"
-    if ref == 0:
-        return f"{'up' if cur > 0 else 'down'} from zero {values}"
-    rel = (cur - ref) / abs(ref)
-    if rel >= 9 and ref > 0:
-        return f"×{cur / ref:.3g} {values}"
-    return f"{rel:+.0%} {values}".replace("-", "−")
-
-
-def _grade(x: float, m: MetricInput) -> int:
-    return UNHEALTHY if x >= m.unhealthy_ratio else AILING if x >= m.ailing_ratio else HEALTHY
-
-
-def _p(p: float) -> str:
-    return f"always-valid p={p:.2g}" if p >= 1e-4 else "always-valid p<0.0001"
-
-
-def _after(points: int, step: float | None) -> str:
-    """'after 7 minutes' (with a step), else 'after 7 points'."""
-    if not step:
-        return f"after {points} point{'s' * (points != 1)}"
-    seconds = points * step
-    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
-        if seconds >= size or unit == "second":
-            n = seconds / size
-            text = f"{n:.0f}" if abs(n - round(n)) < 0.05 else f"{n:.1f}"
-            return f"after {text} {unit}{'s' * (text != '1')}"
-    raise AssertionError("unreachable")
-
-
-def _ruled_out(m: MetricInput) -> str:
-    pct = f"{m.ailing_ratio - 1:.0%}"
-    word = {"increase": "rise", "decrease": "fall"}.get(m.regression, "change")
-    return f"a {word} of {pct} or more"
-
-
-def _reason(m: MetricInput, d: Scan, final: bool, windows: int, baseline_len: int) -> str:
-    b0, c0 = float(d.ref_center[0]), float(d.cur_center[0])
-    health = int(d.health[0])
-    note = ", means: mostly zeros" if d.sparse[0] else ""
-    lead = f"{m.name} {_change(b0, c0, m.unit, note)}"
-    start = int(d.start[0])
-    if start:
-        lead += f" against the baseline's last {baseline_len - start} points (its level moved)"
-    when = _after(int(d.decided_at[0]), m.step)
-    p = float(d.p[0])
-    effect, shown = float(d.effect[0]), float(d.ratio[0])
-    graded = f"; graded on {effect:.3g}×" if health != HEALTHY and _grade(effect, m) != _grade(shown, m) else ""
-    hist = ""
-    if windows:
-        h0 = float(d.hist_center[0])
-        hist = f"the history ({windows} window{'s' * (windows != 1)}): {_change(h0, c0, m.unit)}"
-    if health != HEALTHY:
-        if d.seasonal[0]:
-            before = _change(b0, c0, m.unit).split(" (")[0]
-            return (f"{m.name} against {hist}, the evidence passed the always-valid threshold {when}, "
-                    f"though {before} against the baseline (it was a peak){graded}")
-        tail = f", and against {hist}" if windows else ""
-        return f"{lead}, the evidence passed the always-valid threshold {when} ({_p(p)}){tail}{graded}"
-    passed = bool(d.z[0] >= d.threshold[0])
-    if final:
-        extra = f" (and against {hist})" if windows else ""
-        return f"{lead}, {_ruled_out(m)} ruled out {when}{extra}"
-    if passed and shown < m.ailing_ratio:
-        return f"{lead}, past the always-valid threshold but below the {m.ailing_ratio:g}× ailing ratio"
-    if passed and windows and not d.hist_significant[0]:
-        return f"{lead}, past the always-valid threshold, but in line with {hist}"
-    sparse = "; mostly-zero series need stronger evidence" if d.sparse[0] and p < ALPHA else ""
-    return f"{lead}, not past the always-valid threshold so far ({_p(p)}{sparse})"
-
-
 # ---------------------------------------------------------------- public API
 
 
@@ -314,7 +226,7 @@ def judge_metric(m: MetricInput) -> MetricVerdict:
         health=HEALTHS[int(d.health[0])],
         ratio=float(d.ratio[0]),
         p_value=float(d.p[0]),
-        reason=_reason(m, d, final, 0 if h is None else h.shape[1], len(b)),
+        reason=reason(m, d, final, 0 if h is None else h.shape[1], len(b)),
         baseline_center=float(d.ref_center[0]),
         current_center=float(d.cur_center[0]),
         effect=float(d.effect[0]),
@@ -356,7 +268,7 @@ def judge(metrics: Sequence[MetricInput]) -> Verdict:
         health = "unhealthy"
     worst = [v for v in judged if v.health != "healthy"]
     detail = "" if not worst else " — " + "; ".join(v.reason for v in worst[:3])
-    return Verdict(health, score, verdicts, f"score {_num(score or 0)} ({counts}){detail}",
+    return Verdict(health, score, verdicts, f"score {number(score or 0)} ({counts}){detail}",
                    final=all(v.final for v in verdicts))
 
 

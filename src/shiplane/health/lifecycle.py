@@ -8,8 +8,8 @@ judge's sequential decision: unhealthy, or healthy with a regression ruled out â
 window closes (``health.window``, cut short by the next deploy of the same service to
 the same environment). A deploy registered after its window is over is judged at once,
 finally. The baseline and the history (the same window on earlier days) lie in the
-past: they are fetched at the first look and kept (a bounded cache per process); each
-look fetches the current. Fetching happens outside any transaction; the verdict and its
+past: they are fetched at the first look and kept (a bounded cache per process; a
+baseline still short of 8 points is fetched again); each look fetches the current. Fetching happens outside any transaction; the verdict and its
 consequences (events, auto-lock, rollback webhook job) are written in one.
 """
 
@@ -223,7 +223,8 @@ class HealthJudge:
         raw = await self._raw(m, item, start, item.deployed_at)
         step = max(self.config.health.step.total_seconds(), spacing(raw))
         past = Past(per_step(raw, start, item.deployed_at, step), await self._history(m, item, step), step)
-        self._past[key] = past
+        if len(past.baseline) >= FIRST_LOOK:  # a baseline still filling (samples pushed late) is fetched again
+            self._past[key] = past
         return past
 
     async def _inputs(self, item: Due, now: datetime) -> tuple[list[Any], dict[str, str], dict[str, Any]]:
