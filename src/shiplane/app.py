@@ -265,26 +265,29 @@ class ShiplaneApp(FastAPI):
     """
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("//"):
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        if scope["path"].startswith("//"):
             # A client base URL with a trailing slash (the sleuth CLI's "https://host/") asks
             # for //graphql or //api/1/...: serve it like the single-slash path (SPEC 8.5).
             raw = scope.get("raw_path") or scope["path"].encode()
             scope = dict(scope, path="/" + scope["path"].lstrip("/"), raw_path=b"/" + raw.lstrip(b"/"))
-        if scope["type"] == "http" and headers_too_large(scope):
+        started = time.perf_counter()
+        if headers_too_large(scope):
             await refuse_large_headers(send)
-            observe(scope, "unmatched", 431, 0.0)
+            observe(scope, "unmatched", 431, time.perf_counter() - started)
             return
-        if scope["type"] == "http" and scope["path"] == "/api/v1/gate" and scope["method"] in ("GET", "HEAD"):
-            started = time.perf_counter()
-            status = await gate_asgi(self.state.ctx, scope, receive, send)
+        if scope["path"] == "/api/v1/gate":
+            if scope["method"] in ("GET", "HEAD"):
+                status = await gate_asgi(self.state.ctx, scope, receive, send)
+            else:
+                status = 405
+                allow = ", ".join(allowed_methods(self, scope))
+                await JSONResponse(
+                    {"error": "method_not_allowed", "detail": "Method Not Allowed"}, status_code=405, headers={"Allow": allow}
+                )(scope, receive, send)
             observe(scope, "/api/v1/gate", status, time.perf_counter() - started)
-            return
-        if scope["type"] == "http" and scope["path"] == "/api/v1/gate":
-            response = JSONResponse(
-                {"error": "method_not_allowed", "detail": "Method Not Allowed"}, status_code=405, headers={"Allow": "GET, HEAD"}
-            )
-            await response(scope, receive, send)
-            observe(scope, "/api/v1/gate", 405, 0.0)
             return
         try:
             await super().__call__(scope, receive, send)
