@@ -280,3 +280,20 @@ def test_config_check_names_a_bad_incident_key():
         Config.model_validate({"incidents": {"opsgenie": {"token": "short"}}})
     with pytest.raises(ValidationError, match="services"):
         Config.model_validate({"incidents": {"pagerduty": {"webhook_secret": "s", "services": {"P1": "Not A Slug"}}}})
+
+
+def test_config_check_names_the_key_and_never_echoes_a_secret(tmp_path):
+    from shiplane.settings import ConfigError, load_config_file
+
+    path = tmp_path / "shiplane.toml"
+    path.write_text(
+        '[incidents.opsgenie]\ntoken = "hunter2-short"\n'
+        '[incidents.pagerduty]\nwebhook_secret = "s3cret"\nenvironment = "Prod Env"\nservices = { "P1" = "Bad Slug" }\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config_file(str(path))
+    lines = caught.value.lines()
+    assert any(line.startswith(f"{path}: incidents.opsgenie.token: must be at least 16 characters") for line in lines)
+    assert any(line.startswith(f"{path}: incidents.pagerduty.services.P1: ") and "Bad Slug" in line for line in lines)
+    assert any(line.startswith(f"{path}: incidents.pagerduty.environment: ") for line in lines)
+    assert "hunter2" not in "\n".join(lines)
