@@ -43,6 +43,8 @@ from shiplane.errors import DomainError
 from shiplane.events import service as events_service
 from shiplane.events.routes import router as events_router
 from shiplane.health.checks import HttpChecker
+from shiplane.health.incidents import routes as incident_hooks
+from shiplane.health.incidents.registry import HOOKS as INCIDENT_HOOKS
 from shiplane.health.lifecycle import ROLLBACK_JOB, HealthJudge
 from shiplane.health.routes import router as health_router
 from shiplane.jobs import queue
@@ -415,6 +417,11 @@ def create_app(
         app.add_api_route(
             f"/hooks/{forge}", hook_for(forge), methods=["POST"], tags=["webhooks"], summary=f"{forge} webhook (signed)"
         )
+    for name in INCIDENT_HOOKS:
+        app.add_api_route(
+            f"/hooks/{name}", incident_hooks.hook_for(name), methods=["POST"], tags=["webhooks"],
+            summary=f"{name} incident webhook (authenticated)",
+        )
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(MetricsMiddleware)
     _document_auth(app)
@@ -455,6 +462,8 @@ ROUTE_STATUSES: dict[tuple[str, str], dict[str, str]] = {
     ("post", "/hooks/github"): {"400": "Signed, but not a payload Shiplane can read", "401": "Bad or missing signature", "404": "[forges.github] is not configured"},
     ("post", "/hooks/bitbucket"): {"400": "Signed, but not a payload Shiplane can read", "401": "Bad or missing signature", "404": "[forges.bitbucket] is not configured"},
     ("post", "/hooks/gitlab"): {"400": "Signed, but not a payload Shiplane can read", "401": "Bad or missing token", "404": "[forges.gitlab] is not configured"},
+    ("post", "/hooks/pagerduty"): {"400": "Signed, but not a payload Shiplane can read (names the field)", "401": "Bad or missing X-PagerDuty-Signature", "404": "[incidents.pagerduty] is not configured"},
+    ("post", "/hooks/opsgenie"): {"400": "Authenticated, but not a payload Shiplane can read (names the field)", "401": "Bad or missing bearer token", "404": "[incidents.opsgenie] is not configured"},
     ("get", "/graphql"): {"400": "Not JSON, or nested too deeply", "401": "Bad API key"},
     ("post", "/graphql"): {"400": "Not JSON, or nested too deeply", "401": "Bad API key", "403": "A mutation needs the deployer role"},
 }

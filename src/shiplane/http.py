@@ -65,6 +65,19 @@ def _snippet(response: httpx.Response) -> str:
     return text[:300]
 
 
+def _body_retry_after(response: httpx.Response) -> float | None:
+    """A 429's ``retry_after`` in its JSON body, in seconds (Discord sends it there, as a float)."""
+    if "json" not in response.headers.get("content-type", ""):
+        return None
+    try:
+        value = response.json().get("retry_after")
+    except (ValueError, AttributeError):
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 86400:
+        return float(value)
+    return None
+
+
 def check(response: httpx.Response, what: str) -> httpx.Response:
     """Return the response if it succeeded; otherwise raise a classified error."""
     if response.is_success:
@@ -72,6 +85,8 @@ def check(response: httpx.Response, what: str) -> httpx.Response:
     status = response.status_code
     message = f"{what}: HTTP {status}: {_snippet(response)}"
     wait = retry_after(response)
+    if status == 429 and wait is None:
+        wait = _body_retry_after(response)
     if status == 429 or status >= 500:
         raise TransientError(message, retry_after=wait)
     if status == 403 and (wait is not None or "rate limit" in response.text.lower()):

@@ -10,10 +10,12 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from shiplane.catalog import service as catalog
 from shiplane.db import conflict_insert
 from shiplane.deploys.intake import Intake
 from shiplane.deploys.register import register
 from shiplane.deploys.schemas import DeployIn
+from shiplane.deploys.service import in_progress, transition
 from shiplane.enforcement import pulls, sync
 from shiplane.enforcement.forges import base as ev
 from shiplane.errors import DomainError
@@ -21,6 +23,7 @@ from shiplane.events import service as events
 from shiplane.jobs import queue
 from shiplane.locks import gate, inputs
 from shiplane.locks.calendar import Schedule
+from shiplane.tables.catalog import environments, services
 from shiplane.tables.enforcement import pushed_commits, webhook_deliveries
 
 PROTECTION_JOB = "protection:github"
@@ -116,6 +119,12 @@ def _save_commit(conn: Connection, forge: str, repo: str, branch: str, c: ev.Com
 def _register(conn: Connection, forge: str, event: ev.DeploymentStatus, now: datetime, ctx: Context) -> list[str]:
     out = []
     for target in _targets(ctx, forge, event.repo):
+        if event.state == "cancelled":
+            try:
+                out.append(_cancel(conn, forge, target.service, event, now))
+            except DomainError as exc:
+                out.append(f"deploy of {target.service} not cancelled: {exc}")
+            continue
         try:
             body = DeployIn(
                 service=target.service,
@@ -131,7 +140,7 @@ def _register(conn: Connection, forge: str, event: ev.DeploymentStatus, now: dat
                 result = register(
                     conn,
                     body,
-                    actor=f"{forge}:deployment_status",
+                    actor=f"{forge}:deployment_status" if forge == "github" else f"{forge}:deployment",
                     now=now,
                     intake=ctx.intake,
                 )
@@ -140,6 +149,18 @@ def _register(conn: Connection, forge: str, event: ev.DeploymentStatus, now: dat
             # A webhook cannot be refused like an API call; record why nothing happened.
             out.append(f"deploy of {target.service} not recorded: {exc}")
     return out
+
+
+def _cancel(conn: Connection, forge: str, service: str, event: ev.DeploymentStatus, now: datetime) -> str:
+    """A cancelled deployment ends the deploy of that sha in progress; there is nothing else to record."""
+    environment = event.environment.lower()
+    sid, eid = catalog.find(conn, services, service), catalog.find(conn, environments, environment)
+    row = in_progress(conn, sid, eid) if sid is not None and eid is not None else None
+    if row is None or not event.sha or not row.sha.startswith(event.sha.lower()):
+        return f"deploy of {service} not cancelled: no deploy of {event.sha[:12]!r} in progress in {environment[:64]}"
+    with conn.begin_nested():
+        deploy = transition(conn, row.id, "cancelled", actor=f"{forge}:deployment", now=now, finished_at=event.at)
+    return f"deploy {deploy['id']} {deploy['status']}"
 
 
 def _protection(conn: Connection, forge: str, event: ev.ProtectionRule, now: datetime, ctx: Context) -> list[str]:

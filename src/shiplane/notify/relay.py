@@ -1,4 +1,4 @@
-"""Notifications (``[[notify]]``): events become durable delivery jobs for Slack and generic webhooks.
+"""Notifications (``[[notify]]``): events become durable delivery jobs for Slack, Teams, Discord and generic webhooks.
 
 A transactional outbox relay. Every state change already records an event in
 its own transaction; the relay reads the events after its cursor, turns each
@@ -26,8 +26,8 @@ from shiplane import clock, http
 from shiplane.db import Database, conflict_insert
 from shiplane.events.service import to_dict as event_dict
 from shiplane.jobs import queue
-from shiplane.notify import slack, webhook
-from shiplane.notify.messages import build, wanted
+from shiplane.notify import discord, slack, teams, webhook
+from shiplane.notify.messages import Message, build, wanted
 from shiplane.settings import NotifyConfig, Settings
 from shiplane.tables.events import events
 from shiplane.tables.notify import notify_cursor
@@ -55,6 +55,15 @@ def fingerprint(config: NotifyConfig) -> str:
 
 def targets_of(settings: Settings) -> list[Target]:
     return [Target(fingerprint(n), n) for n in settings.config.notify]
+
+
+# kind → the body a message is posted as (pure; built when the job is queued, so every retry sends the same bytes)
+_BODIES: dict[str, Callable[[Message], dict[str, Any]]] = {
+    "slack": slack.payload,
+    "teams": teams.payload,
+    "discord": discord.payload,
+    "webhook": webhook.body,
+}
 
 
 class Lost(Exception):
@@ -131,7 +140,7 @@ def relay(conn: Connection, targets: list[Target], public_url: str, now: datetim
                 continue
             # Two entries posting to the same URL share a key: one message, not two.
             key = f"notify:{row.id}:{target.key}"
-            body = slack.payload(message) if target.config.kind == "slack" else webhook.body(message)
+            body = _BODIES[target.config.kind](message)
             payload = {"target": target.key, "event_id": row.id, "event": row.kind, "body": body}
             batch.setdefault(key, queue.Job(NOTIFY_JOB, payload, dedupe_key=key))
     queue.enqueue_many(conn, list(batch.values()), now)
@@ -187,6 +196,10 @@ class Notifier:
             url = target.config.url.get_secret_value()
             if target.config.kind == "slack":
                 await slack.send(self.client, url, payload["body"])
+            elif target.config.kind == "teams":
+                await teams.send(self.client, url, payload["body"])
+            elif target.config.kind == "discord":
+                await discord.send(self.client, url, payload["body"])
             else:
                 secret = target.config.secret.get_secret_value() if target.config.secret else None
                 delivery = f"{payload['event_id']}.{target.key}"

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 from shiplane.settings.changes import ChangesConfig, DoraConfig
 from shiplane.settings.forges import ForgesConfig
 from shiplane.settings.health import CheckConfig, HealthConfig, MetricConfig, SourcesConfig
+from shiplane.settings.incidents import IncidentsConfig
 from shiplane.settings.notify import NotifyConfig, SlackConfig
 from shiplane.settings.places import DatabaseConfig, EnvironmentConfig, ServerConfig, ServiceConfig
 from shiplane.settings.schedule import FreezeConfig, HolidayConfig, WindowConfig
@@ -40,6 +41,7 @@ class Config(Section):
             seen.add(c.name)
         return checks
 
+    incidents: IncidentsConfig = IncidentsConfig()
     notify: list[NotifyConfig] = []
     slack: SlackConfig = SlackConfig()
     changes: ChangesConfig = ChangesConfig()

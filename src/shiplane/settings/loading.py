@@ -44,6 +44,10 @@ def _interpolate(node: Any, env: Mapping[str, str], loc: tuple[Any, ...], proble
     return node
 
 
+# Keys whose values are never echoed in an error: `config check` output ends up in CI logs.
+_SECRET_WORDS = ("secret", "token", "password", "private_key", "api_key")
+
+
 def _problems_from(exc: ValidationError) -> list[tuple[str, str]]:
     problems = []
     for err in exc.errors():
@@ -52,7 +56,8 @@ def _problems_from(exc: ValidationError) -> list[tuple[str, str]]:
         if err["type"] == "extra_forbidden":
             problems.append((_key(loc), "unknown key"))
             continue
-        if "input" in err and err["type"] not in ("missing",) and not isinstance(err["input"], (dict, list)):
+        secret = any(word in str(part) for part in loc for word in _SECRET_WORDS)
+        if "input" in err and err["type"] not in ("missing",) and not isinstance(err["input"], (dict, list)) and not secret:
             shown = err["input"]
             if repr(shown) not in msg:
                 msg = f"{msg} (got {shown!r})"

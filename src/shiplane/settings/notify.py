@@ -10,7 +10,7 @@ from shiplane.settings.values import Scoped, Section
 
 
 class NotifyConfig(Scoped):
-    kind: Literal["slack", "webhook"]
+    kind: Literal["slack", "webhook", "teams", "discord"]
     url: SecretStr
     events: list[Literal["lock", "window", "override", "health", "incident", "deploy"]] = [
         "lock",

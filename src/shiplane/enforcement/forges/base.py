@@ -86,7 +86,7 @@ class DeploymentStatus:
     repo: str
     environment: str
     sha: str
-    state: str  # succeeded | failed | started
+    state: str  # succeeded | failed | started | cancelled (GitLab's canceled: ends the deploy in progress)
     at: datetime | None = None
     url: str | None = None
     author: str | None = None

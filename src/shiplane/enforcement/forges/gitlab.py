@@ -22,6 +22,7 @@ from shiplane import http
 from shiplane.changes.commits import Commit
 from shiplane.enforcement.forges.base import (
     Delivery,
+    DeploymentStatus,
     FreezeSpec,
     Ignored,
     Observed,
@@ -231,6 +232,41 @@ def parse_webhook(headers: Mapping[str, str], body: bytes) -> Delivery:
             for c in payload.get("commits", [])
         )
         event = Pushed(repo, ref.removeprefix("refs/heads/"), commits) if ref.startswith("refs/heads/") else Ignored("tag push")
+    elif kind == "Deployment Hook" or payload.get("object_kind") == "deployment":
+        event = _deployment(repo, payload)
     else:
         event = Ignored(kind)
     return Delivery("gitlab", delivery, (event,))
+
+
+# Deployment events: https://docs.gitlab.com/user/project/integrations/webhook_events/#deployment-events
+DEPLOYMENT_STATES = {"running": "started", "success": "succeeded", "failed": "failed", "canceled": "cancelled"}
+_SHA = re.compile(r"^[0-9a-fA-F]{7,64}$")
+
+
+def _gitlab_time(value: Any) -> Any:
+    """``2021-04-28 21:50:00 +0200`` (what deployment events send) or ``… UTC``; None when absent or unreadable."""
+    if not isinstance(value, str):
+        return None
+    return http.parse_time(value.removesuffix(" UTC") + (" +00:00" if value.endswith(" UTC") else ""))
+
+
+def _deployment(repo: str, payload: Mapping[str, Any]) -> WebhookEvent:
+    status = payload.get("status")
+    state = DEPLOYMENT_STATES.get(status) if isinstance(status, str) else None
+    if state is None:
+        return Ignored(f"deployment {status}")
+    # The sha is the last path segment of commit_url (.../-/commit/<sha>); else the short sha.
+    commit_url = payload.get("commit_url")
+    sha = commit_url.rstrip("/").rsplit("/", 1)[-1] if isinstance(commit_url, str) else ""
+    if not _SHA.match(sha):
+        sha = payload.get("short_sha") or ""
+    return DeploymentStatus(
+        repo,
+        environment=payload.get("environment") or "",
+        sha=sha,
+        state=state,
+        at=_gitlab_time(payload.get("status_changed_at")),
+        url=payload.get("deployable_url") or payload.get("environment_external_url"),
+        author=get(payload, "user", "username"),
+    )
