@@ -211,7 +211,7 @@ class HealthJudge:
             return await self.db.run_read(_push_points, query, item.environment, item.service, start, end)
         default = SENTRY_DEFAULT_QUERY if m.source == "sentry" else m.name
         query = expand(m.query or default, item.service, item.environment)
-        source = source_for(self.config, m.source, self.client, environment=item.environment)
+        source = source_for(self.config, m.source, self.client, environment=item.environment, service=item.service, metric=m)
         return await source.fetch(query, start, end, step)
 
     async def _past_of(self, m: MetricConfig, item: Due) -> Past:

@@ -10,17 +10,33 @@ import httpx
 
 from shiplane.health.sources.base import MetricSource, SourceError
 from shiplane.health.sources.datadog import Datadog
+from shiplane.health.sources.jsonhttp import JsonSource
 from shiplane.health.sources.prometheus import Prometheus
 from shiplane.health.sources.sentry import Sentry
 from shiplane.health.sources.signalfx import SignalFx
-from shiplane.settings import Config
+from shiplane.settings import Config, MetricConfig
 
-REMOTE = ("prometheus", "sentry", "datadog", "signalfx")
+REMOTE = ("prometheus", "sentry", "datadog", "signalfx", "json")
 
 
-def source_for(config: Config, name: str, client: httpx.AsyncClient, *, environment: str | None = None) -> MetricSource:
-    """The source called ``name``; ``environment`` (the deploy's) scopes sources that filter by it (Sentry)."""
+def source_for(
+    config: Config,
+    name: str,
+    client: httpx.AsyncClient,
+    *,
+    environment: str | None = None,
+    service: str | None = None,
+    metric: MetricConfig | None = None,
+) -> MetricSource:
+    """The source called ``name``; ``environment`` (the deploy's) scopes sources that filter by it (Sentry);
+    ``metric`` and ``service`` are for sources whose request is the metric's own (json)."""
     sources = config.sources
+    if name == "json":
+        if metric is None:
+            raise SourceError("the json source needs its metric's url and jmespath")
+        shared = sources.json_.headers if sources.json_ else {}
+        headers = {k: v.get_secret_value() for k, v in {**shared, **metric.headers}.items()}
+        return JsonSource(metric.url, metric.jmespath, headers, client, service=service or "", environment=environment or "")
     if name == "prometheus" and sources.prometheus:
         return Prometheus(sources.prometheus.url, client)
     if name == "sentry" and sources.sentry:
