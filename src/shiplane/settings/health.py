@@ -35,7 +35,7 @@ class SignalFxConfig(Section):
 
 
 class CloudWatchConfig(Section):
-    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")
+    region: str = Field(pattern=r"^[a-z]{2,}(-[a-z]+)+-\d+$")  # us-east-1, eusc-de-east-1
     endpoint_url: str = ""  # an AWS-compatible endpoint (tests, LocalStack); empty: the region's own
 
 

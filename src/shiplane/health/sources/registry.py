@@ -9,6 +9,7 @@ from __future__ import annotations
 import httpx
 
 from shiplane.health.sources.base import MetricSource, SourceError
+from shiplane.health.sources.cloudwatch import CloudWatch
 from shiplane.health.sources.datadog import Datadog
 from shiplane.health.sources.jsonhttp import JsonSource
 from shiplane.health.sources.prometheus import Prometheus
@@ -16,7 +17,7 @@ from shiplane.health.sources.sentry import Sentry
 from shiplane.health.sources.signalfx import SignalFx
 from shiplane.settings import Config, MetricConfig
 
-REMOTE = ("prometheus", "sentry", "datadog", "signalfx", "json")
+REMOTE = ("prometheus", "sentry", "datadog", "signalfx", "cloudwatch", "newrelic", "json")
 
 
 def source_for(
@@ -47,6 +48,8 @@ def source_for(
         return Datadog(d.site, d.api_key.get_secret_value(), d.app_key.get_secret_value(), client)
     if name == "signalfx" and sources.signalfx:
         return SignalFx(sources.signalfx.realm, sources.signalfx.token.get_secret_value(), client)
+    if name == "cloudwatch" and sources.cloudwatch:
+        return CloudWatch(sources.cloudwatch.region, sources.cloudwatch.endpoint_url, client)
     if name in REMOTE:
-        raise SourceError(f"the {name} source is not configured (add [sources.{name}])")
+        raise SourceError(f"the {name} source is not configured (add [sources.{name}])", setting=f"sources.{name}")
     raise SourceError(f"the {name} source is not a remote source")

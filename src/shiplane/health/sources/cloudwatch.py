@@ -1,0 +1,213 @@
+"""Amazon CloudWatch: ``GetMetricData``, one query per metric.
+
+botocore does what AWS defines — the credential chain (environment, shared files, SSO,
+container and instance roles), the endpoint of a region, the wire format (the protocol
+botocore itself picks for CloudWatch: AWS JSON 1.0 today) and Signature V4 — while the
+request itself goes through Shiplane's HTTP seam like every other source's, so that it is
+async, bounded and retried the same way. botocore's own calls are blocking (credentials
+may come from the instance metadata service), so they run in a worker thread, once.
+
+``query`` is a metric math expression (``SEARCH(...)``, a Metrics Insights ``SELECT``)
+or ``Namespace|MetricName|Statistic|Dim=Value,Dim2=Value2`` for one metric's
+``MetricStat``. Several series (a ``SEARCH``) are summed per timestamp.
+Reference: https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricData.html
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import anyio
+import botocore.session
+import httpx
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.exceptions import BotoCoreError, ParamValidationError
+from botocore.parsers import ResponseParserError, create_parser
+from botocore.serialize import create_serializer
+
+from shiplane import clock, http
+from shiplane.health.sources.base import Point, SourceError
+from shiplane.health.sources.common import sum_series
+from shiplane.http import PermanentError, TransientError
+
+WHAT = "CloudWatch GetMetricData"
+MAX_PAGES = 10  # one window at one step is a page; NextToken is followed this far at most
+CREDENTIALS = "sources.cloudwatch"
+# Error codes that mean "these credentials will not do", whatever the query:
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/CommonErrors.html
+_AUTH_CODES = {
+    "AccessDenied", "AccessDeniedException", "ExpiredToken", "ExpiredTokenException", "IncompleteSignature",
+    "InvalidAccessKeyId", "InvalidClientTokenId", "MissingAuthenticationToken", "NotAuthorized",
+    "SignatureDoesNotMatch", "UnrecognizedClientException",
+}
+_XML_FIELD = re.compile(r"<(Code|Message)>([^<]{0,500})</\1>")
+
+
+@dataclass(frozen=True)
+class Aws:
+    """What botocore gives once per region and endpoint."""
+
+    session: Any
+    endpoint: str
+    signing_name: str
+    serializer: Any
+    parser: Any
+    operation: Any
+    known_region: bool
+
+    def credentials(self) -> Any:
+        """The standard chain's credentials, frozen for one request (blocking: call from a thread)."""
+        found = self.session.get_credentials()
+        if found is None:
+            raise SourceError(
+                "no AWS credentials found (the standard chain: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                "AWS_PROFILE and ~/.aws, web identity, a container or instance role)",
+                setting=CREDENTIALS,
+            )
+        return found.get_frozen_credentials()
+
+
+@lru_cache(maxsize=8)
+def aws(region: str, endpoint_url: str) -> Aws:
+    """botocore's session, endpoint and wire format for CloudWatch (blocking: call from a thread)."""
+    session = botocore.session.get_session()
+    client = session.create_client("cloudwatch", region_name=region, endpoint_url=endpoint_url or None)
+    model = client.meta.service_model
+    protocol = getattr(model, "resolved_protocol", model.protocol)  # botocore ≥ 1.38 picks among several
+    known = any(region in session.get_available_regions("cloudwatch", partition_name=p) for p in session.get_available_partitions())
+    return Aws(
+        session=session,
+        endpoint=client.meta.endpoint_url.rstrip("/"),
+        signing_name=model.signing_name,
+        serializer=create_serializer(protocol, include_validation=True),
+        parser=create_parser(protocol),
+        operation=model.operation_model("GetMetricData"),
+        known_region=known,
+    )
+
+
+def period(step: float, start: datetime, now: datetime) -> int:
+    """CloudWatch's period for a step: whole minutes, at least one step wide, and as coarse as
+    CloudWatch still keeps data that old (1 minute for 15 days, 5 minutes for 63 days, then 1 hour;
+    a finer period there returns nothing). Coarser than the step is judged at that resolution."""
+    unit = 60 if now - start <= timedelta(days=15) else 300 if now - start <= timedelta(days=63) else 3600
+    return max(unit, math.ceil(step / unit) * unit)
+
+
+def data_query(query: str, seconds: int) -> dict[str, Any]:
+    """One ``MetricDataQuery`` from a metric's ``query``."""
+    parts = [p.strip() for p in query.strip().split("|")]
+    if len(parts) not in (3, 4) or any("(" in p for p in parts[:3]):
+        return {"Id": "shiplane", "Expression": query.strip(), "Period": seconds, "ReturnData": True}
+    namespace, name, stat = parts[:3]
+    dimensions = []
+    for pair in (parts[3].split(",") if len(parts) == 4 else []):
+        key, sep, value = pair.partition("=")
+        if not pair.strip():
+            continue
+        if not sep or not key.strip():
+            raise SourceError(f"dimension {pair.strip()!r} is not Name=Value (query is Namespace|MetricName|Statistic|Dim=Value,...)",
+                              setting="query")
+        dimensions.append({"Name": key.strip(), "Value": value.strip()})
+    if not namespace or not name or not stat:
+        raise SourceError("query is Namespace|MetricName|Statistic|Dim=Value,... with none of the first three empty", setting="query")
+    metric = {"Namespace": namespace, "MetricName": name, "Dimensions": dimensions}
+    return {"Id": "shiplane", "MetricStat": {"Metric": metric, "Period": seconds, "Stat": stat}, "ReturnData": True}
+
+
+def aws_error(response: httpx.Response, parser: Any, operation: Any) -> tuple[str, str]:
+    """(code, message) of an AWS error answer, as botocore reads it, else from an XML ErrorResponse."""
+    code = message = ""
+    try:
+        parsed = parser.parse(
+            {"status_code": response.status_code, "headers": dict(response.headers), "body": response.content},
+            operation.output_shape,
+        )
+        error = parsed.get("Error") or {}
+        code, message = str(error.get("Code") or ""), str(error.get("Message") or "")
+    except (ResponseParserError, ValueError, TypeError):
+        pass
+    if not message or message.lstrip().startswith("<"):  # the query protocol's XML (and moto's)
+        fields = dict(_XML_FIELD.findall(response.text))
+        code, message = fields.get("Code", code), fields.get("Message", message)
+    return code, message
+
+
+class CloudWatch:
+    def __init__(self, region: str, endpoint_url: str, client: httpx.AsyncClient) -> None:
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self.client = client
+
+    async def fetch(self, query: str, start: datetime, end: datetime, step: float) -> list[Point]:
+        try:
+            engine = await anyio.to_thread.run_sync(aws, self.region, self.endpoint_url)
+        except BotoCoreError as exc:
+            raise SourceError(f"botocore: {exc}", setting="sources.cloudwatch.region") from exc
+        if not engine.known_region and not self.endpoint_url:
+            raise SourceError(f"{self.region!r} is not an AWS region with CloudWatch (as botocore knows them)",
+                              setting="sources.cloudwatch.region")
+        params: dict[str, Any] = {
+            "MetricDataQueries": [data_query(query, period(step, start, clock.now()))],
+            "StartTime": start, "EndTime": end, "ScanBy": "TimestampAscending",
+        }
+        series: list[list[tuple[float, float]]] = []
+        for _ in range(MAX_PAGES):
+            body = await self._call(engine, params)
+            for result in body["MetricDataResults"]:
+                if result.get("StatusCode") in ("InternalError", "Forbidden"):
+                    words = "; ".join(m.get("Value", "") for m in result.get("Messages") or []) or result["StatusCode"]
+                    raise SourceError(f"{result['StatusCode']}: {words}")
+                stamps = [t.astimezone(UTC).timestamp() for t in result.get("Timestamps") or []]
+                series.append(list(zip(stamps, result.get("Values") or [])))
+            if not body.get("NextToken"):
+                break
+            params["NextToken"] = body["NextToken"]
+        for message in body.get("Messages") or []:  # whole-request problems, such as a bad expression's
+            if message.get("Code") in ("InternalError", "Forbidden", "MaxQueryTimeRangeExceed", "MaxMetricsExceeded"):
+                raise SourceError(f"{message['Code']}: {message.get('Value', '')}", setting="query")
+        return sum_series(series, unit=1.0)
+
+    async def _call(self, engine: Aws, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            request = engine.serializer.serialize_to_request(params, engine.operation)
+        except ParamValidationError as exc:
+            raise SourceError(f"not a valid GetMetricData query: {exc}", setting="query") from exc
+        credentials = await anyio.to_thread.run_sync(engine.credentials)
+        url = engine.endpoint + request["url_path"]
+        if request.get("query_string"):
+            url += "?" + str(httpx.QueryParams(request["query_string"]))
+        signed = AWSRequest(method=request["method"], url=url, data=request["body"], headers=request["headers"])
+        SigV4Auth(credentials, engine.signing_name, self.region).add_auth(signed)
+        try:
+            response = await http.send(self.client, request["method"], url, WHAT, content=request["body"],
+                                       headers=dict(signed.headers.items()))
+        except (PermanentError, TransientError) as exc:
+            raise self._failure(exc, engine) from exc
+        try:
+            body = engine.parser.parse(
+                {"status_code": response.status_code, "headers": dict(response.headers), "body": response.content},
+                engine.operation.output_shape,
+            )
+        except (ResponseParserError, ValueError, TypeError) as exc:
+            raise SourceError(f"{WHAT} answered with something unreadable: {response.text[:200]!r}") from exc
+        if "MetricDataResults" not in body:
+            raise SourceError(f"{WHAT} answered without MetricDataResults: {response.text[:200]!r}")
+        return body
+
+    def _failure(self, exc: PermanentError | TransientError, engine: Aws) -> SourceError:
+        if exc.response is None:  # no answer at all: the endpoint is wrong or unreachable
+            setting = "sources.cloudwatch.endpoint_url" if self.endpoint_url else "sources.cloudwatch.region"
+            return SourceError(f"cannot reach {engine.endpoint} (region {self.region!r}): {exc}", setting=setting)
+        code, message = aws_error(exc.response, engine.parser, engine.operation)
+        words = f"HTTP {exc.response.status_code}: {code}: {message}" if code else f"HTTP {exc.response.status_code}: {message or exc}"
+        if code in _AUTH_CODES:
+            return SourceError(f"AWS refused the credentials (from the standard chain) for region {self.region!r}: {words}",
+                               setting=CREDENTIALS)
+        return SourceError(words, setting="query" if exc.response.status_code == 400 else "")
