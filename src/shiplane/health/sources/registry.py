@@ -12,6 +12,7 @@ from shiplane.health.sources.base import MetricSource, SourceError
 from shiplane.health.sources.cloudwatch import CloudWatch
 from shiplane.health.sources.datadog import Datadog
 from shiplane.health.sources.jsonhttp import JsonSource
+from shiplane.health.sources.newrelic import NewRelic
 from shiplane.health.sources.prometheus import Prometheus
 from shiplane.health.sources.sentry import Sentry
 from shiplane.health.sources.signalfx import SignalFx
@@ -50,6 +51,9 @@ def source_for(
         return SignalFx(sources.signalfx.realm, sources.signalfx.token.get_secret_value(), client)
     if name == "cloudwatch" and sources.cloudwatch:
         return CloudWatch(sources.cloudwatch.region, sources.cloudwatch.endpoint_url, client)
+    if name == "newrelic" and sources.newrelic:
+        n = sources.newrelic
+        return NewRelic(n.url, n.account_id, n.api_key.get_secret_value(), client)
     if name in REMOTE:
         raise SourceError(f"the {name} source is not configured (add [sources.{name}])", setting=f"sources.{name}")
     raise SourceError(f"the {name} source is not a remote source")
