@@ -8,17 +8,25 @@ from __future__ import annotations
 
 import httpx
 
-from shiplane.health.sources.base import MetricSource, SourceError
+from shiplane.health.sources.base import MetricSource, SourceError, expand
 from shiplane.health.sources.cloudwatch import CloudWatch
 from shiplane.health.sources.datadog import Datadog
 from shiplane.health.sources.jsonhttp import JsonSource
 from shiplane.health.sources.newrelic import NewRelic
 from shiplane.health.sources.prometheus import Prometheus
+from shiplane.health.sources.sentry import DEFAULT_QUERY as SENTRY_DEFAULT_QUERY
 from shiplane.health.sources.sentry import Sentry
 from shiplane.health.sources.signalfx import SignalFx
 from shiplane.settings import Config, MetricConfig
 
 REMOTE = ("prometheus", "sentry", "datadog", "signalfx", "cloudwatch", "newrelic", "json")
+
+
+def query_for(metric: MetricConfig, service: str, environment: str) -> str:
+    """The metric's query for one deploy: ``$service`` and ``$environment`` filled in (default: its name;
+    Sentry's: error events)."""
+    default = SENTRY_DEFAULT_QUERY if metric.source == "sentry" else metric.name
+    return expand(metric.query or default, service, environment)
 
 
 def source_for(
