@@ -157,3 +157,17 @@ def test_a_json_metric_is_judged_and_a_wrong_shape_is_no_data_never_a_pass(db, d
     assert errors["reason"].startswith("error from json: jmespath 'data.series[0].points' yielded {'oops': 1}")
     assert health["state"] == "no_data"  # one of two metrics without data: never a pass
     assert {s.headers["authorization"] for s in server.seen} == {"Bearer shared"}
+
+
+def test_the_worked_example_in_the_docs():
+    """docs/integrations.md, "Any JSON API": the same template, answer and expression."""
+    body = {"data": {"series": [
+        {"name": "p95", "points": [[1772456400, 212.5], [1772456460, 208.0], [1772456520, None]]},
+        {"name": "p50", "points": [[1772456400, 80.1]]},
+    ]}}
+    with MetricServer(lambda seen: (200, body)) as server:
+        cfg = config(server.url + "/api/series/{service}?env={environment}&from={start}&to={end}&step={step}",
+                     jmespath="data.series[?name=='p95'] | [0].points")
+        points = fetch(cfg, start=T0 - timedelta(hours=1), end=T0)
+    assert server.seen[0].raw_path == "/api/series/web?env=production&from=2026-03-02T13%3A00%3A00Z&to=2026-03-02T14%3A00%3A00Z&step=60"
+    assert [(p.at, p.value) for p in points] == [(T0 - timedelta(hours=1), 212.5), (T0 - timedelta(minutes=59), 208.0)]
