@@ -49,9 +49,9 @@ def aws_env(monkeypatch, moto, tmp_path):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
         monkeypatch.delenv(name, raising=False)
-    cloudwatch.aws.cache_clear()  # the chain is read once per region and endpoint
+    cloudwatch.forget()  # the chain is read once per region and endpoint
     yield monkeypatch
-    cloudwatch.aws.cache_clear()
+    cloudwatch.forget()
 
 
 def fetch(query, start=T0, end=T0 + timedelta(minutes=30), step=60.0, *, region="eu-west-1", endpoint=None):
@@ -155,7 +155,7 @@ def test_a_cloudwatch_metric_is_judged_and_refused_credentials_are_no_data(db, d
                    json={"service": "web", "environment": "production", "sha": sha(1), "finished_at": T0.isoformat()}).json()
         judge_once(ctx.settings.config, db)
         aws_env.setenv("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG1")
-        cloudwatch.aws.cache_clear()
+        cloudwatch.forget()
         bad = api(client, "POST", "/api/v1/deploys",
                   json={"service": "api", "environment": "production", "sha": sha(2), "finished_at": T0.isoformat()}).json()
         judge_once(ctx.settings.config, db)

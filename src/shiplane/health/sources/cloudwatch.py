@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 import anyio
@@ -28,8 +28,9 @@ import httpx
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.exceptions import BotoCoreError, ParamValidationError
-from botocore.parsers import ResponseParserError, create_parser
+from botocore.parsers import PROTOCOL_PARSERS, ResponseParserError
 from botocore.serialize import create_serializer
+from botocore.utils import parse_timestamp
 
 from shiplane import clock, http
 from shiplane.health.sources.base import Point, SourceError
@@ -39,6 +40,7 @@ from shiplane.http import PermanentError, TransientError
 WHAT = "CloudWatch GetMetricData"
 MAX_PAGES = 10  # one window at one step is a page; NextToken is followed this far at most
 CREDENTIALS = "sources.cloudwatch"
+CREDENTIALS_FOR = 60.0  # seconds a frozen copy of the chain's credentials is used
 # Error codes that mean "these credentials will not do", whatever the query:
 # https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/CommonErrors.html
 _AUTH_CODES = {
@@ -49,7 +51,7 @@ _AUTH_CODES = {
 _XML_FIELD = re.compile(r"<(Code|Message)>([^<]{0,500})</\1>")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Aws:
     """What botocore gives once per region and endpoint."""
 
@@ -60,6 +62,15 @@ class Aws:
     parser: Any
     operation: Any
     known_region: bool
+    _frozen: tuple[float, Any] | None = None  # (monotonic expiry, frozen credentials)
+
+    async def frozen(self) -> Any:
+        """Credentials for a request: read through the chain (in a thread: it may call the instance
+        metadata service or refresh a role) at most once a minute, well inside botocore's own
+        refresh margin, so that 200 requests at once do not make 200 thread hops."""
+        if self._frozen is None or self._frozen[0] <= clock.monotonic():
+            self._frozen = (clock.monotonic() + CREDENTIALS_FOR, await anyio.to_thread.run_sync(self.credentials))
+        return self._frozen[1]
 
     def credentials(self) -> Any:
         """The standard chain's credentials, frozen for one request (blocking: call from a thread)."""
@@ -73,9 +84,32 @@ class Aws:
         return found.get_frozen_credentials()
 
 
-@lru_cache(maxsize=8)
+_MAKING = threading.Lock()
+_MADE: dict[tuple[str, str], Aws] = {}  # one per (region, endpoint): a config has one
+
+
+def made(region: str, endpoint_url: str) -> Aws | None:
+    """The engine for a region and endpoint when it is made already (no thread hop), else None."""
+    return _MADE.get((region, endpoint_url))
+
+
+def forget() -> None:
+    """Drop what was made (tests change the credential chain's environment between cases)."""
+    with _MAKING:
+        _MADE.clear()
+
+
 def aws(region: str, endpoint_url: str) -> Aws:
-    """botocore's session, endpoint and wire format for CloudWatch (blocking: call from a thread)."""
+    """botocore's session, endpoint and wire format for CloudWatch, made once (blocking: call from a thread)."""
+    with _MAKING:  # 200 metrics fetched at once must not make 200 botocore clients side by side
+        if (region, endpoint_url) not in _MADE:
+            if len(_MADE) >= 8:
+                _MADE.clear()
+            _MADE[(region, endpoint_url)] = _make(region, endpoint_url)
+        return _MADE[(region, endpoint_url)]
+
+
+def _make(region: str, endpoint_url: str) -> Aws:
     session = botocore.session.get_session()
     client = session.create_client("cloudwatch", region_name=region, endpoint_url=endpoint_url or None)
     model = client.meta.service_model
@@ -86,10 +120,18 @@ def aws(region: str, endpoint_url: str) -> Aws:
         endpoint=client.meta.endpoint_url.rstrip("/"),
         signing_name=model.signing_name,
         serializer=create_serializer(protocol, include_validation=True),
-        parser=create_parser(protocol),
+        parser=PROTOCOL_PARSERS[protocol](timestamp_parser=_instant),
         operation=model.operation_model("GetMetricData"),
         known_region=known,
     )
+
+
+def _instant(value: Any) -> datetime:
+    """A timestamp of the answer: AWS JSON sends epoch seconds; botocore's default reads them into local-time
+    datetimes through dateutil, which costs more than the rest of the answer."""
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, UTC)
+    return parse_timestamp(value)
 
 
 def period(step: float, start: datetime, now: datetime) -> int:
@@ -147,7 +189,7 @@ class CloudWatch:
 
     async def fetch(self, query: str, start: datetime, end: datetime, step: float) -> list[Point]:
         try:
-            engine = await anyio.to_thread.run_sync(aws, self.region, self.endpoint_url)
+            engine = made(self.region, self.endpoint_url) or await anyio.to_thread.run_sync(aws, self.region, self.endpoint_url)
         except BotoCoreError as exc:
             raise SourceError(f"botocore: {exc}", setting="sources.cloudwatch.region") from exc
         if not engine.known_region and not self.endpoint_url:
@@ -179,7 +221,7 @@ class CloudWatch:
             request = engine.serializer.serialize_to_request(params, engine.operation)
         except ParamValidationError as exc:
             raise SourceError(f"not a valid GetMetricData query: {exc}", setting="query") from exc
-        credentials = await anyio.to_thread.run_sync(engine.credentials)
+        credentials = await engine.frozen()
         url = engine.endpoint + request["url_path"]
         if request.get("query_string"):
             url += "?" + str(httpx.QueryParams(request["query_string"]))
