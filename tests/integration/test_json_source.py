@@ -171,3 +171,11 @@ def test_the_worked_example_in_the_docs():
         points = fetch(cfg, start=T0 - timedelta(hours=1), end=T0)
     assert server.seen[0].raw_path == "/api/series/web?env=production&from=2026-03-02T13%3A00%3A00Z&to=2026-03-02T14%3A00%3A00Z&step=60"
     assert [(p.at, p.value) for p in points] == [(T0 - timedelta(hours=1), 212.5), (T0 - timedelta(minutes=59), 208.0)]
+
+
+def test_sources_json_reads_back_from_a_dump():
+    """``json`` is the file's key although BaseModel has a json(): a dump (as tests and tools make) reads back."""
+    cfg = Config.model_validate({"sources": {"json": {"headers": {"X-Team": "payments"}}}})
+    dumped = cfg.model_dump(mode="python")
+    assert "json" in dumped["sources"]
+    assert Config.model_validate(dumped).sources.json_.headers["X-Team"].get_secret_value() == "payments"

@@ -8,7 +8,7 @@ from typing import Literal
 
 import jmespath
 from jmespath.exceptions import JMESPathError
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from shiplane.settings.values import Duration, Scoped, Section
 
@@ -53,13 +53,15 @@ class JsonSourceConfig(Section):
 
 
 class SourcesConfig(Section):
+    # "json" is the key in the file (and in dumps, so that a dump reads back); BaseModel has a json() of its own
+    model_config = ConfigDict(extra="forbid", frozen=True, serialize_by_alias=True)
+
     prometheus: PrometheusConfig | None = None
     sentry: SentryConfig | None = None
     datadog: DatadogConfig | None = None
     signalfx: SignalFxConfig | None = None
     cloudwatch: CloudWatchConfig | None = None
     newrelic: NewRelicConfig | None = None
-    # "json" in the file; BaseModel has a json() of its own
     json_: JsonSourceConfig | None = Field(None, alias="json")
 
 
