@@ -16,7 +16,7 @@ from shiplane.health.sources.cloudwatch import data_query, period
 from shiplane.health.sources.registry import source_for
 from shiplane.settings import Config
 from tests.conftest import sha
-from tests.integration.moto import MotoServer
+from tests.integration.moto_server import MotoServer
 from tests.integration.test_health_lifecycle import api, harness, judge_once
 
 NOW = clock.now().replace(second=0, microsecond=0)

@@ -11,7 +11,7 @@ from shiplane.health import online
 from shiplane.settings import Config
 from tests.conftest import make_settings
 from tests.integration.metric_server import MetricServer
-from tests.integration.moto import MotoServer
+from tests.integration.moto_server import MotoServer
 from tests.integration.test_cloudwatch_source import aws_env  # noqa: F401 - the fixture
 from tests.integration.test_json_source import series
 from tests.integration.test_newrelic_source import nerdgraph
