@@ -4,9 +4,11 @@ Credentials come from the standard chain, here the environment."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import anyio
+import httpx
 import pytest
 
 from shiplane import clock, http
@@ -16,6 +18,7 @@ from shiplane.health.sources.cloudwatch import data_query, period
 from shiplane.health.sources.registry import source_for
 from shiplane.settings import Config
 from tests.conftest import sha
+from tests.integration.metric_server import MetricServer, Seen
 from tests.integration.moto_server import MotoServer
 from tests.integration.test_health_lifecycle import api, harness, judge_once
 
@@ -166,3 +169,73 @@ def test_a_cloudwatch_metric_is_judged_and_refused_credentials_are_no_data(db, d
     assert good_health["state"] == "healthy"
     assert bad_health["state"] == "no_data"
     assert bad_health["metrics"][0]["reason"].startswith("error from cloudwatch: AWS refused the credentials")
+
+
+# ---------------------------------------------------------------- batching
+
+
+class Counting(httpx.AsyncBaseTransport):
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.bodies: list[dict] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.bodies.append(json.loads(await request.aread()))
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def fetch_together(queries, *, endpoint, start=T0, end=T0 + timedelta(minutes=30)):
+    cfg = Config.model_validate({"sources": {"cloudwatch": {"region": "eu-west-1", "endpoint_url": endpoint}}})
+    transport = Counting()
+    answers: dict[str, object] = {}
+
+    async def go():
+        async with http.make_client(transport=transport) as client:
+            async def one(q):
+                try:
+                    answers[q] = await source_for(cfg, "cloudwatch", client).fetch(q, start, end, 60.0)
+                except SourceError as exc:
+                    answers[q] = exc
+
+            async with anyio.create_task_group() as group:
+                for q in queries:
+                    group.start_soon(one, q)
+
+    anyio.run(go)
+    return answers, transport.bodies
+
+
+def test_the_metrics_of_one_look_go_in_one_call(moto, aws_env):
+    queries = ["Shop|Latency|Average|Service=web,Stage=prod", "Shop|Latency|Average|Service=api,Stage=prod",
+               "Shop|Latency|Average|Service=nobody"]
+    answers, bodies = fetch_together(queries, endpoint=moto.url)
+    assert len(bodies) == 1 and [q["Id"] for q in bodies[0]["MetricDataQueries"]] == ["q0", "q1", "q2"]
+    assert [p.value for p in answers[queries[0]]] == [100.0 + i % 7 for i in range(30)]
+    assert [p.value for p in answers[queries[1]]] == [5.0 + i % 7 for i in range(30)]
+    assert answers[queries[2]] == []
+
+
+def test_a_call_refused_for_one_query_is_asked_again_query_by_query(aws_env):
+    """AWS JSON 1.0 errors are {"__type", "message"}; one bad query fails the whole GetMetricData."""
+
+    def answer(seen: Seen):
+        body = seen.json()
+        queries = body["MetricDataQueries"]
+        if any(q["MetricStat"]["Metric"]["MetricName"] == "Broken" for q in queries):
+            return 400, {"__type": "InvalidParameterValueException", "message": "The metric Broken is not valid here."}
+        start = float(body["StartTime"])
+        return 200, {"MetricDataResults": [
+            {"Id": q["Id"], "Label": q["Id"], "StatusCode": "Complete", "Timestamps": [start, start + 60], "Values": [1.0, 2.0]}
+            for q in queries], "Messages": []}
+
+    with MetricServer(answer) as server:
+        queries = ["Shop|Latency|Average", "Shop|Broken|Average", "Shop|Errors|Sum"]
+        answers, bodies = fetch_together(queries, endpoint=server.url)
+    assert [len(b["MetricDataQueries"]) for b in bodies] == [3, 1, 1, 1]
+    assert [p.value for p in answers["Shop|Latency|Average"]] == [1.0, 2.0] == [p.value for p in answers["Shop|Errors|Sum"]]
+    error = answers["Shop|Broken|Average"]
+    assert isinstance(error, SourceError) and error.setting == "query"
+    assert str(error) == "HTTP 400: InvalidParameterValueException: The metric Broken is not valid here."

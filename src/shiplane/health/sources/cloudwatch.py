@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,6 +39,8 @@ from shiplane.http import PermanentError, TransientError
 
 WHAT = "CloudWatch GetMetricData"
 MAX_PAGES = 10  # one window at one step is a page; NextToken is followed this far at most
+MAX_QUERIES = 500  # GetMetricData's limit of queries in one call
+GATHER = 0.005  # seconds a batch waits for the other metrics of the same look
 CREDENTIALS = "sources.cloudwatch"
 CREDENTIALS_FOR = 60.0  # seconds a frozen copy of the chain's credentials is used
 # Error codes that mean "these credentials will not do", whatever the query:
@@ -181,7 +183,35 @@ def aws_error(response: httpx.Response, parser: Any, operation: Any) -> tuple[st
     return code, message
 
 
+@dataclass
+class _Batch:
+    """The metrics of one look that ask for the same range, sent as one GetMetricData."""
+
+    queries: list[dict[str, Any]] = field(default_factory=list)
+    done: anyio.Event = field(default_factory=anyio.Event)
+    series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    errors: dict[str, SourceError] = field(default_factory=dict)
+
+    def add(self, query: dict[str, Any]) -> str:
+        qid = f"q{len(self.queries)}"
+        self.queries.append({**query, "Id": qid})
+        return qid
+
+    def answer(self, qid: str) -> list[Point]:
+        if qid in self.errors:
+            raise self.errors[qid]
+        return sum_series([self.series.get(qid, [])], unit=1.0)
+
+
+_OPEN: dict[tuple[Any, ...], _Batch] = {}  # batches still taking queries, by (client, region, endpoint, start, end)
+
+
 class CloudWatch:
+    """Fetches are batched: the lifecycle asks for many metrics' same range at once, and one
+    GetMetricData takes up to 500 queries, which keeps a deploy's look far inside CloudWatch's
+    default quota of 50 calls a second. A call that fails as a whole because of one query is
+    asked again query by query, so each metric gets its own answer or its own error."""
+
     def __init__(self, region: str, endpoint_url: str, client: httpx.AsyncClient) -> None:
         self.region = region
         self.endpoint_url = endpoint_url
@@ -195,26 +225,68 @@ class CloudWatch:
         if not engine.known_region and not self.endpoint_url:
             raise SourceError(f"{self.region!r} is not an AWS region with CloudWatch (as botocore knows them)",
                               setting="sources.cloudwatch.region")
-        params: dict[str, Any] = {
-            "MetricDataQueries": [data_query(query, period(step, start, clock.now()))],
-            "StartTime": start, "EndTime": end, "ScanBy": "TimestampAscending",
-        }
-        series: list[list[tuple[float, float]]] = []
+        one = data_query(query, period(step, start, clock.now()))
+        key = (id(self.client), self.region, self.endpoint_url, start, end)
+        batch = _OPEN.get(key)
+        leader = batch is None or len(batch.queries) >= MAX_QUERIES
+        if leader:
+            batch = _OPEN[key] = _Batch()
+        qid = batch.add(one)
+        if leader:
+            await self._lead(engine, key, batch, start, end)
+        else:
+            await batch.done.wait()
+        return batch.answer(qid)
+
+    async def _lead(self, engine: Aws, key: tuple[Any, ...], batch: _Batch, start: datetime, end: datetime) -> None:
+        try:
+            try:
+                await anyio.sleep(GATHER)  # the other metrics of this look join meanwhile
+            finally:
+                if _OPEN.get(key) is batch:
+                    del _OPEN[key]
+            try:
+                batch.series, batch.errors = await self._get(engine, batch.queries, start, end)
+            except SourceError as exc:
+                if len(batch.queries) == 1 or exc.setting != "query":
+                    batch.errors = {q["Id"]: exc for q in batch.queries}
+                else:
+                    for q in batch.queries:
+                        try:
+                            series, errors = await self._get(engine, [q], start, end)
+                            batch.series.update(series)
+                            batch.errors.update(errors)
+                        except SourceError as alone:
+                            batch.errors[q["Id"]] = alone
+        finally:
+            for q in batch.queries:  # cancelled half-way: no metric may read "no answer" as an empty series
+                if q["Id"] not in batch.series and q["Id"] not in batch.errors:
+                    batch.errors[q["Id"]] = SourceError("the GetMetricData call was cancelled")
+            batch.done.set()
+
+    async def _get(self, engine: Aws, queries: list[dict[str, Any]], start: datetime,
+                   end: datetime) -> tuple[dict[str, list[tuple[float, float]]], dict[str, SourceError]]:
+        """One GetMetricData (with its pages): each query's pairs, and the queries CloudWatch failed."""
+        params: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end, "ScanBy": "TimestampAscending"}
+        series: dict[str, list[tuple[float, float]]] = {q["Id"]: [] for q in queries}
+        errors: dict[str, SourceError] = {}
         for _ in range(MAX_PAGES):
             body = await self._call(engine, params)
             for result in body["MetricDataResults"]:
+                qid = result.get("Id", "")
                 if result.get("StatusCode") in ("InternalError", "Forbidden"):
                     words = "; ".join(m.get("Value", "") for m in result.get("Messages") or []) or result["StatusCode"]
-                    raise SourceError(f"{result['StatusCode']}: {words}")
+                    errors[qid] = SourceError(f"{result['StatusCode']}: {words}")
+                    continue
                 stamps = [t.astimezone(UTC).timestamp() for t in result.get("Timestamps") or []]
-                series.append(list(zip(stamps, result.get("Values") or [])))
+                series.setdefault(qid, []).extend(zip(stamps, result.get("Values") or []))
             if not body.get("NextToken"):
                 break
             params["NextToken"] = body["NextToken"]
         for message in body.get("Messages") or []:  # whole-request problems, such as a bad expression's
             if message.get("Code") in ("InternalError", "Forbidden", "MaxQueryTimeRangeExceed", "MaxMetricsExceeded"):
                 raise SourceError(f"{message['Code']}: {message.get('Value', '')}", setting="query")
-        return sum_series(series, unit=1.0)
+        return series, errors
 
     async def _call(self, engine: Aws, params: dict[str, Any]) -> dict[str, Any]:
         try:
