@@ -40,7 +40,11 @@ class MotoServer:
                     self.stop()
                     raise RuntimeError("moto server did not start") from None
                 time.sleep(0.1)
-        self._user()
+        try:
+            self._user()
+        except Exception:
+            self.stop()
+            raise
         return self
 
     def client(self, service: str, region: str = "eu-west-1", **keys):

@@ -29,17 +29,19 @@ T0 = NOW - timedelta(hours=3)  # the data lie between T0 - 1 h and T0 + 1 h
 @pytest.fixture(scope="module")
 def moto():
     server = MotoServer().start()
-    cw = server.client("cloudwatch")
-    for service, base in (("web", 100.0), ("api", 5.0)):
-        data = [
-            {"MetricName": "Latency", "Dimensions": [{"Name": "Service", "Value": service}, {"Name": "Stage", "Value": "prod"}],
-             "Timestamp": T0 + timedelta(minutes=i), "Value": base + (i % 7), "Unit": "Milliseconds"}
-            for i in range(-60, 60)
-        ]
-        for k in range(0, len(data), 500):
-            cw.put_metric_data(Namespace="Shop", MetricData=data[k:k + 500])
-    yield server
-    server.stop()
+    try:
+        cw = server.client("cloudwatch")
+        for service, base in (("web", 100.0), ("api", 5.0)):
+            data = [
+                {"MetricName": "Latency", "Dimensions": [{"Name": "Service", "Value": service}, {"Name": "Stage", "Value": "prod"}],
+                 "Timestamp": T0 + timedelta(minutes=i), "Value": base + (i % 7), "Unit": "Milliseconds"}
+                for i in range(-60, 60)
+            ]
+            for k in range(0, len(data), 500):
+                cw.put_metric_data(Namespace="Shop", MetricData=data[k:k + 500])
+        yield server
+    finally:
+        server.stop()  # also when putting the data failed
 
 
 @pytest.fixture
