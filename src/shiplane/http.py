@@ -20,13 +20,18 @@ DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 class TransientError(Exception):
     """Try again later (5xx, 429, timeouts). ``retry_after`` overrides the backoff."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, response: httpx.Response | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.response = response  # the answer, when there was one: for callers that read a vendor's error body
 
 
 class PermanentError(Exception):
     """Retrying cannot help (404 repo, 401 token, a bad payload)."""
+
+    def __init__(self, message: str, response: httpx.Response | None = None) -> None:
+        super().__init__(message)
+        self.response = response
 
 
 def make_client(
@@ -88,13 +93,13 @@ def check(response: httpx.Response, what: str) -> httpx.Response:
     if status == 429 and wait is None:
         wait = _body_retry_after(response)
     if status == 429 or status >= 500:
-        raise TransientError(message, retry_after=wait)
+        raise TransientError(message, retry_after=wait, response=response)
     if status == 403 and (wait is not None or "rate limit" in response.text.lower()):
         # GitHub's secondary rate limits are 403s; without Retry-After, wait a minute.
-        raise TransientError(message, retry_after=wait if wait is not None else 60.0)
+        raise TransientError(message, retry_after=wait if wait is not None else 60.0, response=response)
     if status == 408:
-        raise TransientError(message, retry_after=wait)
-    raise PermanentError(message)
+        raise TransientError(message, retry_after=wait, response=response)
+    raise PermanentError(message, response=response)
 
 
 async def send(client: httpx.AsyncClient, method: str, url: str, what: str, **kwargs) -> httpx.Response:

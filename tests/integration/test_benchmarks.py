@@ -50,6 +50,7 @@ RUNS: dict[str, tuple[list[str], str]] = {
         ["--data", str(SHARED / "data" / "series" / "nab"), "--unchanged", "20", "--regressed", "10", "--no-targets"],
         "auto-locks and rollback hooks exactly on the unhealthy deploys",
     ),
+    "sources.py": (["--metrics", "5", "--latency", "0.01", "--no-targets"], "all metrics fetched with 60 points each, no errors"),
     # 40 pull requests stay under the 80-a-minute budget: past it, the run lasts until the minute is over.
     "merge_blocking.py": (
         ["--pulls", "20", "--latency", "0.01", "--paced-seconds", "2", "--paced-pulls", "40"],

@@ -37,7 +37,7 @@ def _model_of(annotation):
 
 def setting_keys(model=Config, prefix=""):
     for name, field in model.model_fields.items():
-        key = f"{prefix}{name}"
+        key = f"{prefix}{field.alias or name}"  # the file's spelling
         sub = _model_of(field.annotation)
         if sub is not None:
             yield from setting_keys(sub, key + ".")

@@ -93,8 +93,9 @@ def config_check(
         bool,
         typer.Option(
             "--online",
-            help="Also ask each forge, with reads only, whether merge blocking works as configured, and report "
-            "branch freezes that failed for good (from the database). Problems exit 1.",
+            help="Also ask each forge, with reads only, whether merge blocking works as configured, report "
+            "branch freezes that failed for good (from the database), and fetch each remote metric once "
+            "(CloudWatch, New Relic, JSON and the others). Problems exit 1.",
         ),
     ] = False,
 ) -> None:
@@ -105,8 +106,9 @@ def config_check(
         import anyio
 
         from shiplane.enforcement import online as checks
+        from shiplane.health import online as source_checks
 
-        found = anyio.run(checks.problems, settings)
+        found = anyio.run(checks.problems, settings) + anyio.run(source_checks.problems, settings)
         for problem in found:
             err.print(f"{where}: {problem}", markup=False, soft_wrap=True)
         if found:

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
 import httpx
 from cachetools import LRUCache
 from sqlalchemy import and_, or_, select, update
@@ -33,8 +35,7 @@ from shiplane.health import push
 from shiplane.health import service as health_service
 from shiplane.health.sources.base import Point, SourceError, expand
 from shiplane.health.sources.common import per_step, spacing
-from shiplane.health.sources.registry import source_for
-from shiplane.health.sources.sentry import DEFAULT_QUERY as SENTRY_DEFAULT_QUERY
+from shiplane.health.sources.registry import query_for, source_for
 from shiplane.jobs import queue
 from shiplane.locks import service as locks
 from shiplane.settings import Config, MetricConfig
@@ -45,10 +46,12 @@ from shiplane.tables.deploys import deploys
 from shiplane.tables.health import metric_samples
 
 log = logging.getLogger("shiplane.health")
+T = TypeVar("T")
 BATCH = 20
 ROLLBACK_JOB = "rollback_webhook"
 FIRST_LOOK = 8  # points the judge needs before its first look (shiplane.health.sequential.FIRST_LOOK)
 PAST_CACHE = 2048  # (deploy, metric) pairs whose baseline and history are kept between looks
+FETCHES = 32  # source fetches in flight at once for one deploy (a bound on connections and on the vendors' rate limits)
 _ORDER = {"healthy": 0, "no_data": 0, "pending": 0, "ailing": 1, "unhealthy": 2, "incident": 3}
 
 
@@ -203,49 +206,63 @@ class HealthJudge:
         self.client = http.make_client(transport=transport)
         self._pruned_at: datetime | None = None
         self._past: LRUCache[tuple[int, str, datetime], Past] = LRUCache(maxsize=PAST_CACHE)
+        self.fetches = FETCHES
 
-    async def _raw(self, m: MetricConfig, item: Due, start: datetime, end: datetime) -> list[Point]:
+    async def _raw(self, m: MetricConfig, item: Due, start: datetime, end: datetime, limit: anyio.CapacityLimiter) -> list[Point]:
         step = self.config.health.step.total_seconds()
-        if m.source in ("push", "http_check"):
-            query = expand(m.query or m.name, item.service, item.environment)
-            return await self.db.run_read(_push_points, query, item.environment, item.service, start, end)
-        default = SENTRY_DEFAULT_QUERY if m.source == "sentry" else m.name
-        query = expand(m.query or default, item.service, item.environment)
-        source = source_for(self.config, m.source, self.client, environment=item.environment)
-        return await source.fetch(query, start, end, step)
+        async with limit:
+            if m.source in ("push", "http_check"):
+                query = expand(m.query or m.name, item.service, item.environment)
+                return await self.db.run_read(_push_points, query, item.environment, item.service, start, end)
+            query = query_for(m, item.service, item.environment)
+            source = source_for(self.config, m.source, self.client, environment=item.environment, service=item.service, metric=m)
+            return await source.fetch(query, start, end, step)
 
-    async def _past_of(self, m: MetricConfig, item: Due) -> Past:
+    async def _past_of(self, m: MetricConfig, item: Due, limit: anyio.CapacityLimiter) -> Past:
         """The baseline at step (or the source's coarser resolution) and the history windows, fetched once."""
         key = (item.id, m.name, item.window_end)
         if key in self._past:
             return self._past[key]
         start = item.deployed_at - self.config.health.baseline
-        raw = await self._raw(m, item, start, item.deployed_at)
+        raw = await self._raw(m, item, start, item.deployed_at, limit)
         step = max(self.config.health.step.total_seconds(), spacing(raw))
-        past = Past(per_step(raw, start, item.deployed_at, step), await self._history(m, item, step), step)
+        past = Past(per_step(raw, start, item.deployed_at, step), await self._history(m, item, step, limit), step)
         if len(past.baseline) >= FIRST_LOOK:  # a baseline still filling (samples pushed late) is fetched again
             self._past[key] = past
         return past
 
+    async def _metric(self, m: MetricConfig, item: Due, current_end: datetime,
+                      limit: anyio.CapacityLimiter) -> tuple[Past, list[Point], str | None]:
+        """One metric's past and current (fetched side by side), or the source's error."""
+        past_or_error, raw_or_error = await _all([
+            self._past_of(m, item, limit), self._raw(m, item, item.deployed_at, current_end, limit),
+        ])
+        step = past_or_error.step if isinstance(past_or_error, Past) else self.config.health.step.total_seconds()
+        for result in (past_or_error, raw_or_error):
+            if isinstance(result, SourceError):
+                # Never a pass: an unreachable source or a bad query is no data, with the source's words.
+                return Past([], [], step), [], f"error from {m.source}: {result}"
+        return past_or_error, per_step(raw_or_error, item.deployed_at, current_end, step), None
+
     async def _inputs(self, item: Due, now: datetime) -> tuple[list[Any], dict[str, str], dict[str, Any]]:
         """The judge's inputs, the metrics whose source failed (judged as empty, i.e. no_data),
-        and the series themselves (kept with the verdict so the deploy page can chart them)."""
+        and the series themselves (kept with the verdict so the deploy page can chart them).
+
+        The metrics' fetches run side by side, at most ``FETCHES`` at a time: a deploy judged
+        on 200 metrics waits for the slowest few answers, not for the sum of them all.
+        """
         from shiplane.health.judge import MetricInput  # numpy and scipy load on first use: a fast start
 
         inputs: list[Any] = []
         errors: dict[str, str] = {}
         series: dict[str, Any] = {}
         current_end = min(now, item.window_end)
-        for m in metrics_for(self.config, item.environment, item.service):
-            past = Past([], [], self.config.health.step.total_seconds())
-            current: list[Point] = []
-            try:
-                past = await self._past_of(m, item)
-                current = per_step(await self._raw(m, item, item.deployed_at, current_end), item.deployed_at, current_end, past.step)
-            except SourceError as exc:
-                # Never a pass: an unreachable source or a bad query is no data, with the source's words.
-                errors[m.name] = f"error from {m.source}: {exc}"
-                past, current = Past([], [], past.step), []
+        limit = anyio.CapacityLimiter(self.fetches)
+        metrics = metrics_for(self.config, item.environment, item.service)
+        fetched = await _all([self._metric(m, item, current_end, limit) for m in metrics])
+        for m, (past, current, error) in zip(metrics, fetched, strict=True):
+            if error is not None:
+                errors[m.name] = error
             series[m.name] = {"baseline": _pairs(past.baseline), "current": _pairs(current), "step": past.step}
             inputs.append(
                 MetricInput(
@@ -256,7 +273,7 @@ class HealthJudge:
             )
         return inputs, errors, series
 
-    async def _history(self, m: MetricConfig, item: Due, step: float) -> list[list[float]]:
+    async def _history(self, m: MetricConfig, item: Due, step: float, limit: anyio.CapacityLimiter) -> list[list[float]]:
         """The deploy's whole window on each of the ``history_days`` days before: a second reference.
 
         Real metrics have daily cycles; a current that is only as high as this window
@@ -264,14 +281,14 @@ class HealthJudge:
         one query would pick a coarser resolution). Windows with too few points are
         ignored by the judge; a failing fetch means no history for that day, not an error.
         """
-        windows = []
         day = timedelta(days=1)
-        for k in range(1, self.config.health.history_days + 1):
-            lo, hi = item.deployed_at - k * day, item.window_end - k * day
-            try:
-                points = per_step(await self._raw(m, item, lo, hi), lo, hi, step)
-            except SourceError:
+        bounds = [(item.deployed_at - k * day, item.window_end - k * day) for k in range(1, self.config.health.history_days + 1)]
+        fetched = await _all([self._raw(m, item, lo, hi, limit) for lo, hi in bounds])
+        windows = []
+        for (lo, hi), raw in zip(bounds, fetched, strict=True):
+            if isinstance(raw, SourceError):
                 continue
+            points = per_step(raw, lo, hi, step)
             if points:
                 windows.append([p.value for p in points])
         return windows
@@ -334,6 +351,25 @@ def _coarser(reason: str, resolution: float | None, step: float) -> str:
     minutes = resolution / 60
     size = f"{minutes:g}-minute" if minutes >= 1 else f"{resolution:g}-second"
     return f"{reason} (judged at the source's {size} resolution)"
+
+
+async def _all(calls: list[Awaitable[T]]) -> list[T | SourceError]:
+    """Await ``calls`` side by side; each answer in order, or its SourceError (any other error is raised)."""
+    out: list[Any] = [None] * len(calls)
+
+    async def one(i: int, call: Awaitable[T]) -> None:
+        try:
+            out[i] = await call
+        except Exception as exc:  # noqa: BLE001 - kept, and raised below unless it is a source's error
+            out[i] = exc
+
+    async with anyio.create_task_group() as group:
+        for i, call in enumerate(calls):
+            group.start_soon(one, i, call)
+    for result in out:
+        if isinstance(result, Exception) and not isinstance(result, SourceError):
+            raise result
+    return out
 
 
 def _plan(conn: Connection, deploy_id: int, at: datetime) -> None:

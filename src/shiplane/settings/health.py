@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+import jmespath
+from jmespath.exceptions import JMESPathError
+from pydantic import ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from shiplane.settings.values import Duration, Scoped, Section
 
@@ -31,20 +34,52 @@ class SignalFxConfig(Section):
     token: SecretStr
 
 
+class CloudWatchConfig(Section):
+    region: str = Field(pattern=r"^[a-z]{2,}(-[a-z]+)+-\d+$")  # us-east-1, eusc-de-east-1
+    endpoint_url: str = ""  # an AWS-compatible endpoint (tests, LocalStack); empty: the region's own
+
+
+NEWRELIC_US = "https://api.newrelic.com/graphql"
+
+
+class NewRelicConfig(Section):
+    account_id: int = Field(gt=0)
+    api_key: SecretStr
+    url: str = NEWRELIC_US
+
+
+class JsonSourceConfig(Section):
+    headers: dict[str, SecretStr] = {}  # sent with every json metric's request (a metric's own win)
+
+
 class SourcesConfig(Section):
+    # "json" is the key in the file (and in dumps, so that a dump reads back); BaseModel has a json() of its own
+    model_config = ConfigDict(extra="forbid", frozen=True, serialize_by_alias=True)
+
     prometheus: PrometheusConfig | None = None
     sentry: SentryConfig | None = None
     datadog: DatadogConfig | None = None
     signalfx: SignalFxConfig | None = None
+    cloudwatch: CloudWatchConfig | None = None
+    newrelic: NewRelicConfig | None = None
+    json_: JsonSourceConfig | None = Field(None, alias="json")
 
 
 Regression = Literal["increase", "decrease", "any"]
 
 
+URL_FIELDS = ("service", "environment", "start", "end", "step")
+_FIELD_RE = re.compile(r"\{([^{}]*)\}")
+_NRQL_ADDED = re.compile(r"\b(SINCE|UNTIL|TIMESERIES)\b", re.IGNORECASE)
+
+
 class MetricConfig(Scoped):
     name: str = Field(min_length=1)
-    source: Literal["prometheus", "sentry", "datadog", "signalfx", "http_check", "push"]
+    source: Literal["prometheus", "sentry", "datadog", "signalfx", "cloudwatch", "newrelic", "json", "http_check", "push"]
     query: str = ""
+    url: str = ""  # source = "json": the URL template
+    jmespath: str = ""  # source = "json": where [[t, v], ...] is in the answer
+    headers: dict[str, SecretStr] = {}  # source = "json": sent with the request
     regression: Regression = "increase"
     critical: bool = False
     ailing_ratio: float = Field(1.2, ge=1.0)
@@ -56,6 +91,46 @@ class MetricConfig(Scoped):
             raise ValueError(
                 f"unhealthy_ratio {self.unhealthy_ratio!r} is below ailing_ratio {self.ailing_ratio!r}"
             )
+        return self
+
+    @field_validator("url")
+    @classmethod
+    def _url_fields(cls, url: str) -> str:
+        unknown = sorted({f for f in _FIELD_RE.findall(url) if f not in URL_FIELDS})
+        if unknown:
+            allowed = ", ".join("{" + f + "}" for f in URL_FIELDS)
+            raise ValueError(f"unknown template fields {unknown}; a url may use {allowed}")
+        return url
+
+    @field_validator("jmespath")
+    @classmethod
+    def _jmespath_parses(cls, expression: str) -> str:
+        if expression:
+            try:
+                jmespath.compile(expression)
+            except JMESPathError as exc:
+                raise ValueError(f"not a JMESPath expression: {exc}") from None
+        return expression
+
+    @field_validator("query")
+    @classmethod
+    def _nrql_without_range(cls, query: str, info: ValidationInfo) -> str:
+        if info.data.get("source") == "newrelic" and (m := _NRQL_ADDED.search(query)):
+            raise ValueError(f"an NRQL query here has no {m.group(1).upper()}: Shiplane adds SINCE, UNTIL and TIMESERIES")
+        return query
+
+    @model_validator(mode="after")
+    def _source_keys(self) -> MetricConfig:
+        if self.source != "json":
+            given = [k for k in ("url", "jmespath", "headers") if getattr(self, k)]
+            if given:
+                raise ValueError(f"{', '.join(given)} only apply to source = \"json\" (this metric's source is {self.source!r})")
+        elif not self.url or not self.jmespath:
+            raise ValueError('source = "json" needs url (a URL template) and jmespath (where [[t, v], ...] is in the answer)')
+        elif self.query:
+            raise ValueError('query is not used by source = "json": the request is the url template')
+        if self.source in ("cloudwatch", "newrelic") and not self.query.strip():
+            raise ValueError(f"source = {self.source!r} needs a query")
         return self
 
 

@@ -14,7 +14,16 @@ class Point:
 
 
 class SourceError(Exception):
-    """The source answered with an error (bad query, unreachable): shown per metric, never a pass."""
+    """The source answered with an error (bad query, unreachable): shown per metric, never a pass.
+
+    ``setting`` names the key to fix, for ``config check --online``: a key of the metric
+    (``"query"``, ``"url"``, ``"jmespath"``) or a whole key of the source
+    (``"sources.cloudwatch.region"``); empty when the error does not say.
+    """
+
+    def __init__(self, message: str, *, setting: str = "") -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
 class MetricSource(Protocol):

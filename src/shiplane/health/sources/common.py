@@ -14,7 +14,7 @@ import httpx
 from shiplane.health.sources.base import Point, SourceError
 
 
-def failure(exc: Exception) -> SourceError:
+def failure(exc: Exception, *, setting: str = "") -> SourceError:
     """A failed call (from ``shiplane.http.send``) as a SourceError that reads like the vendor's answer.
 
     ``http.check`` words an HTTP error as ``"<what>: HTTP <status>: <body>"``; the
@@ -24,9 +24,9 @@ def failure(exc: Exception) -> SourceError:
     text = str(exc)
     _, sep, rest = text.partition(": HTTP ")
     if not sep:
-        return SourceError(text)  # timeouts and connection errors are already plain words
+        return SourceError(text, setting=setting)  # timeouts and connection errors are already plain words
     status, _, body = rest.partition(": ")
-    return SourceError(f"HTTP {status}: {vendor_reason(body) or body or 'no body'}")
+    return SourceError(f"HTTP {status}: {vendor_reason(body) or body or 'no body'}", setting=setting)
 
 
 def vendor_reason(body: str) -> str:
