@@ -42,7 +42,8 @@ RUNS: dict[str, tuple[list[str], str]] = {
     "gate_eval.py": (["--rules", "20", "--number", "10"], "cold evaluation"),
     "hardening.py": (["--requests", "100", "--paths", "150"], "targets met"),
     "judge_accuracy.py": (
-        ["--data", str(SHARED / "data" / "series" / "nab"), "--null", "100", "--per-size", "50", "--no-targets"],
+        ["--data", str(SHARED / "data" / "series" / "nab"), "--null", "100", "--per-size", "50", "--frontier",
+         "--no-targets"],
         "W = 36, seed 7: detection at +100%",
     ),
     "judge_speed.py": (["--rows", "200", "--runs", "1", "--no-targets"], "judge_many agrees with judge_metric on 200 rows: True"),

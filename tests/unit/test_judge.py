@@ -377,3 +377,14 @@ def test_the_ever_flagged_rate_stays_under_the_bound_across_twelve_looks_where_l
 def test_it_compares_with_the_level_the_baseline_ended_at(baseline, start):
     assert int(level_start(np.array([baseline], float))[0]) == start
     assert metric(baseline, times(SAME * 2, baseline[-1] / 100)).baseline_points == len(baseline) - start
+
+
+def test_a_move_within_the_noise_floor_is_not_a_new_level():
+    # A flat series stored with float noise (80 − 1.5e-4, then 80 − 3e-5): the rank test separates the
+    # two parts perfectly and their neighbours do not differ, but a move of 0.0002 % is not a new level.
+    # Against the whole 12-point baseline a current at 160 for 7 points, then 64, is found at the first look.
+    baseline = [79.999846] * 7 + [79.999969] * 5
+    assert int(level_start(np.array([baseline]))[0]) == 7  # without a floor the split is taken
+    assert int(level_start(np.array([baseline]), 0.05)[0]) == 0
+    v = metric(baseline, [160.0] * 7 + [64.0] * 5, critical=True)
+    assert (v.health, v.baseline_points, v.decided_at) == ("unhealthy", 12, 8)

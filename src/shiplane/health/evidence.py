@@ -63,7 +63,7 @@ def _floor(level: np.ndarray, ailing: float) -> np.ndarray:
 
 
 def frame(b: np.ndarray, ailing: float) -> Frame:
-    start = level_start(b)
+    start = level_start(b, NOISE_FLOOR * (ailing - 1))  # a move within the noise floor is not a new level
     level, sigma = noise(b, start)
     ref = np.where(np.arange(b.shape[1])[None, :] >= start[:, None], b, np.nan)
     return Frame(start, level, np.nanmean(ref, axis=1), np.maximum(sigma, _floor(level, ailing)), ref, b.shape[1] - start)

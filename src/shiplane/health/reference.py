@@ -9,8 +9,10 @@ with the whole baseline would blame the deploy for a move that happened before i
 earlier and a later part whose two-sample rank statistic is largest, kept when it is
 significant at 5 % after a Bonferroni correction over the candidate splits (each part at
 least ``MIN_LEVEL`` points) and the parts' medians differ by more than twice the
-point-to-point noise (a burst that came and went is not a new level), repeated inside the later
-part (``ROUNDS`` times) for a level that moved twice. ``noise`` is the robust spread of the points around the level
+point-to-point noise (a burst that came and went is not a new level) and by more than
+the judge's noise floor (a quarter of the move to the ailing ratio: float noise on a
+flat line is not a level), repeated inside the later part (``ROUNDS`` times) for a
+level that moved twice. ``noise`` is the robust spread of the points around the level
 of their own part (1.4826 × the median absolute deviation, or 1.2533 × the mean absolute
 deviation when more than half the points sit exactly on the level).
 """
@@ -29,8 +31,10 @@ ROUNDS = 3
 SHIFT_LEVEL = 0.05
 
 
-def level_start(b: np.ndarray) -> np.ndarray:
-    """Per row of ``b`` (rows × m, finite), the index where its last level begins (0: one level)."""
+def level_start(b: np.ndarray, smallest: float = 0.0) -> np.ndarray:
+    """Per row of ``b`` (rows × m, finite), the index where its last level begins (0: one level).
+
+    A level moved only when the medians moved by more than ``smallest`` of the larger one (a relative size)."""
     rows, m = b.shape
     start = np.zeros(rows, int)
     if m < 2 * MIN_LEVEL:
@@ -59,14 +63,14 @@ def level_start(b: np.ndarray) -> np.ndarray:
         splits = np.maximum(n - 2 * MIN_LEVEL + 1, 1)
         moved = best >= special.ndtri(1 - SHIFT_LEVEL / 2 / splits)
         if moved.any():
-            moved[moved] = _medians_moved(b[live[moved]], s0[moved], m - ks[j[moved]])
+            moved[moved] = _medians_moved(b[live[moved]], s0[moved], m - ks[j[moved]], smallest)
 
         start[live[moved]] = m - ks[j[moved]]
         live = live[moved]
     return start
 
 
-def _medians_moved(b: np.ndarray, s0: np.ndarray, split: np.ndarray) -> np.ndarray:
+def _medians_moved(b: np.ndarray, s0: np.ndarray, split: np.ndarray, smallest: float) -> np.ndarray:
     """A level moved when the typical value did: the two parts' medians differ by more than twice the
     point-to-point noise. A burst (a few wild points, then back) moves the rank sum but not the median."""
     cols = np.arange(b.shape[1])[None, :]
@@ -79,7 +83,7 @@ def _medians_moved(b: np.ndarray, s0: np.ndarray, split: np.ndarray) -> np.ndarr
         m2 = np.nanmedian(np.where(after, b, np.nan), axis=1)
         # differences of neighbours: a level change is one large difference, not a spread
         noise = 1.4826 * np.nanmedian(np.where(part[:, 1:], np.abs(np.diff(b, axis=1)), np.nan), axis=1) / np.sqrt(2)
-    return np.abs(m2 - m1) > 2 * noise
+    return np.abs(m2 - m1) > np.maximum(2 * noise, smallest * np.maximum(np.abs(m1), np.abs(m2)))
 
 
 def noise(b: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
