@@ -338,6 +338,24 @@ def make_worker(ctx: AppContext) -> Any:
     )
 
 
+# Event kinds after which another process's cached gate answers may be wrong ("reconnect": the
+# LISTEN connection was lost, so changes may have been missed).
+GATE_EVENTS = ("lock_", "gate_", "window_", "reconnect")
+
+
+async def _follow_gate_changes(ctx: AppContext, bus: live.Bus) -> None:
+    """With several processes on PostgreSQL, a lock or gate change made by any of them clears this
+    process's cached gate answers as soon as its NOTIFY arrives (tens of milliseconds), rather than
+    when the cache's one-second lifetime runs out."""
+    queue = bus.subscribe()
+    try:
+        while True:
+            if (await queue.get()).startswith(GATE_EVENTS):
+                ctx.gates.clear()
+    finally:
+        bus.unsubscribe(queue)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -372,14 +390,12 @@ def create_app(
             # (docs/performance.md). On PostgreSQL requests hop to threads anyway
             # and a shorter interval only cost throughput there.
             sys.setswitchinterval(SQLITE_SWITCH_INTERVAL)
-        if not worker:
-            yield
-            await ctx.enforcement.close()
-            await bus.close()
-            return
-        ctx.worker = make_worker(ctx)
         async with anyio.create_task_group() as tg:
-            tg.start_soon(ctx.worker.run_forever)
+            if not db.is_sqlite:
+                tg.start_soon(_follow_gate_changes, ctx, bus)
+            if worker:
+                ctx.worker = make_worker(ctx)
+                tg.start_soon(ctx.worker.run_forever)
             yield
             tg.cancel_scope.cancel()
         await ctx.enforcement.close()
