@@ -15,44 +15,25 @@ from pathlib import Path
 
 import httpx
 
+from tests.conftest import ROOT
 from tests.integration.live import BIN, LiveServer, free_port
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 
-CONFIG = """\
-global
-    maxconn 4096
-
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 60s
-    timeout server 60s
-    # Server-sent events: a stream stays open for as long as the page does.
-    timeout tunnel 1h
-    # A connection refused by a dead replica is retried on the other one (never a request that
-    # reached a replica: a POST is not repeated).
-    retries 3
-    option redispatch 1
-    retry-on conn-failure
-
-frontend shiplane
-    bind 127.0.0.1:{port}
-    default_backend replicas
-
-backend replicas
-    balance roundrobin
-    option httpchk GET /healthz
-    http-check expect status 200
-{servers}
-"""
+EXAMPLE = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
 
 
 def haproxy_config(port: int, backends: list[int]) -> str:
-    servers = "\n".join(
-        f"    server r{n} 127.0.0.1:{p} check inter 500ms fall 2 rise 1" for n, p in enumerate(backends)
-    )
-    return CONFIG.format(port=port, servers=servers)
+    """The documented example (deploy/haproxy/haproxy.cfg) with this run's ports."""
+    lines = []
+    for line in EXAMPLE.read_text().splitlines():
+        if line.strip().startswith("bind "):
+            line = f"    bind 127.0.0.1:{port}"
+        elif line.strip().startswith("server "):
+            continue
+        lines.append(line)
+    lines += [f"    server r{n} 127.0.0.1:{p} check inter 500ms fall 2 rise 1" for n, p in enumerate(backends)]
+    return "\n".join(lines) + "\n"
 
 
 class Balancer:
