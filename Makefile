@@ -38,6 +38,7 @@ services:
 	bash scripts/test-services.sh
 	bash scripts/prometheus.sh
 	bash scripts/haproxy.sh
+	bash scripts/oidc-provider.sh
 
 clean:
 	rm -rf $(VENV) shiplane.db shiplane.db-wal shiplane.db-shm .pytest_cache

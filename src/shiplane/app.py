@@ -64,7 +64,7 @@ from shiplane.middleware import (
 from shiplane.notify import slack_commands
 from shiplane.notify.relay import Notifier
 from shiplane.settings import Settings
-from shiplane.web import live
+from shiplane.web import live, sso
 from shiplane.web import routes as web_routes
 
 log = logging.getLogger("shiplane")
@@ -391,6 +391,8 @@ def create_app(
             # and a shorter interval only cost throughput there.
             sys.setswitchinterval(SQLITE_SWITCH_INTERVAL)
         async with anyio.create_task_group() as tg:
+            if app.state.sso is not None:
+                tg.start_soon(sso.discover_at_start, app.state.sso)
             if not db.is_sqlite:
                 tg.start_soon(_follow_gate_changes, ctx, bus)
             if worker:
@@ -411,6 +413,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.ctx = ctx
+    app.state.sso = sso.provider_for(ctx)
     _install_error_handlers(app)
     app.router.routes.append(Route("/healthz", healthz, methods=["GET"], include_in_schema=False))
     app.router.routes.append(Route("/docs", api_docs, methods=["GET"], include_in_schema=False))
@@ -424,6 +427,7 @@ def create_app(
     app.include_router(sleuth.router)
     app.include_router(slack_commands.router)
     app.include_router(web_routes.router)
+    app.include_router(sso.router)
     app.mount("/static", web_routes.static, name="static")
     for exc_class, handler in web_routes.EXCEPTION_HANDLERS.items():
         app.add_exception_handler(exc_class, handler)

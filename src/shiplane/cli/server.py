@@ -93,8 +93,9 @@ def config_check(
         bool,
         typer.Option(
             "--online",
-            help="Also ask each forge, with reads only, whether merge blocking works as configured, and report "
-            "branch freezes that failed for good (from the database). Problems exit 1.",
+            help="Also ask each forge, with reads only, whether merge blocking works as configured, report "
+            "branch freezes that failed for good (from the database), and fetch the [auth.oidc] provider's "
+            "discovery document. Problems exit 1.",
         ),
     ] = False,
 ) -> None:
@@ -104,9 +105,10 @@ def config_check(
     if online:
         import anyio
 
+        from shiplane.auth import oidc
         from shiplane.enforcement import online as checks
 
-        found = anyio.run(checks.problems, settings)
+        found = anyio.run(oidc.online_problems, settings) + anyio.run(checks.problems, settings)
         for problem in found:
             err.print(f"{where}: {problem}", markup=False, soft_wrap=True)
         if found:

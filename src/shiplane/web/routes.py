@@ -130,7 +130,9 @@ async def login_form(request: Request, next: str | None = None) -> Response:
 def _login_page(request: Request, status: int, *, session: sessions.Session | None = None, **data: Any) -> HTMLResponse:
     """The login form, with a fresh CSRF token in the form and in a cookie (double submit)."""
     token = secrets.token_urlsafe(24)
-    response = _page(request, "login.html", session, status, login_csrf=token, **data)
+    auth = get_context(request).settings.config.auth
+    response = _page(request, "login.html", session, status, login_csrf=token, local_login=auth.local_login,
+                     sso_name=auth.oidc.name if auth.oidc else None, **data)
     response.set_cookie(sessions.LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="strict", path="/login")
     return response
 
@@ -149,6 +151,9 @@ async def login(request: Request) -> Response:
     if not sessions.login_csrf_ok(request.cookies.get(sessions.LOGIN_CSRF_COOKIE), str(form.get("csrf") or "")):
         return _login_page(request, 403, next=target, username=username,
                            error="The form expired or did not come from this dashboard. Try again.")
+    if not ctx.settings.config.auth.local_login:
+        return _login_page(request, 403, next=target, username=username,
+                           error="Local passwords are turned off here: sign in with single sign-on.")
     now = clock.now()
     client = request.client.host if request.client else "?"  # X-Forwarded-For only from [server] trusted_proxies
     keys = limits.keys(username, client)
