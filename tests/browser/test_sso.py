@@ -61,7 +61,7 @@ allowed_domains = ["example.com"]
     node = subprocess.Popen(["node", str(PROVIDER_SCRIPT), str(provider_port), f"{server.url}/login/oidc/callback"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
                 if httpx.get(f"{issuer}/.well-known/openid-configuration", timeout=1).status_code == 200:
@@ -70,8 +70,11 @@ allowed_domains = ["example.com"]
                 pass
             assert node.poll() is None and time.monotonic() < deadline, node.stdout.read().decode()[-2000:]
             time.sleep(0.1)
-        with server:
+        server.start(timeout=90)  # a busy 2-core machine
+        try:
             yield server
+        finally:
+            server.stop()
     finally:
         node.terminate()
         node.wait(10)
