@@ -37,6 +37,8 @@ lint: $(VENV)/.installed-test
 services:
 	bash scripts/test-services.sh
 	bash scripts/prometheus.sh
+	bash scripts/haproxy.sh
+	bash scripts/oidc-provider.sh
 
 clean:
 	rm -rf $(VENV) shiplane.db shiplane.db-wal shiplane.db-shm .pytest_cache

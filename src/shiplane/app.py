@@ -66,7 +66,7 @@ from shiplane.middleware import (
 from shiplane.notify import slack_commands
 from shiplane.notify.relay import Notifier
 from shiplane.settings import Settings
-from shiplane.web import live
+from shiplane.web import live, sso
 from shiplane.web import routes as web_routes
 
 log = logging.getLogger("shiplane")
@@ -340,6 +340,24 @@ def make_worker(ctx: AppContext) -> Any:
     )
 
 
+# Event kinds after which another process's cached gate answers may be wrong ("reconnect": the
+# LISTEN connection was lost, so changes may have been missed).
+GATE_EVENTS = ("lock_", "gate_", "window_", "reconnect")
+
+
+async def _follow_gate_changes(ctx: AppContext, bus: live.Bus) -> None:
+    """With several processes on PostgreSQL, a lock or gate change made by any of them clears this
+    process's cached gate answers as soon as its NOTIFY arrives (tens of milliseconds), rather than
+    when the cache's one-second lifetime runs out."""
+    queue = bus.subscribe()
+    try:
+        while True:
+            if (await queue.get()).startswith(GATE_EVENTS):
+                ctx.gates.clear()
+    finally:
+        bus.unsubscribe(queue)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -374,14 +392,14 @@ def create_app(
             # (docs/performance.md). On PostgreSQL requests hop to threads anyway
             # and a shorter interval only cost throughput there.
             sys.setswitchinterval(SQLITE_SWITCH_INTERVAL)
-        if not worker:
-            yield
-            await ctx.enforcement.close()
-            await bus.close()
-            return
-        ctx.worker = make_worker(ctx)
         async with anyio.create_task_group() as tg:
-            tg.start_soon(ctx.worker.run_forever)
+            if app.state.sso is not None:
+                tg.start_soon(sso.discover_at_start, app.state.sso)
+            if not db.is_sqlite:
+                tg.start_soon(_follow_gate_changes, ctx, bus)
+            if worker:
+                ctx.worker = make_worker(ctx)
+                tg.start_soon(ctx.worker.run_forever)
             yield
             tg.cancel_scope.cancel()
         await ctx.enforcement.close()
@@ -397,6 +415,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.ctx = ctx
+    app.state.sso = sso.provider_for(ctx)
     _install_error_handlers(app)
     app.router.routes.append(Route("/healthz", healthz, methods=["GET"], include_in_schema=False))
     app.router.routes.append(Route("/docs", api_docs, methods=["GET"], include_in_schema=False))
@@ -410,6 +429,7 @@ def create_app(
     app.include_router(sleuth.router)
     app.include_router(slack_commands.router)
     app.include_router(web_routes.router)
+    app.include_router(sso.router)
     app.mount("/static", web_routes.static, name="static")
     for exc_class, handler in web_routes.EXCEPTION_HANDLERS.items():
         app.add_exception_handler(exc_class, handler)

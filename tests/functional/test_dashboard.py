@@ -8,12 +8,14 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from shiplane import clock
+from shiplane.auth import limits
 from shiplane.auth import service as auth_service
 from shiplane.events import service as events_service
 from shiplane.settings import Config
-from shiplane.web import live, sessions
+from shiplane.web import live
 from tests.conftest import BOB, make_settings, sha
 
 PASSWORD = "correct horse battery"
@@ -190,37 +192,62 @@ def test_manual_verdict_from_the_deploy_page(client, people, alice):
     assert client.post("/deploys/424242/health", data={"state": "healthy", "csrf": csrf}).status_code == 404
 
 
-def test_login_limiter_is_per_key_and_expires():
-    limiter = sessions.LoginLimiter(per=timedelta(minutes=1), limits={"pair": 2, "address": 10, "user": 20})
+def test_login_limiter_is_per_key_and_expires(db):
+    limiter = limits.LoginLimiter(per=timedelta(minutes=1), limits={"pair": 2, "address": 10, "user": 20})
     t0 = clock.now()
-    keys = sessions.LoginLimiter.keys("a", "10.0.0.1")
-    limiter.failed(keys, t0)
-    assert limiter.retry_after(keys, t0) == 0
-    limiter.failed(keys, t0 + timedelta(seconds=10))
-    assert limiter.retry_after(keys, t0 + timedelta(seconds=20)) == pytest.approx(40)
-    assert limiter.retry_after(sessions.LoginLimiter.keys("b", "10.0.0.2"), t0) == 0
-    assert limiter.retry_after(keys, t0 + timedelta(seconds=61)) == 0
+    keys = limits.keys("a", "10.0.0.1")
+    with db.write() as conn:
+        limiter.failed(conn, keys, t0)
+        assert limiter.retry_after(conn, keys, t0) == 0
+        limiter.failed(conn, keys, t0 + timedelta(seconds=10))
+        assert limiter.retry_after(conn, keys, t0 + timedelta(seconds=20)) == pytest.approx(40)
+        assert limiter.retry_after(conn, limits.keys("b", "10.0.0.2"), t0) == 0
+        assert limiter.retry_after(conn, keys, t0 + timedelta(seconds=61)) == 0
 
 
-def test_the_right_password_from_another_address_is_not_locked_out():
-    limiter = sessions.LoginLimiter()
+def test_the_right_password_from_another_address_is_not_locked_out(db):
+    limiter = limits.LoginLimiter()
     t0 = clock.now()
-    for _ in range(5):
-        limiter.failed(sessions.LoginLimiter.keys("dana", "203.0.113.9"), t0)
-    assert limiter.retry_after(sessions.LoginLimiter.keys("dana", "203.0.113.9"), t0) > 0
-    assert limiter.retry_after(sessions.LoginLimiter.keys("dana", "198.51.100.7"), t0) == 0
-    # Guessing one name from many addresses locks the name, after ten times as many failures.
-    for n in range(45):
-        limiter.failed(sessions.LoginLimiter.keys("dana", f"192.0.2.{n}"), t0)
-    assert limiter.retry_after(sessions.LoginLimiter.keys("dana", "198.51.100.7"), t0) > 0
+    with db.write() as conn:
+        for _ in range(5):
+            limiter.failed(conn, limits.keys("dana", "203.0.113.9"), t0)
+        assert limiter.retry_after(conn, limits.keys("dana", "203.0.113.9"), t0) > 0
+        assert limiter.retry_after(conn, limits.keys("dana", "198.51.100.7"), t0) == 0
+        # Guessing one name from many addresses locks the name, after ten times as many failures.
+        for n in range(45):
+            limiter.failed(conn, limits.keys("dana", f"192.0.2.{n}"), t0)
+        assert limiter.retry_after(conn, limits.keys("dana", "198.51.100.7"), t0) > 0
+        # A correct password clears what its address did, not what others did to the name.
+        limiter.succeeded(conn, limits.keys("dana", "203.0.113.9"))
+        assert limiter.retry_after(conn, limits.keys("erin", "203.0.113.9"), t0) == 0
+        assert limiter.retry_after(conn, limits.keys("dana", "203.0.113.9"), t0) > 0
 
 
-def test_the_limiter_memory_is_bounded():
-    limiter = sessions.LoginLimiter(size=100)
+def test_the_limiter_table_is_bounded_and_pruned(db):
+    from shiplane.tables.auth import login_failures
+
+    limiter = limits.LoginLimiter(max_rows=300)
     t0 = clock.now()
-    for n in range(5000):
-        limiter.failed(sessions.LoginLimiter.keys(f"user{n}", f"10.1.{n // 250}.{n % 250}"), t0)
-    assert len(limiter.failures) <= 100
+    with db.write() as conn:
+        for n in range(500):  # made-up names from made-up addresses: three new keys each
+            limiter.failed(conn, limits.keys(f"user{n}" * 20, f"10.1.{n // 250}.{n % 250}"), t0)
+        assert conn.execute(select(func.count()).select_from(login_failures)).scalar_one() == 300
+        assert max(len(h) for h in conn.execute(select(login_failures.c.key_hash)).scalars()) == 64
+        limiter.failed(conn, limits.keys("late", "10.9.9.9"), t0 + timedelta(minutes=6))  # the window has passed
+        assert conn.execute(select(func.count()).select_from(login_failures)).scalar_one() == 3
+
+
+def test_the_login_limit_holds_across_server_processes(db, db_url, people):
+    """Two apps on one database (two replicas): failures made through one count on the other."""
+    from shiplane.app import create_app
+
+    first = create_app(make_settings(db_url, Config()), db=db, worker=False)
+    second = create_app(make_settings(db_url, Config()), db=db, worker=False)
+    with TestClient(first) as a, TestClient(second) as b:
+        for n in range(5):
+            assert post_login(a if n % 2 else b, {"username": "dana", "password": "nope"}).status_code == 401
+        assert post_login(a, {"username": "dana", "password": PASSWORD}, follow_redirects=False).status_code == 429
+        assert post_login(b, {"username": "dana", "password": PASSWORD}, follow_redirects=False).status_code == 429
 
 
 def test_the_login_form_needs_its_csrf_token(client, people):

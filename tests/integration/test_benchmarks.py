@@ -57,6 +57,11 @@ RUNS: dict[str, tuple[list[str], str]] = {
         ["--pulls", "20", "--latency", "0.01", "--paced-seconds", "2", "--paced-pulls", "40"],
         "paced   writes_per_minute=80",
     ),
+    # PostgreSQL, on a database named after the script's pid (created and dropped by it).
+    "replicas.py": (
+        ["--duration", "1", "--warmup", "0", "--concurrency", "2", "--threads", "1", "--services", "2", "--no-targets"],
+        "checks: all passed",
+    ),
 }
 # Not run on their own: what runs them.
 RUN_BY_OTHERS = {"_bare.py": "gate.py (api.py too, without --no-bare) serves it as the baseline"}

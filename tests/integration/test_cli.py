@@ -176,3 +176,14 @@ def test_judge_reads_files_and_takes_history(tmp_path):
     assert (metric["health"], metric["history_windows"]) == ("healthy", 2)
     r = run(*args, "--current", str(tmp_path / "after.txt"), "--history", str(tmp_path / "missing.txt"))
     assert r.returncode == 2 and "missing.txt" in r.stderr
+
+
+def test_config_check_online_fails_clearly_when_the_sso_provider_is_unreachable(tmp_path):
+    from tests.integration.live import free_port
+
+    issuer = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    path = tmp_path / "sso.toml"
+    path.write_text(f'[auth.oidc]\nissuer = "{issuer}"\nclient_id = "shiplane"\n')
+    r = run("config", "check", "--online", "--config", str(path), env={"SHIPLANE_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
+    assert r.returncode == 1
+    assert f"{path}: auth.oidc.issuer: single sign-on is unavailable: OpenID Connect discovery: ConnectError" in r.stderr

@@ -883,7 +883,7 @@ def test_gitlab_merge_requests_are_exempt_by_label_from_listings_and_hooks(make,
     assert gitlab.violations == []
 
 
-def test_status_writes_wait_for_their_send_window_whatever_the_claims_said():
+def test_status_writes_wait_for_their_send_window_whatever_the_claims_said(db):
     """The worker stamps a claimed batch at claim time; the send log stamps each write when it goes
     out, so a batch that went out late cannot overlap the next one within the forge's window."""
     import anyio
@@ -891,13 +891,17 @@ def test_status_writes_wait_for_their_send_window_whatever_the_claims_said():
     from shiplane.enforcement.runtime import SendLog
 
     async def main():
-        log = SendLog(2, 0)
+        log = SendLog(db, "sent:test", 2, 0)
         await log.slot()
         await log.slot()
         with anyio.move_on_after(0.3) as waited:
             await log.slot()  # the third write of the minute waits for the first to leave the window
         assert waited.cancelled_caught
-        unpaced = SendLog(0, 0)
+        other = SendLog(db, "sent:test", 2, 0)  # another process's log of the same budget
+        with anyio.move_on_after(0.3) as waited:
+            await other.slot()
+        assert waited.cancelled_caught
+        unpaced = SendLog(db, "sent:other", 0, 0)
         with anyio.fail_after(1):
             for _ in range(100):
                 await unpaced.slot()

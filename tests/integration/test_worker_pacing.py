@@ -8,7 +8,7 @@ import anyio
 
 from shiplane import clock
 from shiplane.jobs import queue
-from shiplane.jobs.pacing import Pacer
+from shiplane.jobs.pacing import SharedPacer
 from shiplane.jobs.worker import Worker
 from shiplane.settings import Settings
 
@@ -19,7 +19,7 @@ def test_it_sleeps_until_the_budget_frees_up_when_paced_jobs_are_due(db, db_url)
     async def handler(payload):
         delivered.append(payload)
 
-    pacer = Pacer(per_minute=1)
+    pacer = SharedPacer("claim:fake", per_minute=1)
     worker = Worker(Settings(database_url=db_url), db, handlers={"status:fake": handler}, pacers={"status:fake": pacer})
     now = clock.now()
     with db.write() as conn:
@@ -30,7 +30,11 @@ def test_it_sleeps_until_the_budget_frees_up_when_paced_jobs_are_due(db, db_url)
     pause = anyio.run(worker.tick)  # two jobs due, no budget: nothing to do for about a minute
     assert len(delivered) == 1
     assert pause > 0.5, "the worker would spin while the budget is spent"
-    assert pacer.next_free(clock.now()) is not None
+    with db.read() as conn:
+        assert pacer.next_free(conn, clock.now()) is not None
+    # Another worker process on the same database shares the budget: it claims nothing either.
+    other = Worker(Settings(database_url=db_url), db, handlers={"status:fake": handler}, pacers={"status:fake": SharedPacer("claim:fake", per_minute=1)})
+    assert anyio.run(other.tick) > 0.5 and len(delivered) == 1
 
 
 def test_it_wakes_at_once_when_unpaced_jobs_are_due(db, db_url):

@@ -81,6 +81,25 @@ def create_user(conn: Connection, username: str, role: str, password: str, now: 
     )
 
 
+# The password hash of a user who signs in through single sign-on: no password can match it.
+SSO_HASH = "!sso"
+
+
+def sso_user(conn: Connection, username: str, role: str, now: datetime) -> Principal:
+    """The user a single sign-on login names: created with the mapped role when first seen, and
+    given the role the provider's claims map to now at every later login. A local user of the same
+    name (one with a password) is never taken over."""
+    _check_role(role)
+    row = conn.execute(select(users.c.id, users.c.password_hash).where(users.c.username == username)).first()
+    if row is None:
+        conn.execute(insert(users).values(username=username, role=role, password_hash=SSO_HASH, created_at=now))
+    elif row.password_hash != SSO_HASH:
+        raise Conflict(f"a local user named {username!r} exists; single sign-on does not log in as a local user")
+    else:
+        conn.execute(update(users).where(users.c.id == row.id).values(role=role))
+    return Principal(username, role)
+
+
 def user_credentials(conn: Connection, username: str) -> Any:
     """The user's role and password hash, or None (a quick read: the slow argon2 check is apart)."""
     if "\x00" in username:  # PostgreSQL text cannot hold NUL, and no username has one

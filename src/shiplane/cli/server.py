@@ -94,8 +94,9 @@ def config_check(
         typer.Option(
             "--online",
             help="Also ask each forge, with reads only, whether merge blocking works as configured, report "
-            "branch freezes that failed for good (from the database), and fetch each remote metric once "
-            "(CloudWatch, New Relic, JSON and the others). Problems exit 1.",
+            "branch freezes that failed for good (from the database), fetch each remote metric once "
+            "(CloudWatch, New Relic, JSON and the others), and fetch the [auth.oidc] provider's discovery "
+            "document. Problems exit 1.",
         ),
     ] = False,
 ) -> None:
@@ -105,10 +106,15 @@ def config_check(
     if online:
         import anyio
 
+        from shiplane.auth import oidc
         from shiplane.enforcement import online as checks
         from shiplane.health import online as source_checks
 
-        found = anyio.run(checks.problems, settings) + anyio.run(source_checks.problems, settings)
+        found = (
+            anyio.run(oidc.online_problems, settings)
+            + anyio.run(checks.problems, settings)
+            + anyio.run(source_checks.problems, settings)
+        )
         for problem in found:
             err.print(f"{where}: {problem}", markup=False, soft_wrap=True)
         if found:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
@@ -18,7 +18,7 @@ from shiplane.enforcement.forges.registry import FORGES
 from shiplane.enforcement.statuses import DesiredStatus
 from shiplane.enforcement.webhooks import PROTECTION_JOB
 from shiplane.http import PermanentError, TransientError
-from shiplane.jobs.pacing import Pacer
+from shiplane.jobs.pacing import SharedPacer
 from shiplane.locks.calendar import Schedule
 from shiplane.settings import Settings
 
@@ -34,18 +34,25 @@ class SendLog:
     The worker paces claims, stamping a batch when it is claimed; the forge counts requests as they
     arrive. A batch that goes out late (a busy process) would overlap the next one, claimed as soon
     as the first one's stamps expire (98 and 142 writes in a 60 s window of an 80-a-minute budget,
-    on a loaded machine). So each write also waits here, stamped when sent: at most that lag.
+    on a loaded machine). So each write also waits here, stamped when sent: at most that lag. The
+    stamps are rows (``jobs.pacing.SharedPacer``), so every worker process shares one send log, and
+    each window is counted a second wider than the forge's (the time a request takes to arrive).
     """
 
-    def __init__(self, per_minute: int, per_hour: int) -> None:
-        self.sent = Pacer(per_minute, per_hour)
-        self.turn = anyio.Lock()  # waiters go out in the order they came
+    MARGIN = timedelta(seconds=1)
+
+    def __init__(self, db: Database, name: str, per_minute: int, per_hour: int) -> None:
+        self.db = db
+        self.sent = SharedPacer(name, per_minute, per_hour, margin=self.MARGIN)
+        self.turn = anyio.Lock()  # this process's waiters go out in the order they came
 
     async def slot(self) -> None:
+        if not self.sent.paced:
+            return
         async with self.turn:
-            while self.sent.available(clock.now()) < 1:
-                await anyio.sleep(0.05)  # a slot frees as the oldest write leaves the window
-            self.sent.take(1, clock.now())
+            while (free := await self.db.run_write(self.sent.acquire)) is not None:
+                # A slot frees as the oldest write leaves the window (another process may take it first).
+                await anyio.sleep(min(1.0, max(0.05, (free - clock.now()).total_seconds())))
 
 
 class Enforcement:
@@ -62,8 +69,8 @@ class Enforcement:
         forges = settings.config.forges
         self.client = http.make_client(transport=transport)
         self.forges: dict[str, Forge] = {}
-        self.pacers: dict[str, Pacer] = {}  # by job kind, for the worker's claims
-        self._freeze_pacers: dict[str, Pacer] = {}  # by forge, for freeze writes (taken when sent)
+        self.pacers: dict[str, SharedPacer] = {}  # by job kind, for the worker's claims
+        self._freeze_pacers: dict[str, SharedPacer] = {}  # by forge, for freeze writes (taken when sent)
         self._sends: dict[str, SendLog] = {}  # by forge, status writes as sent
         self.targets = sync.targets(settings.config)
         for name, kind in FORGES.items():
@@ -79,12 +86,14 @@ class Enforcement:
         only when it writes (most of its runs only read). With branch freezes, a small share of the
         budget is the freezes' alone, so a backlog of statuses never delays one."""
         split = freeze.split_budget(per_minute, per_hour) if any(t.forge == forge and t.freezes for t in self.targets) else None
+        # Budgets are rows named after the forge, shared by every worker process (jobs.pacing).
         if split is None:
-            self.pacers[sync.status_job(forge)] = self._freeze_pacers[forge] = Pacer(per_minute, per_hour)
-            self._sends[forge] = SendLog(per_minute, per_hour)
+            self.pacers[sync.status_job(forge)] = self._freeze_pacers[forge] = SharedPacer(f"claim:{forge}", per_minute, per_hour)
+            self._sends[forge] = SendLog(self.db, f"sent:{forge}", per_minute, per_hour)
         else:
-            self.pacers[sync.status_job(forge)], self._freeze_pacers[forge] = Pacer(*split[0]), Pacer(*split[1])
-            self._sends[forge] = SendLog(*split[0])
+            self.pacers[sync.status_job(forge)] = SharedPacer(f"claim:{forge}", *split[0])
+            self._freeze_pacers[forge] = SharedPacer(f"freeze:{forge}", *split[1])
+            self._sends[forge] = SendLog(self.db, f"sent:{forge}", *split[0])
 
     # ---------------------------------------------------------------- worker wiring
 
@@ -180,12 +189,9 @@ class Enforcement:
                 )
             if not freeze.needs_write(want, observed, known):
                 return observed, False
-            now = clock.now()
-            pacer = self._freeze_pacers[target.forge]
-            if pacer.available(now) < 1:
+            if await self.db.run_write(self._freeze_pacers[target.forge].acquire) is not None:
                 raise TransientError(f"freeze of {target.service}: the {target.forge_title} write budget is spent", retry_after=5.0)
-            pacer.take(1, now)
-            await self.db.run_write(freeze.record_intent, target, want, observed, known, now)
+            await self.db.run_write(freeze.record_intent, target, want, observed, known, clock.now())
             return await forge.write_freeze(target.repo, target.branch, known, observed, want), True
         except PermanentError as exc:
             log.error("merge freeze of %s on %s: %s; statuses take over", target.service, target.forge, exc)

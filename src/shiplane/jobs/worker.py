@@ -22,7 +22,7 @@ import anyio
 from shiplane import clock
 from shiplane.db import Database
 from shiplane.jobs import queue
-from shiplane.jobs.pacing import Pacer
+from shiplane.jobs.pacing import SharedPacer
 from shiplane.settings import Settings
 
 log = logging.getLogger("shiplane.worker")
@@ -51,7 +51,7 @@ class Worker:
         *,
         timed: tuple[Timed, ...] = (),
         handlers: dict[str, Handler] | None = None,
-        pacers: dict[str, Pacer] | None = None,
+        pacers: dict[str, SharedPacer] | None = None,
         periodic: tuple[Callable[[], Awaitable[int]], ...] = (),
     ) -> None:
         self.settings = settings
@@ -89,27 +89,31 @@ class Worker:
         """Claim due jobs kind by kind (within each kind's pacing) and run them concurrently."""
         claimed: list[queue.Claimed] = []
         for kind in self.handlers:
-            limit = BATCH
-            pacer = self.pacers.get(kind)
-            if pacer is not None:
-                limit = min(limit, pacer.available(now))
-                if limit == 0:
-                    continue
-            jobs = await self.db.run_write(queue.claim, now, self.name, limit, (kind,))
-            if pacer is not None:
-                pacer.take(len(jobs), now)
-            claimed.extend(jobs)
+            claimed.extend(await self.db.run_write(self._claim, now, kind))
         if claimed:
             async with anyio.create_task_group() as tg:
                 for job in claimed:
                     tg.start_soon(self._run, job)
         return len(claimed)
 
+    def _claim(self, conn: Any, now: datetime, kind: str) -> list[queue.Claimed]:
+        """Claim due jobs of one kind, within its write budget: the budget is locked, counted and
+        spent in the claiming transaction, so workers in other processes never claim the same share."""
+        pacer = self.pacers.get(kind)
+        if pacer is None:
+            return queue.claim(conn, now, self.name, BATCH, (kind,))
+        limit = min(BATCH, pacer.available(conn, now))
+        if limit == 0:
+            return []
+        jobs = queue.claim(conn, now, self.name, limit, (kind,))
+        pacer.take(conn, len(jobs), now)
+        return jobs
+
     def _next_due(self, conn: Any, now: datetime) -> datetime | None:
         candidates = [step.next_due(conn) for step in self.timed]
         # A kind whose write budget is spent is due when the budget frees up, not when its
         # jobs are: otherwise the loop would wake at once, claim nothing, and spin.
-        waiting = {kind: pacer.next_free(now) for kind, pacer in self.pacers.items() if kind in self.handlers}
+        waiting = {kind: pacer.next_free(conn, now) for kind, pacer in self.pacers.items() if kind in self.handlers}
         waiting = {kind: free for kind, free in waiting.items() if free is not None}
         ready = tuple(kind for kind in self.handlers if kind not in waiting)
         if ready:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
+from shiplane.settings.auth import AuthConfig
 from shiplane.settings.changes import ChangesConfig, DoraConfig
 from shiplane.settings.forges import ForgesConfig
 from shiplane.settings.health import CheckConfig, HealthConfig, MetricConfig, SourcesConfig
@@ -19,6 +20,7 @@ class Config(Section):
 
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
+    auth: AuthConfig = AuthConfig()
     environments: list[EnvironmentConfig] = []
     services: list[ServiceConfig] = []
     windows: list[WindowConfig] = []

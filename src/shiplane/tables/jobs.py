@@ -29,3 +29,15 @@ jobs = Table(
         postgresql_where=text("state = 'pending'"),
     ),
 )
+
+# Forge write budgets shared by every worker process (jobs.pacing.SharedPacer): one row per
+# claimed batch or sent write, deleted once older than the longest window (an hour).
+budget_spends = Table(
+    "budget_spends",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("budget", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("count", Integer, nullable=False),
+    Index("ix_budget_spends_budget_at", "budget", "at"),
+)

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from starlette.staticfiles import StaticFiles
 
 from shiplane import clock
+from shiplane.auth import limits
 from shiplane.auth import service as auth_service
 from shiplane.context import AppContext, get_context
 from shiplane.dora import service as dora_service
@@ -129,7 +130,9 @@ async def login_form(request: Request, next: str | None = None) -> Response:
 def _login_page(request: Request, status: int, *, session: sessions.Session | None = None, **data: Any) -> HTMLResponse:
     """The login form, with a fresh CSRF token in the form and in a cookie (double submit)."""
     token = secrets.token_urlsafe(24)
-    response = _page(request, "login.html", session, status, login_csrf=token, **data)
+    auth = get_context(request).settings.config.auth
+    response = _page(request, "login.html", session, status, login_csrf=token, local_login=auth.local_login,
+                     sso_name=auth.oidc.name if auth.oidc else None, **data)
     response.set_cookie(sessions.LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="strict", path="/login")
     return response
 
@@ -148,11 +151,14 @@ async def login(request: Request) -> Response:
     if not sessions.login_csrf_ok(request.cookies.get(sessions.LOGIN_CSRF_COOKIE), str(form.get("csrf") or "")):
         return _login_page(request, 403, next=target, username=username,
                            error="The form expired or did not come from this dashboard. Try again.")
+    if not ctx.settings.config.auth.local_login:
+        return _login_page(request, 403, next=target, username=username,
+                           error="Local passwords are turned off here: sign in with single sign-on.")
     now = clock.now()
     client = request.client.host if request.client else "?"  # X-Forwarded-For only from [server] trusted_proxies
-    keys = sessions.LoginLimiter.keys(username, client)
+    keys = limits.keys(username, client)
     limiter = _limiter(request)
-    wait = limiter.retry_after(keys, now)
+    wait = await ctx.db.run_read(limiter.retry_after, keys, now)
     if wait > 0:
         response = _login_page(request, 429, next=target, username=username,
                                error=f"Too many failed attempts. Try again in {int(wait) + 1} seconds.")
@@ -165,10 +171,9 @@ async def login(request: Request) -> Response:
             auth_service.verify_password, credentials, username, password, limiter=_PASSWORD_CHECKS
         )
     if principal is None:
-        limiter.failed(keys, now)
+        await ctx.db.run_write(limiter.failed, keys, now)
         return _login_page(request, 401, next=target, username=username, error="Wrong username or password.")
-    limiter.succeeded(keys)
-    value, _ = await ctx.db.run_write(sessions.start, principal, now)
+    value = await ctx.db.run_write(_start_session, limiter, keys, principal, now)
     response = RedirectResponse(target, status_code=303)
     response.delete_cookie(sessions.LOGIN_CSRF_COOKIE, path="/login")
     response.set_cookie(
@@ -343,11 +348,17 @@ async def live_updates(request: Request) -> Response:
 # ---------------------------------------------------------------- helpers
 
 
-def _limiter(request: Request) -> sessions.LoginLimiter:
+def _limiter(request: Request) -> limits.LoginLimiter:
     state = request.app.state
     if getattr(state, "login_limiter", None) is None:
-        state.login_limiter = sessions.LoginLimiter()
+        state.login_limiter = limits.LoginLimiter()
     return state.login_limiter
+
+
+def _start_session(conn: Any, limiter: limits.LoginLimiter, keys: tuple[limits.Key, ...], principal: Any, now: datetime) -> str:
+    limiter.succeeded(conn, keys)
+    value, _ = sessions.start(conn, principal, now)
+    return value
 
 
 def _lock_body(form: dict[str, str]) -> LockIn:

@@ -1,15 +1,13 @@
-"""Dashboard sessions, CSRF tokens and the login rate limit."""
+"""Dashboard sessions and CSRF tokens (the login rate limit is auth.limits)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from cachetools import TTLCache
 from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Connection
 
@@ -70,58 +68,3 @@ def login_csrf_ok(cookie: str | None, submitted: str | None) -> bool:
 
 def csrf_ok(session: Session | None, submitted: str | None) -> bool:
     return session is not None and bool(submitted) and hmac.compare_digest(session.csrf, submitted or "")
-
-
-class LoginLimiter:
-    """Failed logins counted per client address, per username from that address, and per username.
-
-    A guesser at one address is stopped after a few tries at one name (``pair``) or
-    a few more across names (``address``); the real user, from another address, can
-    still log in. Only a spread-out attack on one name (``user``, many addresses)
-    locks that name for everybody, and it needs ten times as many failures.
-
-    Kept in memory, in LRU caches of fixed size: a flood of distinct names or
-    addresses cannot grow it. With several server processes each one counts on its
-    own (docs/operations.md).
-    """
-
-    LIMITS = {"pair": 5, "address": 20, "user": 50}
-
-    def __init__(self, per: timedelta = timedelta(minutes=5), size: int = 10_000, limits: dict[str, int] | None = None) -> None:
-        self.per = per
-        self.limits = limits or dict(self.LIMITS)
-        self.failures: TTLCache[tuple[str, str], deque[datetime]] = TTLCache(maxsize=size, ttl=per.total_seconds())
-
-    @staticmethod
-    def keys(username: str, address: str) -> tuple[tuple[str, str], ...]:
-        name = username.lower()
-        return (("pair", f"{name}@{address}"), ("address", address), ("user", name))
-
-    def _recent(self, key: tuple[str, str], now: datetime) -> deque[datetime]:
-        q = self.failures.get(key)
-        if q is None:
-            q = self.failures[key] = deque()
-        while q and q[0] <= now - self.per:
-            q.popleft()
-        return q
-
-    def retry_after(self, keys: tuple[tuple[str, str], ...], now: datetime) -> float:
-        """Seconds until another attempt is allowed (0: allowed now)."""
-        wait = 0.0
-        for key in keys:
-            q = self._recent(key, now)
-            if len(q) >= self.limits[key[0]]:
-                wait = max(wait, (q[-self.limits[key[0]]] + self.per - now).total_seconds())
-        return wait
-
-    def failed(self, keys: tuple[tuple[str, str], ...], now: datetime) -> None:
-        for key in keys:
-            q = self._recent(key, now)
-            q.append(now)
-            self.failures[key] = q  # setting again restarts the entry's time to live
-
-    def succeeded(self, keys: tuple[tuple[str, str], ...]) -> None:
-        # A correct password clears what this address did, not what others did to the name.
-        for key in keys:
-            if key[0] != "user":
-                self.failures.pop(key, None)
