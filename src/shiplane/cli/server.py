@@ -48,6 +48,8 @@ def serve(
 
 def worker(config: ConfigOpt = None) -> None:
     """Run the background worker only (scheduler and outbound deliveries)."""
+    import signal
+
     import anyio
 
     from shiplane.app import OutdatedSchema, make_worker, new_context, prepare_database
@@ -66,7 +68,14 @@ def worker(config: ConfigOpt = None) -> None:
 
     async def main() -> None:
         try:
-            await make_worker(ctx).run_forever()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(make_worker(ctx).run_forever)
+                # As PID 1 in a container, SIGTERM without a handler is ignored: stop on it.
+                with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                    async for signum in signals:
+                        err.print(f"shiplane worker stopping ({signal.Signals(signum).name})")
+                        tg.cancel_scope.cancel()
+                        break
         finally:
             await ctx.enforcement.close()
 
