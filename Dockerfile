@@ -23,10 +23,13 @@ RUN --mount=type=cache,target=/root/.cache/pip \
  && /opt/shiplane/bin/pip uninstall -y -q pip setuptools \
  && find /opt/shiplane/lib -depth -type d -name tests -path '*/site-packages/*/tests' -exec rm -rf {} + \
  && find /opt/shiplane/lib -name '*.pyi' -delete
-# Byte-compile what the commands import, by importing it (the rest compiles in memory when
-# used): the non-root user cannot write __pycache__ under /opt, and compiling every module of
-# scipy, numpy and the rest adds ~70 MB.
-RUN /opt/shiplane/bin/python -c "import shiplane.cli, shiplane.app, shiplane.migrate, shiplane.protocol, shiplane.health.judge, uvicorn.main, uvicorn.loops.auto, uvicorn.protocols.http.auto, uvicorn.protocols.websockets.auto, uvicorn.lifespan.on, psycopg"
+# Byte-compile what the commands load, by loading it: the imports of serve, worker and the
+# judge, and the migrations (a `db upgrade` of a throwaway file). The rest compiles in memory
+# when used: the non-root user cannot write __pycache__ under /opt, and compiling every module
+# of scipy, numpy and the rest would add ~70 MB.
+RUN /opt/shiplane/bin/python -c "import shiplane.cli, shiplane.app, shiplane.protocol, shiplane.health.judge, shiplane.enforcement.runtime, httpx, uvicorn.main, uvicorn.loops.auto, uvicorn.protocols.http.auto, uvicorn.protocols.websockets.auto, uvicorn.lifespan.on, psycopg" \
+ && SHIPLANE_DATABASE_URL=sqlite:////tmp/warm.db /opt/shiplane/bin/shiplane db upgrade \
+ && rm /tmp/warm.db*
 
 # --- run: Debian's Python and the venv, nothing else ---
 FROM debian:bookworm-slim

@@ -16,6 +16,9 @@ tag="${1:-localhost/shiplane:dev}"
 cache="${SHIPLANE_CONTAINER_CACHE:-$root/.cache/container}"
 mkdir -p "$cache"
 cache="$(cd "$cache" && pwd)"
+# One build at a time per cache (the test and the benchmark may run side by side).
+exec 9>"$cache/lock"
+flock 9
 
 # crun refuses this machine's hybrid cgroups (v1 controllers with a v2 mount): runc and
 # cgroupfs. Setting rlimits is not permitted here: no default ulimits.

@@ -58,12 +58,6 @@ def build(tag: str) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def added_bytes(image: str, base: str = "debian:bookworm-slim") -> int:
-    """What the image's layers weigh beyond the base's."""
-    inspect = podman("image", "inspect", "--format", "{{.Size}}", image, base).stdout.split()
-    return int(inspect[0]) - int(inspect[1])
-
-
 class Container:
     """One ``podman run -d``; stopped and removed on exit."""
 

@@ -50,6 +50,18 @@ def worker(config: ConfigOpt = None) -> None:
     """Run the background worker only (scheduler and outbound deliveries)."""
     import signal
 
+    # SIGTERM stops the worker like Ctrl-C, from the very start: as PID 1 in a container a
+    # signal without a handler is ignored, and `podman stop` or Kubernetes would wait, then kill.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        _run_worker(config)
+    except KeyboardInterrupt:
+        err.print("shiplane worker stopped")
+
+
+def _run_worker(config: str | None) -> None:
+    import signal
+
     import anyio
 
     from shiplane.app import OutdatedSchema, make_worker, new_context, prepare_database
@@ -70,19 +82,15 @@ def worker(config: ConfigOpt = None) -> None:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(make_worker(ctx).run_forever)
-                # As PID 1 in a container, SIGTERM without a handler is ignored: stop on it.
+                # Once running, stop between ticks: the current job finishes or is cancelled cleanly.
                 with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-                    async for signum in signals:
-                        err.print(f"shiplane worker stopping ({signal.Signals(signum).name})")
+                    async for _ in signals:
                         tg.cancel_scope.cancel()
                         break
         finally:
             await ctx.enforcement.close()
 
-    try:
-        anyio.run(main)
-    except KeyboardInterrupt:
-        pass
+    anyio.run(main)
 
 
 def db_upgrade(config: ConfigOpt = None) -> None:
