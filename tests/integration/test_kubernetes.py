@@ -94,6 +94,13 @@ def test_the_overlay_sets_namespace_image_config_and_replicas(tmp_path):
     assert images == {"registry.example.com/platform/shiplane:0.1.0"}
     assert by_kind(objects)[("Deployment", "shiplane-serve")]["spec"]["replicas"] == 3
 
+    # The upgrade-first step of docs/operations.md applies what this selector picks: the
+    # config and the Job, and nothing that serves.
+    first = "app.kubernetes.io/component in (config, db-upgrade)"
+    picked = [o for o in objects if o["metadata"].get("labels", {}).get("app.kubernetes.io/component") in ("config", "db-upgrade")]
+    assert first in (ROOT / "docs" / "operations.md").read_text()
+    assert sorted(o["kind"] for o in picked) == ["ConfigMap", "Job"]
+
     (config,) = [o for o in objects if o["kind"] == "ConfigMap"]
     toml = tmp_path / "shiplane.toml"
     toml.write_text(config["data"]["shiplane.toml"])

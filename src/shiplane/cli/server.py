@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -102,6 +103,29 @@ def db_upgrade(config: ConfigOpt = None) -> None:
     db = Database(settings.database_url, pool_size=1)
     migrate.upgrade(db.engine)
     out.print(f"database at revision {migrate.current(db.engine)}")
+
+
+def db_backup(
+    path: Annotated[Path, typer.Argument(help="The file to write: a new one.", show_default=False)],
+    config: ConfigOpt = None,
+) -> None:
+    """Copy the SQLite database to PATH while it serves (SQLite's online backup). PostgreSQL: use pg_dump."""
+    from shiplane import migrate
+    from shiplane.db import Database
+
+    settings = settings_or_exit(config)
+    db = Database(settings.database_url, pool_size=1)
+    if not db.is_sqlite:
+        fail("this database is PostgreSQL: back it up with pg_dump -Fc (see docs/operations.md, Backups)", 2)
+    source = db.engine.url.database
+    if not source or source == ":memory:" or not Path(source).is_file():
+        fail(f"no SQLite database at {source!r}", 2)
+    if path.exists():
+        fail(f"{path} exists: name a new file", 2)
+    if not path.parent.is_dir():
+        fail(f"no such directory: {path.parent}", 2)
+    size = db.backup_sqlite(path)
+    out.print(f"{source} copied to {path} ({size:,} bytes, revision {migrate.current(db.engine)})", markup=False)
 
 
 def config_check(
