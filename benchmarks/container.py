@@ -95,7 +95,10 @@ def container_round(image: str, volume: str) -> tuple[float, float, int]:
 def stop(name: str) -> tuple[float, int]:
     started = time.monotonic()
     podman("stop", "--time", "10", name)
-    return time.monotonic() - started, int(podman("inspect", "-f", "{{.State.ExitCode}}", name))
+    took, code = time.monotonic() - started, int(podman("inspect", "-f", "{{.State.ExitCode}}", name))
+    if code != 0:
+        print(f"{name} exited {code} on SIGTERM; its log ends:\n{logs(name)[-1500:]}")
+    return took, code
 
 
 def logs(name: str) -> str:

@@ -77,14 +77,15 @@ def _run_worker(config: str | None) -> None:
         fail(str(exc), 3)
     ctx = new_context(settings, db)
     ctx.enforcement = Enforcement(settings, db, ctx.schedule)
-    err.print(f"shiplane worker running on {db.engine.url.render_as_string(hide_password=True)}")
 
     async def main() -> None:
         try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(make_worker(ctx).run_forever)
-                # Once running, stop between ticks: the current job finishes or is cancelled cleanly.
-                with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            # Once running, SIGTERM cancels the worker between awaits: the receiver is in place
+            # before the worker starts, so no signal lands in the middle of a tick's own code.
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                err.print(f"shiplane worker running on {db.engine.url.render_as_string(hide_password=True)}")
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(make_worker(ctx).run_forever)
                     async for _ in signals:
                         tg.cancel_scope.cancel()
                         break
