@@ -36,7 +36,8 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
- && useradd --system --uid 10001 --user-group --home-dir /data --no-create-home shiplane \
+ && groupadd --system --gid 10001 shiplane \
+ && useradd --system --uid 10001 --gid shiplane --home-dir /data --no-create-home shiplane \
  && install -d -o shiplane -g shiplane -m 0750 /data
 COPY --from=build /opt/shiplane /opt/shiplane
 ENV PATH=/opt/shiplane/bin:$PATH \

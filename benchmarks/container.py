@@ -89,7 +89,7 @@ def container_round(image: str, volume: str) -> tuple[float, float, int]:
         )
         return (up, *stop(name))
     finally:
-        podman("rm", "--force", "--time", "0", name)
+        podman("rm", "--force", "--volumes", "--time", "0", name)
 
 
 def stop(name: str) -> tuple[float, int]:
@@ -118,7 +118,7 @@ def worker_round(image: str, volume: str) -> tuple[float, int]:
             time.sleep(0.1)
         return stop(name)
     finally:
-        podman("rm", "--force", "--time", "0", name)
+        podman("rm", "--force", "--volumes", "--time", "0", name)
 
 
 def outside_round(db: Path) -> tuple[float, float, int]:

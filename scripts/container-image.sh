@@ -80,4 +80,7 @@ ca=(-v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/host-ca.crt:ro --build-arg PI
 [ -s /etc/ssl/certs/ca-certificates.crt ] || ca=()
 # --format docker: the OCI image format has no HEALTHCHECK.
 podman build --pull=never --format docker --network host "${ca[@]}" -t "$tag" "$root" >&2
+# Each change of the sources leaves the previous images untagged; keep a day's worth (the
+# build stage's layers are the cache of the next build), not all of them.
+podman image prune -f --filter until=24h >/dev/null
 echo "$tag"

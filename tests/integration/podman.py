@@ -100,7 +100,7 @@ class Container:
         return time.monotonic() - started, int(self.state("{{.State.ExitCode}}"))
 
     def remove(self) -> None:
-        podman("rm", "--force", "--time", "0", self.name, check=False)
+        podman("rm", "--force", "--volumes", "--time", "0", self.name, check=False)
 
     def __enter__(self) -> Container:
         return self.start()

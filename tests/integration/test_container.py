@@ -89,8 +89,8 @@ def test_it_serves_on_sqlite_in_the_volume_as_non_root_and_keeps_data_across_con
         # PID 1 is shiplane itself, not a shell, and not root.
         pid = first.state("{{.State.Pid}}")
         status = Path(f"/proc/{pid}/status").read_text()
-        uid = next(line.split()[1] for line in status.splitlines() if line.startswith("Uid:"))
-        assert uid != "0"
+        ids = {line.split()[0]: line.split()[1] for line in status.splitlines() if line.startswith(("Uid:", "Gid:"))}
+        assert ids == {"Uid:": "10001", "Gid:": "10001"}  # docs/operations.md and the Kubernetes pods say so
         assert "shiplane" in Path(f"/proc/{pid}/cmdline").read_bytes().decode().replace("\0", " ")
 
         created = register(first.url, "web", 1)
