@@ -53,7 +53,7 @@ def test_it_backs_up_sqlite_consistently_while_the_server_writes(tmp_path):
         try:
             backups = []
             for i in range(3):
-                while len(acked) < 20 * (i + 1):
+                while len(acked) < 10 * (i + 1):
                     time.sleep(0.01)
                 before = len(acked)
                 path = tmp_path / f"backup-{i}.db"
