@@ -2,7 +2,7 @@
 # `shiplane worker` as the alternative command. Configured only through SHIPLANE_* variables and
 # a mounted config file (SHIPLANE_CONFIG). See docs/operations.md, "Run it in a container".
 #
-#   podman build -t shiplane .        (or docker build)
+#   podman build --format docker -t shiplane .        (or: docker build -t shiplane .)
 #   podman run -p 8700:8700 -v shiplane-data:/data -e SHIPLANE_BOOTSTRAP_TOKEN=... shiplane
 
 # --- build: a venv with shiplane and its dependencies (all wheels; no compiler needed) ---

@@ -71,7 +71,7 @@ class Container:
         podman("run", "-d", "--name", self.name, "--health-interval=disable", *self.options, self.image, *self.args)
         return self
 
-    def wait_healthy(self, timeout: float = 60) -> float:
+    def wait_healthy(self, timeout: float = 120) -> float:
         """Seconds until /healthz answers 200."""
         assert self.url
         started = time.monotonic()
@@ -86,6 +86,13 @@ class Container:
             time.sleep(0.05)
         raise AssertionError(f"/healthz did not answer in {timeout} s: {self.logs()}")
 
+    def wait_log(self, text: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.logs():
+            if time.monotonic() > deadline or self.state("{{.State.Running}}") != "true":
+                raise AssertionError(f"{text!r} not logged: {self.logs()}")
+            time.sleep(0.2)
+
     def state(self, template: str) -> str:
         return podman("inspect", "--format", template, self.name).stdout.strip()
 
@@ -93,8 +100,11 @@ class Container:
         done = podman("logs", self.name, check=False)
         return (done.stdout + done.stderr)[-3000:]
 
-    def stop(self, timeout: int = 10) -> tuple[float, int]:
-        """SIGTERM (podman stop); (seconds to stop, exit code). 137 means it had to be killed."""
+    def stop(self, timeout: int = 30) -> tuple[float, int]:
+        """SIGTERM (podman stop), SIGKILL after ``timeout`` s: (seconds to stop, exit code); 137 = killed.
+
+        The grace is generous: the test asks for a clean stop; its time is measured in the benchmark.
+        """
         started = time.monotonic()
         podman("stop", "--time", str(timeout), self.name, timeout=timeout + 30)
         return time.monotonic() - started, int(self.state("{{.State.ExitCode}}"))

@@ -3,6 +3,7 @@ PostgreSQL restores into a new database that a server starts on (docs/operations
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import subprocess
@@ -23,6 +24,16 @@ TOKEN = "shp_backup-test-bootstrap-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
+@contextlib.contextmanager
+def serving(url: str, *args: str) -> Iterator[LiveServer]:
+    """A server on the database; a busy machine can take well over LiveServer's usual 20 s to start."""
+    server = LiveServer(url, extra_env={"SHIPLANE_BOOTSTRAP_TOKEN": TOKEN}, args=args).start(timeout=120)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def register(url: str, n: int) -> int:
     body = {"service": f"svc-{n % 3}", "environment": "production", "sha": sha(n)}
     r = httpx.post(f"{url}/api/v1/deploys", json=body, headers=AUTH, timeout=30)
@@ -40,7 +51,7 @@ def test_it_backs_up_sqlite_consistently_while_the_server_writes(tmp_path):
     url = f"sqlite:///{tmp_path / 'shiplane.db'}"
     acked: list[int] = []
     stop = threading.Event()
-    with LiveServer(url, extra_env={"SHIPLANE_BOOTSTRAP_TOKEN": TOKEN}) as server:
+    with serving(url) as server:
 
         def write() -> None:
             n = 0
@@ -82,7 +93,7 @@ def test_it_backs_up_sqlite_consistently_while_the_server_writes(tmp_path):
 
     last, _, _ = backups[-1]
     restored = len(sqlite3.connect(last).execute("SELECT id FROM deploys").fetchall())
-    with LiveServer(f"sqlite:///{last}", extra_env={"SHIPLANE_BOOTSTRAP_TOKEN": TOKEN}) as again:
+    with serving(f"sqlite:///{last}") as again:
         got = httpx.get(f"{again.url}/api/v1/deploys/{acked[restored - 1]}", headers=AUTH, timeout=10)
         assert got.status_code == 200 and got.json()["sha"] == sha(restored - 1)
 
@@ -117,7 +128,7 @@ def two_databases() -> Iterator[tuple[str, str]]:
 def test_a_pg_dump_restores_into_a_new_database_that_serves(two_databases, tmp_path):
     source, target = two_databases
     libpq = [u.replace("postgresql+psycopg://", "postgresql://", 1) for u in (source, target)]
-    with LiveServer(source, extra_env={"SHIPLANE_BOOTSTRAP_TOKEN": TOKEN}, args=["--migrate"]) as server:
+    with serving(source, "--migrate") as server:
         ids = [register(server.url, n) for n in range(5)]
         before = httpx.get(f"{server.url}/api/v1/deploys", headers=AUTH, timeout=10).json()["items"]
 
@@ -127,7 +138,7 @@ def test_a_pg_dump_restores_into_a_new_database_that_serves(two_databases, tmp_p
     subprocess.run(["pg_restore", "--no-owner", "-d", libpq[1], str(dump)], check=True, timeout=120)
 
     # No --migrate: the restored schema is current, so serve starts as it would after a restore.
-    with LiveServer(target, extra_env={"SHIPLANE_BOOTSTRAP_TOKEN": TOKEN}) as restored:
+    with serving(target) as restored:
         after = httpx.get(f"{restored.url}/api/v1/deploys", headers=AUTH, timeout=10).json()["items"]
         assert after == before
         # The sequences came along: a new deploy gets the next id, not a clash.

@@ -142,7 +142,8 @@ def test_it_runs_on_the_hosts_postgresql_with_a_separate_worker(image, fresh_pg)
         assert created.status_code == 201, created.text
         listed = httpx.get(f"{api.url}/api/v1/deploys", headers=AUTH, timeout=10).json()["items"]
         assert [d["sha"] for d in listed] == [sha(7)]
-        assert worker.state("{{.State.Running}}") == "true", worker.logs()
+        # Up and running (it says so once its SIGTERM receiver is in place) on the same database.
+        worker.wait_log("shiplane worker running on postgresql")
 
         _, code = worker.stop()
         assert code == 0, f"the worker did not stop cleanly on SIGTERM (exit {code}): {worker.logs()}"
