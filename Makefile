@@ -39,6 +39,7 @@ services:
 	bash scripts/prometheus.sh
 	bash scripts/haproxy.sh
 	bash scripts/oidc-provider.sh
+	bash scripts/container-tools.sh
 
 clean:
 	rm -rf $(VENV) shiplane.db shiplane.db-wal shiplane.db-shm .pytest_cache

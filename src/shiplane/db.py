@@ -16,8 +16,11 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import os
+import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import JSON, DateTime, MetaData, String, TypeDecorator, create_engine, event
@@ -193,6 +196,32 @@ class Database:
                 conn.info.pop("bus", None)
         for callback in callbacks:
             callback()
+
+    def backup_sqlite(self, path: str | os.PathLike[str]) -> int:
+        """Copy the SQLite database to ``path`` (a new file) while others read and write it.
+
+        SQLite's online backup API in one step: the copy is one read snapshot, so it is
+        consistent, and in WAL mode writers go on meanwhile. Written beside ``path`` and
+        renamed into place, as a single file (rollback journal, no ``-wal``). Returns its size.
+        """
+        target = Path(path)
+        partial = target.with_name(f".{target.name}.partial")
+        partial.unlink(missing_ok=True)
+        with self.engine.connect() as conn:
+            source = conn.connection.driver_connection
+            copy = sqlite3.connect(partial)
+            try:
+                source.backup(copy)
+                copy.execute("PRAGMA journal_mode=DELETE")
+                (ok,) = copy.execute("PRAGMA quick_check").fetchone()
+                if ok != "ok":
+                    raise RuntimeError(f"the copy failed its check: {ok}")
+            finally:
+                copy.close()
+        with open(partial, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(partial, target)
+        return target.stat().st_size
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:

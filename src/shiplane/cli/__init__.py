@@ -18,7 +18,7 @@ from shiplane.cli import accounts, deploys, dora, health, locks, server
 app = typer.Typer(
     help="Shiplane: deployment mission control.", no_args_is_help=True, add_completion=False, rich_markup_mode=None
 )
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema and backups.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration file.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 user_app = typer.Typer(help="Dashboard users.", no_args_is_help=True)
@@ -36,6 +36,7 @@ app.command()(locks.unlock)
 app.command()(health.judge)
 app.command()(dora.dora)
 db_app.command("upgrade")(server.db_upgrade)
+db_app.command("backup")(server.db_backup)
 config_app.command("check")(server.config_check)
 token_app.command("create")(accounts.token_create)
 user_app.command("create")(accounts.user_create)

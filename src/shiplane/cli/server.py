@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -48,6 +49,20 @@ def serve(
 
 def worker(config: ConfigOpt = None) -> None:
     """Run the background worker only (scheduler and outbound deliveries)."""
+    import signal
+
+    # SIGTERM stops the worker like Ctrl-C, from the very start: as PID 1 in a container a
+    # signal without a handler is ignored, and `podman stop` or Kubernetes would wait, then kill.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        _run_worker(config)
+    except KeyboardInterrupt:
+        err.print("shiplane worker stopped")
+
+
+def _run_worker(config: str | None) -> None:
+    import signal
+
     import anyio
 
     from shiplane.app import OutdatedSchema, make_worker, new_context, prepare_database
@@ -62,18 +77,22 @@ def worker(config: ConfigOpt = None) -> None:
         fail(str(exc), 3)
     ctx = new_context(settings, db)
     ctx.enforcement = Enforcement(settings, db, ctx.schedule)
-    err.print(f"shiplane worker running on {db.engine.url.render_as_string(hide_password=True)}")
 
     async def main() -> None:
         try:
-            await make_worker(ctx).run_forever()
+            # Once running, SIGTERM cancels the worker between awaits: the receiver is in place
+            # before the worker starts, so no signal lands in the middle of a tick's own code.
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                err.print(f"shiplane worker running on {db.engine.url.render_as_string(hide_password=True)}")
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(make_worker(ctx).run_forever)
+                    async for _ in signals:
+                        tg.cancel_scope.cancel()
+                        break
         finally:
             await ctx.enforcement.close()
 
-    try:
-        anyio.run(main)
-    except KeyboardInterrupt:
-        pass
+    anyio.run(main)
 
 
 def db_upgrade(config: ConfigOpt = None) -> None:
@@ -85,6 +104,29 @@ def db_upgrade(config: ConfigOpt = None) -> None:
     db = Database(settings.database_url, pool_size=1)
     migrate.upgrade(db.engine)
     out.print(f"database at revision {migrate.current(db.engine)}")
+
+
+def db_backup(
+    path: Annotated[Path, typer.Argument(help="The file to write: a new one.", show_default=False)],
+    config: ConfigOpt = None,
+) -> None:
+    """Copy the SQLite database to PATH while it serves (SQLite's online backup). PostgreSQL: use pg_dump."""
+    from shiplane import migrate
+    from shiplane.db import Database
+
+    settings = settings_or_exit(config)
+    db = Database(settings.database_url, pool_size=1)
+    if not db.is_sqlite:
+        fail("this database is PostgreSQL: back it up with pg_dump -Fc (see docs/operations.md, Backups)", 2)
+    source = db.engine.url.database
+    if not source or source == ":memory:" or not Path(source).is_file():
+        fail(f"no SQLite database at {source!r}", 2)
+    if path.exists():
+        fail(f"{path} exists: name a new file", 2)
+    if not path.parent.is_dir():
+        fail(f"no such directory: {path.parent}", 2)
+    size = db.backup_sqlite(path)
+    out.print(f"{source} copied to {path} ({size:,} bytes, revision {migrate.current(db.engine)})", markup=False)
 
 
 def config_check(
