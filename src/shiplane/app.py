@@ -8,7 +8,6 @@ import logging
 import sys
 import time
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from typing import Any
 
 import anyio
@@ -223,12 +222,12 @@ _GAUGE_TTL = 60.0  # seconds: scrapes come every 15-60 s; DORA over 30 days need
 
 def _gauge_values(conn: Any, settings: Settings) -> dict[str, float | None]:
 
-    now = clock.now()
+    since, until = dora.window(clock.now())
     try:
         report = dora.report(
             conn,
-            since=now - timedelta(days=30),
-            until=now,
+            since=since,
+            until=until,
             tz=settings.config.dora.timezone,
             failure_states=tuple(settings.config.dora.failure_states),
         )

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -30,11 +30,11 @@ def instant(value: str | None, field: str) -> datetime | None:
 
 
 def default_range(since: datetime | None, until: datetime | None, now: datetime) -> tuple[datetime, datetime]:
-    """Default: the 30 days up to the end of today (UTC)."""
+    """Default: the last 30 days up to now, the window of the Prometheus gauges too (SPEC §8.9)."""
     if until is None:
-        until = datetime.combine(now.date() + timedelta(days=1), time(), UTC)
+        until = now if since is None or since < now else since + service.WINDOW
     if since is None:
-        since = until - timedelta(days=30)
+        since = until - service.WINDOW
     return since, until
 
 
