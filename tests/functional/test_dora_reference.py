@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import random
-from bisect import bisect_right
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
