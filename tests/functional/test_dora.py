@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import update
 
-from shiplane.tables.deploys import deploys
 from shiplane.clock import parse_iso as clock_parse
+from shiplane.tables.deploys import deploys
 from tests.conftest import sha
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday
