@@ -451,6 +451,7 @@ ROUTE_STATUSES: dict[tuple[str, str], dict[str, str]] = {
     ("post", "/api/v1/deploys/{deploy_id}/health"): {"404": "No such deploy"},
     ("post", "/api/v1/incidents"): {"201": "A new incident, or a new state of one", "404": "Unknown service or environment"},
     ("get", "/api/v1/dora"): {"404": "Unknown service or environment"},
+    ("get", "/api/v1/dora/deploys"): {"404": "Unknown service or environment"},
     ("post", "/hooks/github"): {"400": "Signed, but not a payload Shiplane can read", "401": "Bad or missing signature", "404": "[forges.github] is not configured"},
     ("post", "/hooks/bitbucket"): {"400": "Signed, but not a payload Shiplane can read", "401": "Bad or missing signature", "404": "[forges.bitbucket] is not configured"},
     ("post", "/hooks/gitlab"): {"400": "Signed, but not a payload Shiplane can read", "401": "Bad or missing token", "404": "[forges.gitlab] is not configured"},

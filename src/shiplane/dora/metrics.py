@@ -353,18 +353,23 @@ def shipped(
         # One backward pass gives, for every deploy, when the next restoring
         # deploy after it went out; recovery is then O(1) per failure.
         recovered_at: list[float | None] = [None] * len(scope)
-        next_restore = math.inf
+        restored_by: list[int | None] = [None] * len(scope)
+        next_restore, next_restore_id = math.inf, None
         for i in range(len(scope) - 1, -1, -1):
             if failed[i]:
-                at = min(next_restore, resolved.get(scope[i].id, math.inf))
+                by_incident = resolved.get(scope[i].id, math.inf)
+                at = min(next_restore, by_incident)
                 recovered_at[i] = at if at != math.inf else None
+                if next_restore != math.inf and next_restore <= by_incident:
+                    restored_by[i] = next_restore_id
             if restores[i]:
-                next_restore = ts[i]
+                next_restore, next_restore_id = ts[i], scope[i].id
 
         for i, d in enumerate(scope):
             if not lo <= ts[i] < hi:
                 continue
             back = recovered_at[i]
+            fix_forward = i > 0 and failed[i - 1] and _unrecovered(recovered_at[i - 1], ts[i])
             out.append(
                 Shipped(
                     id=d.id,
@@ -372,8 +377,10 @@ def shipped(
                     failed=failed[i],
                     # still-open failures have no duration yet
                     recovery=max(0.0, back - ts[i]) if failed[i] and back is not None else None,
-                    rework=d.rollback or (i > 0 and failed[i - 1] and _unrecovered(recovered_at[i - 1], ts[i])),
+                    rework=d.rollback or fix_forward,
                     service=d.service,
+                    restored_by=restored_by[i],
+                    rework_after=scope[i - 1].id if fix_forward else None,
                 )
             )
 

@@ -10,7 +10,7 @@ from shiplane import clock
 from shiplane.auth import deps
 from shiplane.auth.service import Principal
 from shiplane.context import AppContext, context
-from shiplane.dora import refresh, service
+from shiplane.dora import explain, refresh, service
 from shiplane.errors import Invalid
 from shiplane.schemas import SLUG_PATTERN, in_range
 
@@ -62,5 +62,34 @@ async def dora(
         bucket=bucket,
         tz=config.timezone,
         failure_states=tuple(config.failure_states),
+    )
+    return JSONResponse(body)
+
+
+@router.get("/deploys", summary="The deploys behind a DORA figure, newest first, each with its contribution and reason")
+async def dora_deploys(
+    ctx: Annotated[AppContext, Depends(context)],
+    _: Annotated[Principal, Depends(deps.viewer)],
+    metric: Literal["deploys", "failed", "lead_time", "recovery", "rework"] = "deploys",
+    environment: Annotated[str | None, Query(pattern=SLUG_PATTERN)] = None,
+    service_: Annotated[str | None, Query(alias="service", pattern=SLUG_PATTERN)] = None,
+    since: Annotated[str | None, Query(max_length=40, description="inclusive; a date means midnight UTC")] = None,
+    until: Annotated[str | None, Query(max_length=40, description="exclusive")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> JSONResponse:
+    start, end = default_range(instant(since, "since"), instant(until, "until"), clock.now())
+    config = ctx.settings.config.dora
+    body = await ctx.db.run_long_read(
+        explain.deploys_behind,
+        metric=metric,
+        since=start,
+        until=end,
+        environment=environment,
+        service=service_,
+        tz=config.timezone,
+        failure_states=tuple(config.failure_states),
+        limit=limit,
+        cursor=cursor,
     )
     return JSONResponse(body)

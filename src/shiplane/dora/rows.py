@@ -68,7 +68,7 @@ _other = deploy_commits.alias("other")
 _shipper = deploys.alias("shipper")
 # A commit counts for the counted deploy of its scope that shipped it first (by deploy
 # time, then id): none of its other shippers there is earlier (ix_deploy_commits_sha).
-_FIRST_SHIPPED = ~exists().where(
+FIRST_SHIPPED = ~exists().where(
     _other.c.sha == deploy_commits.c.sha,
     _other.c.deploy_id != deploy_commits.c.deploy_id,
     _shipper.c.id == _other.c.deploy_id,
@@ -83,7 +83,7 @@ _FIRST_SHIPPED = ~exists().where(
 _RANGE_CHANGES = {
     s: select(deploy_commits.c.deploy_id, deploy_commits.c.committed_at, deploy_commits.c.sha)
     .join(deploys, deploys.c.id == deploy_commits.c.deploy_id)
-    .where(*_in_range(s), _FIRST_SHIPPED)
+    .where(*_in_range(s), FIRST_SHIPPED)
     for s in (False, True)
 }
 _INCIDENTS_OF = select(incidents.c.deploy_id, incidents.c.started_at, incidents.c.resolved_at).where(

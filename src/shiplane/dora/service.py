@@ -68,6 +68,19 @@ def _ids(conn: Connection, environment: str, service: str | None) -> tuple[int, 
     return env_id, svc_id
 
 
+def scope(
+    conn: Connection, *, environment: str | None, service: str | None, since: datetime, until: datetime
+) -> tuple[str, int, int | None, datetime]:
+    """Check the range, resolve the scope: (environment slug, environment id, service id or None, since)."""
+    if until <= since:
+        raise Invalid("until", "must be after since")
+    if until - since > MAX_RANGE:
+        raise Invalid("since", "the range may span at most 1,096 days")
+    environment = environment or default_environment(conn)
+    env_id, svc_id = _ids(conn, environment, service)
+    return environment, env_id, svc_id, since
+
+
 def report(
     conn: Connection,
     *,
@@ -85,14 +98,8 @@ def report(
     local days), else, and for partial days, from the deploys themselves:
     the two ways give the same numbers.
     """
-    if until <= since:
-        raise Invalid("until", "must be after since")
-    if until - since > MAX_RANGE:
-        raise Invalid("since", "the range may span at most 1,096 days")
-    environment = environment or default_environment(conn)
-    env_id, svc_id = _ids(conn, environment, service)
+    environment, env_id, svc_id, requested = scope(conn, environment=environment, service=service, since=since, until=until)
     # Days before the first deploy would only dilute the frequency: start where tracking began.
-    requested = since
     since = clip(since, until, tracking_start(conn, env_id, tz))
     starts = metrics.bucket_starts(since, until, bucket, tz)  # type: ignore[arg-type]
     failing = tuple(sorted(set(failure_states)))

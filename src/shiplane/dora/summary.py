@@ -35,6 +35,8 @@ class Shipped:
     service: str = ""
     leads: list[float] = field(default_factory=list)  # lead time of every change it first shipped
     unknown: int = 0  # changes it first shipped that have no date
+    restored_by: int | None = None  # the deploy whose restore ended its failure (None: an incident's resolution, or open)
+    rework_after: int | None = None  # a fix-forward: the failed deploy before it, still failing when it went out
 
 
 @dataclass
