@@ -93,6 +93,7 @@ SERVICE_WINDOW = timedelta(days=90)
 YEAR_WINDOW = timedelta(days=365)
 SERVICE_TARGET_P95_MS = 50.0
 YEAR_TARGET_MS = 1000.0
+DRILL_TARGET_MS = 100.0  # the first page of GET /api/v1/dora/deploys, one metric over a year
 CHANGES_TARGET_MS = 1000.0
 
 NOISY_OTHER_CPU = 0.25  # cores used by unrelated processes above which the summary warns
@@ -777,6 +778,7 @@ def part_dora(db_name: str, url: str, args: argparse.Namespace) -> tuple[list[Ro
             )
             rows.append(raw_row)
             print(f"  {db_name:<10} all services, 1 year, from the deploys: {ms:8.0f} ms", flush=True)
+        rows.extend(drilldown(db, db_name, since365, args))
         rows.extend(stale_marks(db, db_name, run, since365))
 
         if not args.no_breakdown:
@@ -787,6 +789,33 @@ def part_dora(db_name: str, url: str, args: argparse.Namespace) -> tuple[list[Ro
         return rows, year, diag
     finally:
         db.dispose()
+
+
+def drilldown(db: Any, db_name: str, since: datetime, args: argparse.Namespace) -> list[Row]:
+    """GET /api/v1/dora/deploys in-process: the first page (50) of each metric over a year, all
+    services and one service, `--drill-runs` times each; target: each first page <= 100 ms."""
+    from shiplane.dora import explain
+
+    out = []
+    for service in (None, "svc3"):
+        for metric in explain.METRICS:
+            times, sizes = [], []
+            for _ in range(args.drill_runs):
+                def call(metric: str = metric, service: str | None = service) -> dict[str, Any]:
+                    with db.read() as conn:
+                        return explain.deploys_behind(conn, metric=metric, since=since, until=END, service=service)
+
+                ms, page = timed(call)
+                times.append(ms)
+                sizes.append(len(page["items"]))
+            scope = "all services" if service is None else "one service"
+            row = Row(f"drill-down {metric}, {scope}, 1 year, first page (x{len(times)})", db_name, "in-process", times,
+                      DRILL_TARGET_MS, "each")
+            row.notes.append(f"{sizes[-1]} items on the page")
+            out.append(row)
+            print(f"  {db_name:<10} drill-down {metric:<9} {scope:<12} p50 {row.pct(50):7.1f} ms  max {max(times):7.1f} ms"
+                  f"  ({sizes[-1]} items)", flush=True)
+    return out
 
 
 def stale_marks(db: Any, db_name: str, run: Callable[..., tuple[float, Any]], since: datetime) -> list[Row]:
@@ -1332,6 +1361,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--services", type=int, default=200)
     p.add_argument("--runs", type=int, default=50, help="one-service reports per database (default 50)")
     p.add_argument("--year-runs", type=int, default=3, help="all-services one-year reports (default 3)")
+    p.add_argument("--drill-runs", type=int, default=5, help="first pages of each drill-down list (default 5)")
     p.add_argument("--git-commits", type=int, default=1000)
     p.add_argument("--range", type=int, default=500, help="commits between the two deploys (default 500)")
     p.add_argument("--git-runs", type=int, default=5)
