@@ -1,8 +1,9 @@
 """The deploys behind a DORA figure, newest first, each with what it contributes and why (SPEC §8.9).
 
-`deploys_behind` walks back from the end of the range in windows that grow four times each
-step, computing the exact facts of each window with `rows.facts` (the same facts the report
-adds up), until it has a page. The first page of a common metric therefore reads an hour or a
+`deploys_behind` walks back from the end of the range in windows — the next one sized by the
+rate of matching deploys seen so far, four times longer while none was seen — computing the
+exact facts of each window with `rows.facts` (the same facts the report adds up), until it
+has a page. The first page of a common metric therefore reads an hour or a
 few of deploys, not the year; a cursor (the last deploy's time and id) continues from there.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, exists, or_, select
 from sqlalchemy.engine import Connection
 
 from shiplane.clock import iso
@@ -76,14 +77,55 @@ def deploys_behind(
         end = min(until, at + TICK)
     found: list[Shipped] = []
     window = FIRST_WINDOW
+    if metric in ("failed", "recovery"):
+        # The failed deploys are known from their rows (health, a DORA failure, an incident):
+        # find the page's newest first through the environment's time index, then compute the
+        # exact facts of just the span they cover.
+        cut = (at, ident) if cursor else (until, 0)  # strictly before the cursor's deploy, or until
+        picked = conn.execute(
+            _failed_candidates(svc_id is not None, failing),
+            {"eid": env_id, "sid": svc_id, "lo": since, "cat": cut[0], "cid": cut[1], "n": limit + 1},
+        ).all()
+        if not picked:
+            end = since  # nothing failed in range: no facts to read
+        else:
+            lo = min(r.deployed_at for r in picked)
+            found = [
+                f
+                for f in rows.facts(conn, environment_id=env_id, service_id=svc_id, lo=lo, hi=end, failure_states=failing,
+                                    with_changes=False)
+                if f.failed and (after is None or (f.at, f.id) < after)
+            ]
+            end = since
+    elif metric == "rework":
+        # Rework is a rollback, or the deploy after a failed one: the newest of those rows size
+        # the first window (the walk below goes on if it holds fewer than a page).
+        cut = (at, ident) if cursor else (until, 0)
+        params = {"eid": env_id, "sid": svc_id, "lo": since, "cat": cut[0], "cid": cut[1], "n": limit + 1}
+        times = sorted(
+            [r.deployed_at for r in conn.execute(_failed_candidates(svc_id is not None, failing, rollbacks=True), params)],
+            reverse=True,
+        )
+        if times:
+            window = max(FIRST_WINDOW, end - times[min(limit, len(times) - 1)])
     while end > since:
         lo = max(since, end - window)
-        for f in rows.facts(conn, environment_id=env_id, service_id=svc_id, lo=lo, hi=end, failure_states=failing):
+        found_here = rows.facts(
+            conn, environment_id=env_id, service_id=svc_id, lo=lo, hi=end, failure_states=failing,
+            with_changes=metric == "lead_time",  # the page's own commits are read below, for its 50 deploys only
+        )
+        for f in found_here:
             if wanted(f) and (after is None or (f.at, f.id) < after):
                 found.append(f)
         if len(found) > limit:
             break
-        end, window = lo, window * GROWTH
+        # Next, a window that should hold the rest at the rate seen so far (at least GROWTH times
+        # longer when nothing was found yet): two or three reads for a page, not a dozen.
+        walked = (until if after is None else min(until, at + TICK)) - lo
+        rate = len(found) / walked.total_seconds() if found else 0.0
+        wanted_more = limit + 1 - len(found)
+        estimate = timedelta(seconds=1.5 * wanted_more / rate) if rate else window * GROWTH
+        end, window = lo, max(window * GROWTH if not rate else window, estimate)
     found.sort(key=lambda f: (f.at, f.id), reverse=True)
     page = found[:limit]
     items = _items(conn, page, failing)
@@ -102,6 +144,39 @@ def deploys_behind(
         "items": items,
         "next_cursor": next_cursor,
     }
+
+
+_FAILED: dict[tuple[bool, tuple[str, ...], bool], Any] = {}
+
+
+def _failed_candidates(one_service: bool, failing: tuple[str, ...], rollbacks: bool = False) -> Any:
+    """Counted deploys from ``lo`` up to (not including) the deploy ``(cat, cid)`` that fail (as
+    `rows.facts` decides; with `rollbacks`, rollbacks too), newest first, at most ``n``."""
+    key = (one_service, failing, rollbacks)
+    if key not in _FAILED:
+        had_incident = exists().where(incidents.c.deploy_id == deploys.c.id)
+        where = [
+            deploys.c.environment_id == bindparam("eid"),
+            deploys.c.deployed_at >= bindparam("lo"),
+            deploys.c.deployed_at <= bindparam("cat"),  # an index range; the tie is settled by id below
+            or_(deploys.c.deployed_at < bindparam("cat"), deploys.c.id < bindparam("cid")),
+            deploys.c.status.in_(rows.COUNTED),
+            or_(
+                deploys.c.health_state.in_(failing),
+                deploys.c.dora_failure.is_not(None),
+                had_incident,
+                *([deploys.c.rollback_of.is_not(None)] if rollbacks else []),
+            ),
+        ]
+        if one_service:
+            where.append(deploys.c.service_id == bindparam("sid"))
+        _FAILED[key] = (
+            select(deploys.c.id, deploys.c.deployed_at)
+            .where(*where)
+            .order_by(deploys.c.deployed_at.desc(), deploys.c.id.desc())
+            .limit(bindparam("n"))
+        )
+    return _FAILED[key]
 
 
 def _items(conn: Connection, page: list[Shipped], failing: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -147,8 +147,13 @@ def facts(
     lo: datetime,
     hi: datetime,
     failure_states: Sequence[str],
+    with_changes: bool = True,
 ) -> list[metrics.Shipped]:
-    """`metrics.Shipped` of every counted deploy of the scope in ``[lo, hi)``, exactly."""
+    """`metrics.Shipped` of every counted deploy of the scope in ``[lo, hi)``, exactly.
+
+    ``with_changes=False`` leaves lead times out (no commit is read): for callers that
+    need only the other facts (the drill-down of failures, recoveries, rework).
+    """
     one = service_id is not None
     params: dict[str, Any] = {"eid": environment_id, "lo": lo, "hi": hi}
     if one:
@@ -180,7 +185,11 @@ def facts(
             attached = {r.deploy_id for r in conn.execute(_INCIDENTS_OF, {"ids": [r.id for r in after]})}
             known += [_deploy(r, attached) for r in after]
 
-    changes = [metrics.Change(r.deploy_id, r.committed_at, r.sha) for r in conn.execute(_RANGE_CHANGES[one], params)]
+    changes = (
+        [metrics.Change(r.deploy_id, r.committed_at, r.sha) for r in conn.execute(_RANGE_CHANGES[one], params)]
+        if with_changes
+        else []
+    )
     found = [metrics.Incident(r.deploy_id, r.started_at, r.resolved_at) for r in incident_rows]
     return metrics.shipped(known, changes, found, since=lo, until=hi, failure_states=failing)
 
