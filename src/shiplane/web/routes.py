@@ -23,7 +23,7 @@ from shiplane.context import AppContext, get_context
 from shiplane.dora import explain as dora_explain
 from shiplane.dora import routes as dora_routes
 from shiplane.dora import service as dora_service
-from shiplane.dora.metrics import BANDS
+from shiplane.dora.metrics import BANDS, bucket_starts
 from shiplane.enforcement import sync
 from shiplane.errors import DomainError, UnknownEnvironment
 from shiplane.health import service as health_service
@@ -308,8 +308,10 @@ async def dora_page(
     except DomainError as exc:
         error = str(exc)
     trends = {k: Markup(v) for k, v in views.trend_charts(report).items()} if report else {}
+    # The last bucket is partial when the range ends inside it (always so for a range up to now).
+    partial = bool(report and report["series"]) and bucket_starts(until, until + timedelta(seconds=1), bucket, config.timezone)[0] != until
     return _page(request, "dora.html", session, report=report, error=error, service=service, days=span, trends=trends,
-                 bucket=bucket, catalog=catalog, bands=BANDS, environment=environment)
+                 bucket=bucket, catalog=catalog, bands=BANDS, environment=environment, partial=partial)
 
 
 @router.get("/dora/deploys")
