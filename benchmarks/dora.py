@@ -93,6 +93,7 @@ SERVICE_WINDOW = timedelta(days=90)
 YEAR_WINDOW = timedelta(days=365)
 SERVICE_TARGET_P95_MS = 50.0
 YEAR_TARGET_MS = 1000.0
+DRILL_TARGET_MS = 100.0  # the first page of GET /api/v1/dora/deploys, one metric over a year
 CHANGES_TARGET_MS = 1000.0
 
 NOISY_OTHER_CPU = 0.25  # cores used by unrelated processes above which the summary warns
@@ -777,6 +778,7 @@ def part_dora(db_name: str, url: str, args: argparse.Namespace) -> tuple[list[Ro
             )
             rows.append(raw_row)
             print(f"  {db_name:<10} all services, 1 year, from the deploys: {ms:8.0f} ms", flush=True)
+        rows.extend(drilldown(db, db_name, since365, args))
         rows.extend(stale_marks(db, db_name, run, since365))
 
         if not args.no_breakdown:
@@ -787,6 +789,63 @@ def part_dora(db_name: str, url: str, args: argparse.Namespace) -> tuple[list[Ro
         return rows, year, diag
     finally:
         db.dispose()
+
+
+def part_drill(db_name: str, url: str, args: argparse.Namespace) -> list[Row]:
+    """The drill-down's first pages, beside the one-service 90-day report measured in the same run."""
+    from shiplane.db import Database
+    from shiplane.dora.service import report
+
+    db = Database(url)
+    try:
+        since90 = END - SERVICE_WINDOW
+        times, cpu = [], []
+        for slug in service_windows(args.services, args.runs):
+            def call(slug: str = slug) -> dict[str, Any]:
+                with db.read() as conn:
+                    return report(conn, since=since90, until=END, service=slug)
+
+            c0 = time.process_time()
+            times.append(timed(call)[0])
+            cpu.append((time.process_time() - c0) * 1000)
+        row = Row(f"one service, 90 days (x{len(times)})", db_name, "in-process", times, SERVICE_TARGET_P95_MS, "p95")
+        row.notes.append(f"process CPU p50 {statistics.median(cpu):.1f} ms, p95 {sorted(cpu)[int(0.95 * (len(cpu) - 1))]:.1f} ms")
+        print(f"  {db_name:<10} one service, 90 days  p50 {row.pct(50):7.1f} ms  p95 {row.pct(95):7.1f} ms (reference;"
+              f" {row.notes[-1]})", flush=True)
+        return [row, *drilldown(db, db_name, END - YEAR_WINDOW, args)]
+    finally:
+        db.dispose()
+
+
+def drilldown(db: Any, db_name: str, since: datetime, args: argparse.Namespace) -> list[Row]:
+    """GET /api/v1/dora/deploys in-process: the first page (50) of each metric over a year, all
+    services and one service, `--drill-runs` times each; target: each first page <= 100 ms."""
+    from shiplane.dora import explain
+
+    out = []
+    for service in (None, "svc3"):
+        for metric in explain.METRICS:
+            times, sizes, cpu = [], [], []
+            for _ in range(args.drill_runs):
+                def call(metric: str = metric, service: str | None = service) -> dict[str, Any]:
+                    with db.read() as conn:
+                        return explain.deploys_behind(conn, metric=metric, since=since, until=END, service=service)
+
+                c0 = time.process_time()
+                ms, page = timed(call)
+                # This process's CPU time: on SQLite (in-process) the work itself, whatever else runs.
+                cpu.append((time.process_time() - c0) * 1000)
+                times.append(ms)
+                sizes.append(len(page["items"]))
+            scope = "all services" if service is None else "one service"
+            row = Row(f"drill-down {metric}, {scope}, 1 year, first page (x{len(times)})", db_name, "in-process", times,
+                      DRILL_TARGET_MS, "each")
+            cpu_text = f"process CPU p50 {statistics.median(cpu):.1f} ms, max {max(cpu):.1f} ms"
+            row.notes.append(f"{sizes[-1]} items on the page; {cpu_text}")
+            out.append(row)
+            print(f"  {db_name:<10} drill-down {metric:<9} {scope:<12} p50 {row.pct(50):7.1f} ms  max {max(times):7.1f} ms"
+                  f"  ({sizes[-1]} items; {cpu_text})", flush=True)
+    return out
 
 
 def stale_marks(db: Any, db_name: str, run: Callable[..., tuple[float, Any]], since: datetime) -> list[Row]:
@@ -1326,12 +1385,16 @@ def print_summary(
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Benchmark Shiplane's DORA report and change tracking.")
     p.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
-    p.add_argument("--parts", default="dora,http,changes", help="comma-separated subset of dora,http,changes")
+    p.add_argument(
+        "--parts", default="dora,http,changes",
+        help="comma-separated subset of dora,http,changes,drill (drill: the drill-down beside the 90-day report only)",
+    )
     p.add_argument("--deploys", type=int, default=1_000_000)
     p.add_argument("--commits", type=int, default=5_000_000)
     p.add_argument("--services", type=int, default=200)
     p.add_argument("--runs", type=int, default=50, help="one-service reports per database (default 50)")
     p.add_argument("--year-runs", type=int, default=3, help="all-services one-year reports (default 3)")
+    p.add_argument("--drill-runs", type=int, default=5, help="first pages of each drill-down list (default 5)")
     p.add_argument("--git-commits", type=int, default=1000)
     p.add_argument("--range", type=int, default=500, help="commits between the two deploys (default 500)")
     p.add_argument("--git-runs", type=int, default=5)
@@ -1363,8 +1426,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     args = p.parse_args(argv)
     args.parts = {x.strip() for x in args.parts.split(",") if x.strip()}
-    if args.parts - {"dora", "http", "changes"}:
-        p.error(f"unknown part(s): {', '.join(sorted(args.parts - {'dora', 'http', 'changes'}))}")
+    if args.parts - {"dora", "http", "changes", "drill"}:
+        p.error(f"unknown part(s): {', '.join(sorted(args.parts - {'dora', 'http', 'changes', 'drill'}))}")
     if args.range >= args.git_commits:
         p.error("--range must be below --git-commits")
     return args
@@ -1375,7 +1438,7 @@ def main(argv: list[str]) -> int:
     api.NO_WORKER = not args.worker
     command = shlex.join([os.path.relpath(sys.executable, ROOT), os.path.relpath(__file__, ROOT), *argv])
     dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
-    needs_db = bool(args.parts & {"dora", "http"})
+    needs_db = bool(args.parts & {"dora", "http", "drill"})
     pg = Postgres(args.pg_url) if "postgresql" in dbs and needs_db else None
     workdir = Path(tempfile.mkdtemp(prefix="shiplane-bench-dora-"))
 
@@ -1421,6 +1484,9 @@ def main(argv: list[str]) -> int:
                     rows.extend(r)
                     diag.extend(d)
                     years[db_name] = year
+                if "drill" in args.parts and "dora" not in args.parts:
+                    print(f"drill: GET /api/v1/dora/deploys in-process on {db_name}", flush=True)
+                    rows.extend(part_drill(db_name, url, args))
                 if "http" in args.parts:
                     rows.extend(part_http(db_name, url, workdir, pg if db_name == "postgresql" else None, year, args))
             except (RuntimeError, OSError, subprocess.SubprocessError) as exc:

@@ -8,7 +8,6 @@ import logging
 import sys
 import time
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from typing import Any
 
 import anyio
@@ -225,12 +224,12 @@ _GAUGE_TTL = 60.0  # seconds: scrapes come every 15-60 s; DORA over 30 days need
 
 def _gauge_values(conn: Any, settings: Settings) -> dict[str, float | None]:
 
-    now = clock.now()
+    since, until = dora.window(clock.now())
     try:
         report = dora.report(
             conn,
-            since=now - timedelta(days=30),
-            until=now,
+            since=since,
+            until=until,
             tz=settings.config.dora.timezone,
             failure_states=tuple(settings.config.dora.failure_states),
         )
@@ -479,6 +478,7 @@ ROUTE_STATUSES: dict[tuple[str, str], dict[str, str]] = {
     ("post", "/api/v1/deploys/{deploy_id}/health"): {"404": "No such deploy"},
     ("post", "/api/v1/incidents"): {"201": "A new incident, or a new state of one", "404": "Unknown service or environment"},
     ("get", "/api/v1/dora"): {"404": "Unknown service or environment"},
+    ("get", "/api/v1/dora/deploys"): {"404": "Unknown service or environment"},
     ("post", "/hooks/github"): {"400": "Signed, but not a payload Shiplane can read", "401": "Bad or missing signature", "404": "[forges.github] is not configured"},
     ("post", "/hooks/bitbucket"): {"400": "Signed, but not a payload Shiplane can read", "401": "Bad or missing signature", "404": "[forges.bitbucket] is not configured"},
     ("post", "/hooks/gitlab"): {"400": "Signed, but not a payload Shiplane can read", "401": "Bad or missing token", "404": "[forges.gitlab] is not configured"},

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import update
 
+from shiplane.clock import parse_iso as clock_parse
 from shiplane.tables.deploys import deploys
 from tests.conftest import sha
 
@@ -71,9 +72,14 @@ def test_unknown_scopes_are_404(bob):
 
 
 def test_metrics_exposes_dora_gauges_and_queue_depth(bob, anon):
+    """Why 5: the API's default range and the gauges use one window, the last 30 days."""
+    register(bob, 0, datetime.now(UTC) - timedelta(days=40))  # tracking began before the window
     register(bob, 1, datetime.now(UTC) - timedelta(days=1))
     text = anon.get("/metrics").text
     assert "shiplane_jobs_pending " in text
     line = next(ln for ln in text.splitlines() if ln.startswith("shiplane_dora_deploys_per_day "))
     assert float(line.split()[1]) == pytest.approx(1 / 30)
+    default = bob.get("/api/v1/dora").json()
+    assert default["deploy_frequency"]["per_day"] == pytest.approx(1 / 30)
+    assert clock_parse(default["until"]) - clock_parse(default["since"]) == timedelta(days=30)
     assert "shiplane_http_request_duration_seconds_bucket" in text

@@ -82,10 +82,12 @@ def test_the_rollback_lookup_descends_the_scope_sha_index(db):
     _seed_scope(db)
     plan = _plan(db, *_registration_lookup(db))
     if db.is_sqlite:
-        # One SEARCH of the scope by time (latest), one by sha: never a SCAN of deploys,
-        # and the sha branch on the index whose order serves its ORDER BY (no temp b-tree).
-        assert "SEARCH deploys USING INDEX ix_deploys_scope_sha (service_id=? AND environment_id=? AND sha=?)" in plan
+        # SEARCHes of the scope by time (the latest, the live one, the one live at the new deploy's
+        # time) and one by sha up to that time (SPEC §8.9: rollback_of only ever earlier): never a
+        # SCAN of deploys, and the sha branch on the index whose order serves its ORDER BY (no temp b-tree).
+        assert "SEARCH deploys USING INDEX ix_deploys_scope_sha (service_id=? AND environment_id=? AND sha=? AND deployed_at<?)" in plan
         assert "SEARCH deploys USING INDEX ix_deploys_scope_time (service_id=? AND environment_id=?)" in plan
+        assert "SEARCH deploys USING INDEX ix_deploys_scope_time (service_id=? AND environment_id=? AND deployed_at<?)" in plan
         assert not any(p.startswith("SCAN deploys") or "TEMP B-TREE" in p for p in plan), plan
     else:
         text = "\n".join(plan)

@@ -187,3 +187,25 @@ def test_config_check_online_fails_clearly_when_the_sso_provider_is_unreachable(
     r = run("config", "check", "--online", "--config", str(path), env={"SHIPLANE_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
     assert r.returncode == 1
     assert f"{path}: auth.oidc.issuer: single sign-on is unavailable: OpenID Connect discovery: ConnectError" in r.stderr
+
+
+def test_dora_explain_failed_lists_the_failures_and_why(db, db_url):
+    from datetime import timedelta
+
+    from shiplane import clock
+
+    now = clock.now()
+    with LiveServer(db_url) as server:
+        auth = {"Authorization": f"Bearer {BOB}"}
+        ids = []
+        for n, days in ((1, 3), (2, 2), (1, 1)):  # the third rolls the second back
+            body = {"service": "web", "environment": "production", "sha": sha(n), "finished_at": (now - timedelta(days=days)).isoformat()}
+            ids.append(httpx.post(f"{server.url}/api/v1/deploys", json=body, headers=auth).json()["id"])
+        env = {"SHIPLANE_URL": server.url, "SHIPLANE_TOKEN": BOB}
+        r = run("dora", "--explain", "failed", env=env)
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.strip().splitlines()
+        assert "failed for production" in lines[0] and lines[0].endswith(": 1 deploys")
+        assert f"#{ids[1]}" in lines[1] and f"rolled back by #{ids[2]}" in lines[1]
+        r = run("dora", "--explain", "speed", env=env)
+        assert r.returncode == 1 and "metric" in r.stderr

@@ -36,8 +36,11 @@ def at(hours):
     return MON + timedelta(hours=hours)
 
 
-def dep(id, hours, status="succeeded", health="healthy", rollback=False, service="web", env="production"):
-    return Deploy(id, service, env, at(hours), status, health, rollback)
+def dep(id, hours, status="succeeded", health="healthy", rollback=False, service="web", env="production", failure=None):
+    # A deploy rolled back while it was live carries its DORA failure (deploys.dora_failure).
+    if status == "rolled_back" and failure is None:
+        failure = "rolled back by #0"
+    return Deploy(id, service, env, at(hours), status, health, rollback, failure or None)
 
 
 def inc(deploy_id, resolved_hours, started_hours=0):
@@ -81,9 +84,9 @@ def test_it_computes_the_worked_example_from_the_module_docstring():
 
     assert result == {
         "deploy_frequency": {"count": 6, "per_day": 6 / 7, "band": "high"},
-        "lead_time": {"median_seconds": 16200.0, "p90_seconds": 129600.0, "band": "elite"},
+        "lead_time": {"median_seconds": 16200.0, "p90_seconds": 129600.0, "band": "elite", "unknown_commits": 0},
         "change_failure_rate": {"rate": 2 / 6, "failed": 2, "total": 6, "band": "low"},
-        "recovery_time": {"median_seconds": 4500.0, "band": "high"},
+        "recovery_time": {"median_seconds": 4500.0, "band": "high", "open": 0},
         "rework_rate": {"rate": 2 / 6, "count": 2, "total": 6},
         "series": [
             {"start": "2026-03-02T00:00:00Z", "deploys": 1, "failed": 0, "median_lead_time_seconds": 46800.0},
@@ -101,9 +104,9 @@ def test_it_reports_nothing_for_an_empty_range():
     result = week([], [], [], bucket="week")
     assert result == {
         "deploy_frequency": {"count": 0, "per_day": 0.0, "band": "low"},
-        "lead_time": {"median_seconds": None, "p90_seconds": None, "band": None},
+        "lead_time": {"median_seconds": None, "p90_seconds": None, "band": None, "unknown_commits": 0},
         "change_failure_rate": {"rate": None, "failed": 0, "total": 0, "band": None},
-        "recovery_time": {"median_seconds": None, "band": None},
+        "recovery_time": {"median_seconds": None, "band": None, "open": 0},
         "rework_rate": {"rate": None, "count": 0, "total": 0},
         "series": [{"start": "2026-03-02T00:00:00Z", "deploys": 0, "failed": 0, "median_lead_time_seconds": None}],
     }
@@ -328,7 +331,7 @@ def test_it_measures_lead_time_only_for_changes_that_reached_production_in_range
         Change(99, at(0)),  # an unknown deploy
     ]
     result = week(deploys, changes)["lead_time"]
-    assert result == {"median_seconds": 2 * H, "p90_seconds": pytest.approx(2.8 * H), "band": "elite"}
+    assert result == {"median_seconds": 2 * H, "p90_seconds": pytest.approx(2.8 * H), "band": "elite", "unknown_commits": 0}
 
 
 def test_it_clamps_negative_lead_times_to_zero():
@@ -339,7 +342,7 @@ def test_it_clamps_negative_lead_times_to_zero():
 
 
 def test_it_has_no_lead_time_without_changes():
-    assert week([dep(1, 10)])["lead_time"] == {"median_seconds": None, "p90_seconds": None, "band": None}
+    assert week([dep(1, 10)])["lead_time"] == {"median_seconds": None, "p90_seconds": None, "band": None, "unknown_commits": 0}
 
 
 @pytest.mark.parametrize(
@@ -366,8 +369,13 @@ def test_it_bands_lead_time_by_its_median(lead_hours, expected_band):
         ([dep(1, 1, health="ailing"), dep(2, 2, health="unhealthy")], "ailing", 1, 2),  # a lone state
         ([dep(1, 1, health="no_data")], None, 0, 1),
         ([dep(1, 1, health="pending")], None, 0, 1),
-        # A rolled-back deploy failed whatever its health said.
+        # A rolled-back deploy that was live when it was rolled back failed whatever its health said...
         ([dep(1, 1, status="rolled_back", health="healthy")], None, 1, 1),
+        # ...one rolled back across (never live at the rollback) failed only if its health says so.
+        ([dep(1, 1, status="rolled_back", health="healthy", failure="")], None, 0, 1),
+        ([dep(1, 1, status="rolled_back", health="unhealthy", failure="")], None, 1, 1),
+        # A revert marks a succeeded, healthy deploy as failed.
+        ([dep(1, 1, failure="revert abc1234")], None, 1, 1),
         # Deploys that never reached production neither fail nor count.
         ([dep(1, 1, status="failed", health="unhealthy"), dep(2, 2)], None, 0, 1),
         # Failures outside the range do not count.
@@ -461,7 +469,7 @@ def test_it_orders_deploys_at_the_same_instant_by_id():
 )
 def test_it_bands_recovery_time_by_its_median(recovery_hours, expected_band):
     result = week([dep(1, 1, health="unhealthy"), dep(2, 1 + recovery_hours)])["recovery_time"]
-    assert result == {"median_seconds": pytest.approx(recovery_hours * H), "band": expected_band}
+    assert result == {"median_seconds": pytest.approx(recovery_hours * H), "band": expected_band, "open": 0}
 
 
 # --- rework rate --------------------------------------------------------------

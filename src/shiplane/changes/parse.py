@@ -31,3 +31,27 @@ def issue_keys(text: str, pattern: str = DEFAULT_ISSUE_PATTERN) -> list[str]:
         if key not in found:
             found.append(key)
     return found
+
+
+# Reverts (SPEC §8.7): git's own trailer ("This reverts commit <sha>.", written by `git revert`),
+# GitHub's revert button (title 'Revert "<original title>"', body "Reverts <owner>/<repo>#<n>").
+_REVERTS_COMMIT = re.compile(r"\bThis reverts commit ([0-9a-fA-F]{7,64})\b")
+_REVERT_TITLE = re.compile(r'^Revert "(.+)"\s*$', re.DOTALL)
+_REVERTS_PULL = re.compile(r"\bReverts [\w.-]+/[\w.-]+#(\d+)\b")
+
+
+def reverted_commits(text: str) -> list[str]:
+    """The shas a message says it reverts (``This reverts commit <sha>``), lower case, in order."""
+    return list(dict.fromkeys(m.group(1).lower() for m in _REVERTS_COMMIT.finditer(text or "")))
+
+
+def reverted_title(title: str) -> str | None:
+    """The original title of a ``Revert "<title>"`` pull request, else None."""
+    m = _REVERT_TITLE.match((title or "").strip())
+    return m.group(1) if m else None
+
+
+def reverted_pull(body: str) -> int | None:
+    """The pull request number of GitHub's ``Reverts <owner>/<repo>#<n>`` body line, else None."""
+    m = _REVERTS_PULL.search(body or "")
+    return int(m.group(1)) if m else None

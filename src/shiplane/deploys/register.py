@@ -58,23 +58,32 @@ def _insert_with_event(columns: tuple[str, ...]) -> Any:
     )
 
 
-# Registration needs both the scope's latest deploy and the latest earlier
-# deploy of the same sha (rollback detection): one round trip instead of two.
-_LATEST_AND_PREVIOUS = union_all(
-    select(literal(1).label("which"), LATEST.subquery()),
-    select(
-        literal(2).label("which"),
+# Registration needs the scope's latest deploy (repeats), its latest counted deploy
+# (the gate's health), and for rollback detection the counted deploy just before the
+# new deploy's time and the latest earlier counted deploy of the same sha: one round trip.
+_COUNTED = ("succeeded", "rolled_back")
+
+
+def _counted(*where: Any) -> Any:
+    return (
         joined()
         .where(
             deploys.c.service_id == bindparam("sid"),
             deploys.c.environment_id == bindparam("eid"),
-            deploys.c.sha == bindparam("sha"),
-            deploys.c.status.in_(("succeeded", "rolled_back")),
+            deploys.c.status.in_(_COUNTED),
+            *where,
         )
         .order_by(deploys.c.deployed_at.desc(), deploys.c.id.desc())
         .limit(1)
-        .subquery(),
-    ),
+        .subquery()
+    )
+
+
+_LATEST_AND_PREVIOUS = union_all(
+    select(literal(1).label("which"), LATEST.subquery()),
+    select(literal(2).label("which"), _counted(deploys.c.deployed_at <= bindparam("at"), deploys.c.sha == bindparam("sha"))),
+    select(literal(3).label("which"), _counted(deploys.c.deployed_at <= bindparam("at"))),
+    select(literal(4).label("which"), _counted()),  # the live deploy, for the gate
 )
 
 
@@ -97,7 +106,8 @@ class _GateOutcome:
 def register(conn: Connection, body: DeployIn, *, actor: str, now: datetime, intake: Intake = Intake()) -> Registration:
     svc = catalog_service.service(conn, body.service, auto_create=intake.auto_create, now=now, cache=intake.cache)
     env = catalog_service.environment(conn, body.environment, auto_create=intake.auto_create, now=now, cache=intake.cache)
-    latest, previous_same_sha = _latest_and_previous(conn, svc.id, env.id, body.sha)
+    at = _deploy_time(body, now)
+    latest, previous_same_sha, live_before, live = _latest_and_previous(conn, svc.id, env.id, body.sha, at)
 
     repeat = _repeat_of_latest(conn, body, latest, actor, now)
     if repeat is not None:
@@ -106,14 +116,12 @@ def register(conn: Connection, body: DeployIn, *, actor: str, now: datetime, int
         blocking = in_progress(conn, svc.id, env.id)
         if blocking is not None:
             raise _in_progress_error(blocking)
-    gate = _ask_gate(conn, body, intake, svc, env, latest, actor, now)
+    gate = _ask_gate(conn, body, intake, svc, env, live, actor, now)
 
     tags = list(dict.fromkeys(body.tags))
-    rollback_of = None
-    if latest is not None and latest.sha != body.sha and previous_same_sha is not None:
-        rollback_of = previous_same_sha.id
-        if "rollback" not in tags:
-            tags.append("rollback")
+    rollback_of = _rollback_of(body.sha, previous_same_sha, live_before)
+    if rollback_of is not None and "rollback" not in tags:
+        tags.append("rollback")
 
     values = _deploy_values(body, intake, svc.id, env.id, latest, gate, tags, rollback_of, actor, now)
     registered = {
@@ -125,7 +133,7 @@ def register(conn: Connection, body: DeployIn, *, actor: str, now: datetime, int
     watch.watch_scope(conn, env.id, svc.id, now, intake.cache)
     # The scope's gate reads differently only if a deploy is now in progress,
     # or this deploy replaces an unhealthy latest one.
-    gate_changed = body.status == "started" or (latest is not None and latest.health_state in GATE_BLOCKING_HEALTH)
+    gate_changed = body.status == "started" or (live is not None and live.health_state in GATE_BLOCKING_HEALTH)
     if gate_changed:
         watch.mark_scope_due(conn, env.id, svc.id, now)
     if body.commits:
@@ -151,22 +159,51 @@ def register(conn: Connection, body: DeployIn, *, actor: str, now: datetime, int
     return Registration(to_dict(row), created=True, gate_changed=gate_changed)
 
 
-def _latest_and_previous(conn: Connection, service_id: int, environment_id: int, sha: str) -> tuple[Any, Any]:
-    """The scope's latest deploy, and the latest earlier deploy of this sha (for rollback detection)."""
-    latest = previous_same_sha = None
-    for row in conn.execute(_LATEST_AND_PREVIOUS, {"sid": service_id, "eid": environment_id, "sha": sha}):
-        if row.which == 1:
-            latest = row
-        else:
-            previous_same_sha = row
-    return latest, previous_same_sha
+def _deploy_time(body: DeployIn, now: datetime) -> datetime:
+    """The deploy time the new deploy will get (as `_deploy_values` stores it)."""
+    if body.status == "started":
+        return body.started_at or now
+    return body.finished_at or now
+
+
+def _latest_and_previous(
+    conn: Connection, service_id: int, environment_id: int, sha: str, at: datetime
+) -> tuple[Any, Any, Any, Any]:
+    """The scope's latest deploy; its latest counted deploy of this sha and latest counted
+    deploy at or before `at`; its latest counted deploy."""
+    found: dict[int, Any] = {}
+    for row in conn.execute(_LATEST_AND_PREVIOUS, {"sid": service_id, "eid": environment_id, "sha": sha, "at": at}):
+        found[row.which] = row
+    return found.get(1), found.get(2), found.get(3), found.get(4)
+
+
+def _rollback_of(sha: str, previous_same_sha: Any, live_before: Any) -> int | None:
+    """SPEC §8.9: the latest earlier deploy of this sha, when re-deploying it replaces another sha.
+
+    Earlier by deploy time (a backdated registration looks back from its own time, never at a
+    later deploy), and not a roll-forward: re-deploying a sha whose own latest deploy there was
+    rolled back goes forward again.
+    """
+    if previous_same_sha is None or live_before is None or live_before.sha == sha:
+        return None
+    if previous_same_sha.status == "rolled_back":
+        return None
+    return previous_same_sha.id
 
 
 def _repeat_of_latest(conn: Connection, body: DeployIn, latest: Any, actor: str, now: datetime) -> Registration | None:
-    """A repeat of the latest deploy: the same answer again, or the end of the deploy it started."""
+    """A repeat of the latest deploy: the same answer again, or the end of the deploy it started.
+
+    The same status is a repeat only when the times sent (if any) are the latest deploy's too
+    (SPEC §8.9): a backdated registration of the same sha is another deploy.
+    """
     if latest is None or latest.sha != body.sha:
         return None
     if latest.status == body.status:
+        if (body.started_at is not None and body.started_at != latest.started_at) or (
+            body.finished_at is not None and body.finished_at != latest.finished_at
+        ):
+            return None
         return Registration(to_dict(latest), created=False, changed=False, gate_changed=False)
     if latest.status == "started" and body.status in ("succeeded", "failed"):
         # The same pipeline reporting the end of the deploy it started.

@@ -59,6 +59,7 @@ def to_dict(row: Row | Mapping[str, Any]) -> dict[str, Any]:
         "override": override,
         "rollback_of": m["rollback_of"],
         "registered_by": m["registered_by"],
+        "dora_failure": m.get("dora_failure"),
     }
 
 
@@ -68,7 +69,7 @@ _CARD = joined(
     *(deploys.c[name] for name in (
         "id", "sha", "status", "health_state", "health_score", "health_final", "registered_at", "started_at",
         "finished_at", "deployed_at", "author", "email", "version", "tags", "url", "during_lock",
-        "override_reason", "override_by", "rollback_of", "registered_by",
+        "override_reason", "override_by", "rollback_of", "registered_by", "dora_failure",
     ))
 )
 
@@ -141,7 +142,11 @@ def in_progress(conn: Connection, service_id: int, environment_id: int) -> Any:
 def mark_rolled_back(
     conn: Connection, service_id: int, environment_id: int, target_id: int, new_id: int, actor: str, now: datetime
 ) -> None:
-    """Mark the succeeded deploys between the rollback target and the new deploy as rolled back."""
+    """Mark the succeeded deploys between the rollback target and the new deploy as rolled back.
+
+    One failure per rollback (SPEC §8.9): only the deploy that was live when the rollback
+    replaced it (the latest of them) gets a DORA failure, ``rolled back by #<id>``.
+    """
     target = conn.execute(select(deploys.c.deployed_at).where(deploys.c.id == target_id)).first()
     new = conn.execute(select(deploys.c.deployed_at).where(deploys.c.id == new_id)).first()
     after_target = or_(
@@ -160,10 +165,13 @@ def mark_rolled_back(
             deploys.c.id != new_id,
             after_target,
             before_new,
-        )
+        ).order_by(deploys.c.deployed_at, deploys.c.id)
     ).all()
-    for row in between:
-        conn.execute(update(deploys).where(deploys.c.id == row.id).values(status="rolled_back"))
+    for i, row in enumerate(between):
+        values: dict[str, Any] = {"status": "rolled_back"}
+        if i == len(between) - 1:
+            values["dora_failure"] = f"rolled back by #{new_id}"
+        conn.execute(update(deploys).where(deploys.c.id == row.id).values(**values))
         events.record(
             conn,
             "deploy_status_changed",
@@ -190,6 +198,8 @@ def transition(
         return to_dict(row)
     states.check_transition(row.status, status)
     values: dict[str, Any] = {"status": status}
+    if status == "rolled_back" and row.dora_failure is None:
+        values["dora_failure"] = f"rolled back by {actor}"[:200]
     if row.status == "started":
         finished = finished_at or now
         if row.started_at and finished < row.started_at:

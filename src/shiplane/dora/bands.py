@@ -21,8 +21,11 @@ class Threshold:
     label: str
 
 
-# The DORA 2024 performance clusters, one table for the whole product. Within a
-# metric the first matching row wins, so rows go from elite down to a catch-all.
+# The DORA 2024 performance clusters (Accelerate State of DevOps Report 2024), one
+# table for the whole product; docs/dora.md#bands cites the source of every row
+# (medium recovery time keeps the 2023 report's "one week": the 2024 medium cluster
+# has no threshold of its own). Within a metric the first matching row wins, so
+# rows go from elite down to a catch-all.
 BANDS: dict[str, tuple[Threshold, ...]] = {
     # per_day: deploys per day over the range.
     "deploy_frequency": (

@@ -65,7 +65,7 @@ def compact(t: metrics.Tally) -> metrics.Tally:
     """The same tally with its durations in one float64 array each."""
     leads, recoveries = t.leads(), t.recoveries()
     return metrics.Tally(
-        t.deploys, t.failed, t.rework, [leads] if len(leads) else [], [recoveries] if len(recoveries) else []
+        t.deploys, t.failed, t.rework, [leads] if len(leads) else [], [recoveries] if len(recoveries) else [], t.unknown
     )
 
 
@@ -85,6 +85,7 @@ def from_row(row: object) -> metrics.Tally:
         row.rework,  # type: ignore[attr-defined]
         [leads] if len(leads) else [],
         [recoveries] if len(recoveries) else [],
+        row.unknown_commits,  # type: ignore[attr-defined]
     )
 
 
@@ -96,6 +97,7 @@ def to_row(environment_id: int, service_id: int, day: date, t: metrics.Tally) ->
         "deploys": t.deploys,
         "failed": t.failed,
         "rework": t.rework,
+        "unknown_commits": t.unknown,
         # Sorted: one canonical row for one set of durations, however it was assembled.
         "leads": encode(np.sort(t.leads())),
         "recoveries": encode(np.sort(t.recoveries())),

@@ -25,12 +25,16 @@ counted deploy
 
 failed deploy
     A counted deploy whose health is in ``failure_states`` (default
-    ``unhealthy`` and ``incident``) or whose status is ``rolled_back`` (a
-    rollback is remediation of a failed change, whatever its health said).
+    ``unhealthy`` and ``incident``) or that carries a DORA failure
+    (``Deploy.failure``): it was the deploy live when a rollback replaced it
+    (a rollback is remediation of a failed change, whatever its health said;
+    a rollback across several deploys fails only that one), it was rolled
+    back by hand, or a later change reverted one of its commits.
 
 restoring deploy
-    A counted deploy with status ``succeeded`` whose health is settled and not a
-    failure: health not ``pending`` and not in ``failure_states``. So with the
+    A counted deploy with status ``succeeded`` and no DORA failure whose health
+    is settled and not a failure: health not ``pending`` and not in
+    ``failure_states``. So with the
     default states ``healthy``, ``ailing`` and ``no_data`` restore service, and
     ``pending`` does not (we do not know yet). This is exactly "counted, not
     failed, not pending", so the three classes never overlap.
@@ -41,12 +45,16 @@ Deployment frequency
     week that crosses a DST change is 7 ± 1/24 days). Band by ``per_day``.
 
 Change lead time
-    For every `Change` shipped by a counted deploy in range:
+    A commit counts once per service and environment: for the counted deploy
+    that first shipped it there (by ``deployed_at``, then ``id``), and only
+    when that deploy is in range. For every such `Change`:
     ``deploy.deployed_at - change.committed_at``, clamped at 0 (clock skew or a
     rewritten author date must not give negative lead times). ``median_seconds``
     and ``p90_seconds`` use `percentile()` (linear interpolation between closest
     ranks, numpy's default method). None when there are no such changes. Band by
-    the median.
+    the median. Such commits without a date have no lead time: they are counted
+    in ``unknown_commits``. A change without a sha cannot be matched with other
+    deploys and counts for its own deploy.
 
 Change failure rate
     ``total`` = counted deploys in range, ``failed`` = failed deploys among
@@ -63,9 +71,9 @@ Failed deployment recovery time
           no part, DORA measures from the failed deployment),
     clamped at 0. Recoveries after ``until`` count: the failure is in range.
     Failures with no recovery yet are left out of the median (there is no
-    duration to take a median of; they still count in the change failure rate).
-    ``median_seconds`` is None when no failure in range has recovered. Band by
-    the median.
+    duration to take a median of; they still count in the change failure rate)
+    and counted in ``open``. ``median_seconds`` is None when no failure in range
+    has recovered. Band by the median.
 
 Deployment rework rate (DORA 2024's fifth metric)
     ``count`` = counted deploys in range that either are rollbacks
@@ -170,6 +178,7 @@ class Deploy:
     status: str  # started | succeeded | failed | cancelled | rolled_back
     health: str  # pending | healthy | ailing | unhealthy | no_data | incident
     rollback: bool = False  # this deploy re-deployed an older sha (tag "rollback")
+    failure: str | None = None  # why it failed besides health (deploys.dora_failure)
 
 
 @dataclass(frozen=True)
@@ -177,7 +186,8 @@ class Change:
     """One commit first shipped to the environment by a deploy."""
 
     deploy_id: int
-    committed_at: datetime  # authored time, aware UTC
+    committed_at: datetime | None  # authored time, aware UTC; None: unknown
+    sha: str | None = None  # the commit: counted once per service and environment
 
 
 @dataclass(frozen=True)
@@ -334,26 +344,32 @@ def shipped(
         # Ties on the instant are broken by id, so "next" and "previous" are total.
         scope.sort(key=lambda d: (_ts(d.deployed_at), d.id))
         ts = [d.deployed_at.timestamp() for d in scope]
-        failed = [d.status == "rolled_back" or d.health in failing for d in scope]
+        failed = [d.failure is not None or d.health in failing for d in scope]
         restores = [
-            d.status == "succeeded" and d.health != "pending" and d.health not in failing for d in scope
+            d.status == "succeeded" and d.failure is None and d.health != "pending" and d.health not in failing
+            for d in scope
         ]
 
         # One backward pass gives, for every deploy, when the next restoring
         # deploy after it went out; recovery is then O(1) per failure.
         recovered_at: list[float | None] = [None] * len(scope)
-        next_restore = math.inf
+        restored_by: list[int | None] = [None] * len(scope)
+        next_restore, next_restore_id = math.inf, None
         for i in range(len(scope) - 1, -1, -1):
             if failed[i]:
-                at = min(next_restore, resolved.get(scope[i].id, math.inf))
+                by_incident = resolved.get(scope[i].id, math.inf)
+                at = min(next_restore, by_incident)
                 recovered_at[i] = at if at != math.inf else None
+                if next_restore != math.inf and next_restore <= by_incident:
+                    restored_by[i] = next_restore_id
             if restores[i]:
-                next_restore = ts[i]
+                next_restore, next_restore_id = ts[i], scope[i].id
 
         for i, d in enumerate(scope):
             if not lo <= ts[i] < hi:
                 continue
             back = recovered_at[i]
+            fix_forward = i > 0 and failed[i - 1] and _unrecovered(recovered_at[i - 1], ts[i])
             out.append(
                 Shipped(
                     id=d.id,
@@ -361,17 +377,40 @@ def shipped(
                     failed=failed[i],
                     # still-open failures have no duration yet
                     recovery=max(0.0, back - ts[i]) if failed[i] and back is not None else None,
-                    rework=d.rollback or (i > 0 and failed[i - 1] and _unrecovered(recovered_at[i - 1], ts[i])),
+                    rework=d.rollback or fix_forward,
                     service=d.service,
+                    restored_by=restored_by[i],
+                    rework_after=scope[i - 1].id if fix_forward else None,
                 )
             )
 
-    by_id = {s.id: s for s in out}
-    for c in changes:
-        hit = by_id.get(c.deploy_id)
-        if hit is not None:
-            hit.leads.append(max(0.0, hit.at - _ts(c.committed_at)))
+    _add_changes(out, scopes, changes)
     return out
+
+
+def _add_changes(out: list[Shipped], scopes: dict[tuple[str, str], list[Deploy]], changes: Iterable[Change]) -> None:
+    """Each commit's lead time (or its unknown date) on the first counted deploy of its scope that shipped it."""
+    by_deploy: dict[int, list[Change]] = defaultdict(list)
+    for c in changes:
+        by_deploy[c.deploy_id].append(c)
+    if not by_deploy:
+        return
+    by_id = {s.id: s for s in out}
+    for scope in scopes.values():  # sorted by (deployed_at, id) above
+        seen: set[str] = set()
+        for d in scope:
+            hit = by_id.get(d.id)
+            for c in by_deploy.get(d.id, ()):
+                if c.sha is not None:
+                    if c.sha in seen:
+                        continue
+                    seen.add(c.sha)
+                if hit is None:
+                    continue
+                if c.committed_at is None:
+                    hit.unknown += 1
+                else:
+                    hit.leads.append(max(0.0, hit.at - _ts(c.committed_at)))
 
 
 # --- compute -----------------------------------------------------------------

@@ -214,7 +214,8 @@ def _runs(days: Sequence[date]) -> list[tuple[date, date]]:
 
 
 _SELECT_DAYS = select(
-    dora_days.c.day, dora_days.c.deploys, dora_days.c.failed, dora_days.c.rework, dora_days.c.leads, dora_days.c.recoveries
+    dora_days.c.day, dora_days.c.deploys, dora_days.c.failed, dora_days.c.rework, dora_days.c.leads, dora_days.c.recoveries,
+    dora_days.c.unknown_commits,
 ).where(
     dora_days.c.environment_id == bindparam("eid"),
     dora_days.c.service_id == bindparam("sid"),
@@ -227,6 +228,7 @@ _SERVICE_ROWS_OF_DAYS = select(
     dora_days.c.deploys,
     dora_days.c.failed,
     dora_days.c.rework,
+    dora_days.c.unknown_commits,
     dora_days.c.leads,
     dora_days.c.recoveries,
 ).where(

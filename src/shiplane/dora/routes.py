@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -10,7 +10,7 @@ from shiplane import clock
 from shiplane.auth import deps
 from shiplane.auth.service import Principal
 from shiplane.context import AppContext, context
-from shiplane.dora import refresh, service
+from shiplane.dora import explain, refresh, service
 from shiplane.errors import Invalid
 from shiplane.schemas import SLUG_PATTERN, in_range
 
@@ -30,11 +30,11 @@ def instant(value: str | None, field: str) -> datetime | None:
 
 
 def default_range(since: datetime | None, until: datetime | None, now: datetime) -> tuple[datetime, datetime]:
-    """Default: the 30 days up to the end of today (UTC)."""
+    """Default: the last 30 days up to now, the window of the Prometheus gauges too (SPEC §8.9)."""
     if until is None:
-        until = datetime.combine(now.date() + timedelta(days=1), time(), UTC)
+        until = now if since is None or since < now else since + service.WINDOW
     if since is None:
-        since = until - timedelta(days=30)
+        since = until - service.WINDOW
     return since, until
 
 
@@ -62,5 +62,34 @@ async def dora(
         bucket=bucket,
         tz=config.timezone,
         failure_states=tuple(config.failure_states),
+    )
+    return JSONResponse(body)
+
+
+@router.get("/deploys", summary="The deploys behind a DORA figure, newest first, each with its contribution and reason")
+async def dora_deploys(
+    ctx: Annotated[AppContext, Depends(context)],
+    _: Annotated[Principal, Depends(deps.viewer)],
+    metric: Literal["deploys", "failed", "lead_time", "recovery", "rework"] = "deploys",
+    environment: Annotated[str | None, Query(pattern=SLUG_PATTERN)] = None,
+    service_: Annotated[str | None, Query(alias="service", pattern=SLUG_PATTERN)] = None,
+    since: Annotated[str | None, Query(max_length=40, description="inclusive; a date means midnight UTC")] = None,
+    until: Annotated[str | None, Query(max_length=40, description="exclusive")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> JSONResponse:
+    start, end = default_range(instant(since, "since"), instant(until, "until"), clock.now())
+    config = ctx.settings.config.dora
+    body = await ctx.db.run_long_read(
+        explain.deploys_behind,
+        metric=metric,
+        since=start,
+        until=end,
+        environment=environment,
+        service=service_,
+        tz=config.timezone,
+        failure_states=tuple(config.failure_states),
+        limit=limit,
+        cursor=cursor,
     )
     return JSONResponse(body)

@@ -40,6 +40,7 @@ _DEPLOY_COLUMNS = (
     deploys.c.status,
     deploys.c.health_state,
     deploys.c.rollback_of,
+    deploys.c.dora_failure,
 )
 
 
@@ -63,10 +64,26 @@ _RANGE_INCIDENTS = {
     .where(*_in_range(s))
     for s in (False, True)
 }
+_other = deploy_commits.alias("other")
+_shipper = deploys.alias("shipper")
+# A commit counts for the counted deploy of its scope that shipped it first (by deploy
+# time, then id): none of its other shippers there is earlier (ix_deploy_commits_sha).
+FIRST_SHIPPED = ~exists().where(
+    _other.c.sha == deploy_commits.c.sha,
+    _other.c.deploy_id != deploy_commits.c.deploy_id,
+    _shipper.c.id == _other.c.deploy_id,
+    _shipper.c.service_id == deploys.c.service_id,
+    _shipper.c.environment_id == deploys.c.environment_id,
+    _shipper.c.status.in_(COUNTED),
+    or_(
+        _shipper.c.deployed_at < deploys.c.deployed_at,
+        and_(_shipper.c.deployed_at == deploys.c.deployed_at, _shipper.c.id < deploys.c.id),
+    ),
+)
 _RANGE_CHANGES = {
-    s: select(deploy_commits.c.deploy_id, deploy_commits.c.committed_at)
+    s: select(deploy_commits.c.deploy_id, deploy_commits.c.committed_at, deploy_commits.c.sha)
     .join(deploys, deploys.c.id == deploy_commits.c.deploy_id)
-    .where(*_in_range(s), deploy_commits.c.committed_at.is_not(None))
+    .where(*_in_range(s), FIRST_SHIPPED)
     for s in (False, True)
 }
 _INCIDENTS_OF = select(incidents.c.deploy_id, incidents.c.started_at, incidents.c.resolved_at).where(
@@ -102,7 +119,7 @@ def restoring(table: Any, failing: Sequence[str]) -> ColumnElement[bool]:
     had_incident = exists().where(incidents.c.deploy_id == table.c.id)
     settled = table.c.health_state.not_in(bad)
     health = and_(not_(had_incident), settled) if "incident" in bad else or_(had_incident, settled)
-    return and_(table.c.status == "succeeded", health)
+    return and_(table.c.status == "succeeded", table.c.dora_failure.is_(None), health)
 
 
 def _next_restoring(failing: Sequence[str]) -> Any:
@@ -130,8 +147,13 @@ def facts(
     lo: datetime,
     hi: datetime,
     failure_states: Sequence[str],
+    with_changes: bool = True,
 ) -> list[metrics.Shipped]:
-    """`metrics.Shipped` of every counted deploy of the scope in ``[lo, hi)``, exactly."""
+    """`metrics.Shipped` of every counted deploy of the scope in ``[lo, hi)``, exactly.
+
+    ``with_changes=False`` leaves lead times out (no commit is read): for callers that
+    need only the other facts (the drill-down of failures, recoveries, rework).
+    """
     one = service_id is not None
     params: dict[str, Any] = {"eid": environment_id, "lo": lo, "hi": hi}
     if one:
@@ -163,7 +185,11 @@ def facts(
             attached = {r.deploy_id for r in conn.execute(_INCIDENTS_OF, {"ids": [r.id for r in after]})}
             known += [_deploy(r, attached) for r in after]
 
-    changes = [metrics.Change(r.deploy_id, r.committed_at) for r in conn.execute(_RANGE_CHANGES[one], params)]
+    changes = (
+        [metrics.Change(r.deploy_id, r.committed_at, r.sha) for r in conn.execute(_RANGE_CHANGES[one], params)]
+        if with_changes
+        else []
+    )
     found = [metrics.Incident(r.deploy_id, r.started_at, r.resolved_at) for r in incident_rows]
     return metrics.shipped(known, changes, found, since=lo, until=hi, failure_states=failing)
 
@@ -177,6 +203,7 @@ def _deploy(row: Any, had_incident: set[int]) -> metrics.Deploy:
         status=row.status,
         health=row.health_state,
         rollback=row.rollback_of is not None,
+        failure=row.dora_failure,
     )
     # A deploy that had an incident failed, even after the incident was
     # resolved and its health restored.
@@ -192,9 +219,9 @@ def _ending_unrecovered(known: Iterable[metrics.Deploy], failing: frozenset[str]
     for service, scope in by_service.items():
         scope.sort(key=lambda d: (d.deployed_at, d.id))
         for d in reversed(scope):
-            if d.status == "succeeded" and d.health != "pending" and d.health not in failing:
+            if d.status == "succeeded" and d.failure is None and d.health != "pending" and d.health not in failing:
                 break  # restoring: every failure before it is recovered within range
-            if d.status == "rolled_back" or d.health in failing:
+            if d.failure is not None or d.health in failing:
                 out.append(int(service))
                 break
     return out

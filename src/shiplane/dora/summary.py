@@ -33,7 +33,10 @@ class Shipped:
     rework: bool
     recovery: float | None  # seconds from the deploy to its recovery; None: not failed or not recovered
     service: str = ""
-    leads: list[float] = field(default_factory=list)  # lead time of every change it shipped
+    leads: list[float] = field(default_factory=list)  # lead time of every change it first shipped
+    unknown: int = 0  # changes it first shipped that have no date
+    restored_by: int | None = None  # the deploy whose restore ended its failure (None: an incident's resolution, or open)
+    rework_after: int | None = None  # a fix-forward: the failed deploy before it, still failing when it went out
 
 
 @dataclass
@@ -51,11 +54,13 @@ class Tally:
     rework: int = 0
     lead_parts: list[Any] = field(default_factory=list)
     recovery_parts: list[Any] = field(default_factory=list)
+    unknown: int = 0  # changes without a date
 
     def add(self, other: Tally) -> None:
         self.deploys += other.deploys
         self.failed += other.failed
         self.rework += other.rework
+        self.unknown += other.unknown
         self.lead_parts.extend(other.lead_parts)
         self.recovery_parts.extend(other.recovery_parts)
 
@@ -63,6 +68,7 @@ class Tally:
         self.deploys += 1
         self.failed += s.failed
         self.rework += s.rework
+        self.unknown += s.unknown
         if s.leads:
             self.lead_parts.append(s.leads)
         if s.recovery is not None:
@@ -129,7 +135,8 @@ def summarize(buckets: Sequence[Tally], starts: Sequence[datetime], *, since: da
     n = total.deploys
     per_day = n / ((until.timestamp() - since.timestamp()) / DAY)
     lead_median, lead_p90 = _percentiles(total.leads(), (50, 90))
-    (recovery_median,) = _percentiles(total.recoveries(), (50,))
+    recoveries = total.recoveries()
+    (recovery_median,) = _percentiles(recoveries, (50,))
     cfr = total.failed / n if n else None
     return {
         "deploy_frequency": {"count": n, "per_day": per_day, "band": band("deploy_frequency", per_day)},
@@ -137,6 +144,7 @@ def summarize(buckets: Sequence[Tally], starts: Sequence[datetime], *, since: da
             "median_seconds": lead_median,
             "p90_seconds": lead_p90,
             "band": band("lead_time", lead_median),
+            "unknown_commits": total.unknown,
         },
         "change_failure_rate": {
             "rate": cfr,
@@ -144,7 +152,12 @@ def summarize(buckets: Sequence[Tally], starts: Sequence[datetime], *, since: da
             "total": n,
             "band": band("change_failure_rate", cfr),
         },
-        "recovery_time": {"median_seconds": recovery_median, "band": band("recovery_time", recovery_median)},
+        "recovery_time": {
+            "median_seconds": recovery_median,
+            "band": band("recovery_time", recovery_median),
+            # failures in range not recovered by the time of the query
+            "open": total.failed - len(recoveries),
+        },
         "rework_rate": {"rate": total.rework / n if n else None, "count": total.rework, "total": n},
         "series": [
             {

@@ -39,6 +39,7 @@ async def _hook(request: Request, forge_name: str) -> JSONResponse:
         schedule=ctx.schedule,
         intake=intake_for(ctx),
         callback_allowed=enforcement.callback_allowed,
+        reverts=ctx.settings.config.dora.reverts,
     )
     try:
         result = await ctx.db.run_write(webhooks.accept, delivery, clock.now(), hook_ctx)

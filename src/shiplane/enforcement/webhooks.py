@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from shiplane.catalog import service as catalog
+from shiplane.changes import parse
 from shiplane.db import conflict_insert
+from shiplane.deploys import reverts
 from shiplane.deploys.intake import Intake
 from shiplane.deploys.register import register
 from shiplane.deploys.schemas import DeployIn
@@ -24,7 +27,7 @@ from shiplane.jobs import queue
 from shiplane.locks import gate, inputs
 from shiplane.locks.calendar import Schedule
 from shiplane.tables.catalog import environments, services
-from shiplane.tables.enforcement import pushed_commits, webhook_deliveries
+from shiplane.tables.enforcement import pull_requests, pushed_commits, webhook_deliveries
 
 PROTECTION_JOB = "protection:github"
 
@@ -42,6 +45,7 @@ class Context:
     intake: Intake  # how deploys are registered
     # Is a deployment protection rule's callback URL on the configured GitHub API? (GitHub.callback_allowed)
     callback_allowed: Callable[[str], bool] = _nowhere
+    reverts: bool = True  # [dora] reverts: a merged revert fails the deploy that shipped the change
 
 
 def _first_time(conn: Connection, forge: str, delivery_id: str | None, now: datetime) -> bool:
@@ -86,14 +90,22 @@ def _act(conn: Connection, forge: str, event: ev.WebhookEvent, now: datetime, ct
         pulls.save(
             conn, forge, event.repo, event.pull, now, state=state, merged_at=event.merged_at, merge_sha=event.merge_sha
         )
-        return [f"pull #{event.pull.number} {state}"]
+        out = [f"pull #{event.pull.number} {state}"]
+        if event.merged and ctx.reverts:
+            out += _pull_reverts(conn, forge, event, now)
+        return out
     if isinstance(event, ev.Review):
         pulls.set_approved(conn, forge, event.repo, event.number, event.approved, now)
         return [f"pull #{event.number} approved={event.approved}"]
     if isinstance(event, ev.Pushed):
+        out = []
         for c in event.commits:
             _save_commit(conn, forge, event.repo, event.branch, c, now)
-        return [f"{len(event.commits)} commits on {event.branch}"]
+            shas = parse.reverted_commits(c.message) if ctx.reverts else []
+            if shas:
+                marked = reverts.mark_reverted(conn, shas, origin=f"commit {c.sha[:7]}", actor=f"{forge}:push", now=now)
+                out += [f"revert: deploy {i} failed" for i in marked]
+        return [f"{len(event.commits)} commits on {event.branch}", *out]
     if isinstance(event, ev.MergeGroup):
         out = []
         for target in _targets(ctx, forge, event.repo, event.base):
@@ -105,6 +117,36 @@ def _act(conn: Connection, forge: str, event: ev.WebhookEvent, now: datetime, ct
     if isinstance(event, ev.ProtectionRule):
         return _protection(conn, forge, event, now, ctx)
     return []
+
+
+_PULL = select(pull_requests.c.merge_sha, pull_requests.c.head_sha).where(
+    pull_requests.c.forge == bindparam("forge"), pull_requests.c.repo == bindparam("repo"), pull_requests.c.state == "merged"
+)
+
+
+def _pull_reverts(conn: Connection, forge: str, event: ev.PullRequestClosed, now: datetime) -> list[str]:
+    """A merged revert pull request (SPEC §8.7): the changes it reverts, and the deploys that shipped them."""
+    pull = event.pull
+    shas = [*parse.reverted_commits(pull.title), *parse.reverted_commits(pull.body)]
+    params = {"forge": forge, "repo": event.repo}
+    originals = []
+    number = parse.reverted_pull(pull.body)
+    if number is not None and number != pull.number:
+        originals += conn.execute(_PULL.where(pull_requests.c.number == number), params).all()
+    title = parse.reverted_title(pull.title)
+    if title is not None:
+        originals += conn.execute(
+            _PULL.where(pull_requests.c.title == title, pull_requests.c.number != pull.number)
+            .order_by(pull_requests.c.merged_at.desc())
+            .limit(1),
+            params,
+        ).all()
+    for o in originals:
+        shas += [s for s in (o.merge_sha, o.head_sha) if s]
+    if not shas:
+        return []
+    marked = reverts.mark_reverted(conn, shas, origin=f"pull request #{pull.number}", actor=f"{forge}:pull_request", now=now)
+    return [f"revert: deploy {i} failed" for i in marked]
 
 
 def _save_commit(conn: Connection, forge: str, repo: str, branch: str, c: ev.Commit, now: datetime) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from shiplane.clock import iso
 from shiplane.deploys import service as deploys_service
+from shiplane.errors import Invalid
 from shiplane.events import service as events
 from shiplane.locks import watch
 from shiplane.tables.catalog import environments, services
@@ -72,7 +73,8 @@ def _latest_before(conn: Connection, environment: str, service: str | None, at: 
     query = (
         select(deploys.c.id, deploys.c.health_state)
         .join(environments, environments.c.id == deploys.c.environment_id)
-        .where(environments.c.slug == environment, deploys.c.deployed_at <= at, deploys.c.status != "started")
+        # The latest *counted* deploy (SPEC §8.9): a failed or cancelled one never went live.
+        .where(environments.c.slug == environment, deploys.c.deployed_at <= at, deploys.c.status.in_(("succeeded", "rolled_back")))
         .order_by(deploys.c.deployed_at.desc(), deploys.c.id.desc())
         .limit(1)
     )
@@ -142,6 +144,8 @@ def report_incident(
         row = conn.execute(select(incidents).where(incidents.c.key == key)).first()
     if row.resolved_at is not None:
         return incident_to_dict(row), False
+    if at < row.started_at:
+        raise Invalid("at", f"the resolution {iso(at)} is before incident {key} was triggered ({iso(row.started_at)})")
     conn.execute(update(incidents).where(incidents.c.id == row.id).values(resolved_at=at))
     events.record(
         conn, "incident", now, actor=actor, environment=row.environment, service=row.service, deploy_id=row.deploy_id,

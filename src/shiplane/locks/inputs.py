@@ -31,9 +31,9 @@ def _unhealthy(latest: Any) -> DeployInfo | None:
 
 
 def for_intake(conn: Connection, schedule: Schedule, env: Any, svc: Any, latest: Any) -> GateInputs:
-    """Gate inputs for a registration, reusing the latest deploy row it already read."""
-    if latest is not None and latest.status == "started":
-        latest = None  # health belongs to finished deploys
+    """Gate inputs for a registration, reusing the latest counted deploy row it already read."""
+    if latest is not None and latest.status not in ("succeeded", "rolled_back"):
+        latest = None  # health belongs to deploys that went live
     return GateInputs(
         env.slug, svc.slug, schedule.for_scope(env.slug, svc.slug), _lock_infos(conn, env.id, svc.id), None, _unhealthy(latest)
     )
@@ -60,7 +60,12 @@ _STARTED = (
 )
 _LATEST_FINISHED = (
     select(deploys.c.id, deploys.c.sha, deploys.c.status, deploys.c.deployed_at, deploys.c.health_state, deploys.c.health_reason)
-    .where(deploys.c.service_id == bindparam("sid"), deploys.c.environment_id == bindparam("eid"), deploys.c.status != "started")
+    # The latest *counted* deploy (SPEC §8.9): a failed or cancelled one never went live.
+    .where(
+        deploys.c.service_id == bindparam("sid"),
+        deploys.c.environment_id == bindparam("eid"),
+        deploys.c.status.in_(("succeeded", "rolled_back")),
+    )
     .order_by(deploys.c.deployed_at.desc(), deploys.c.id.desc())
     .limit(1)
 )

@@ -35,3 +35,5 @@ class ChangesConfig(Section):
 class DoraConfig(Section):
     timezone: TimeZoneName = "UTC"
     failure_states: list[Literal["ailing", "unhealthy", "incident"]] = ["unhealthy", "incident"]
+    # A merged revert pull request or a pushed revert commit fails the deploy that shipped the change.
+    reverts: bool = True

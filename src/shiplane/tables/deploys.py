@@ -26,6 +26,9 @@ deploys = Table(
     Column("override_by", String(200), nullable=True),
     Column("registered_by", String(200), nullable=True),
     Column("rollback_of", Integer, nullable=True),
+    # Why DORA counts this deploy as failed besides its health (SPEC §8.9, §8.7): "rolled back
+    # by #<id>" (the deploy live when a rollback replaced it), "rolled back by <who>", "revert …".
+    Column("dora_failure", String(200), nullable=True),
     Column("has_changes", Boolean, nullable=False, default=False),
     # What shipped: where the change list came from (body | webhook | mirror | none),
     # why it is empty when it is, and the batch size.
@@ -91,4 +94,6 @@ deploy_commits = Table(
     Index("ix_deploy_commits_deploy", "deploy_id", "position"),
     # Covers DORA's lead-time read, so it never touches the wide commit rows (messages).
     Index("ix_deploy_commits_lead", "deploy_id", "committed_at"),
+    # The other shippers of a commit: lead time counts it once per environment and service (0014).
+    Index("ix_deploy_commits_sha", "sha"),
 )

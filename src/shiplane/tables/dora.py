@@ -15,6 +15,8 @@ dora_days = Table(
     Column("deploys", Integer, nullable=False),
     Column("failed", Integer, nullable=False),
     Column("rework", Integer, nullable=False),
+    # Commits first shipped that day without a date (lead_time.unknown_commits).
+    Column("unknown_commits", Integer, nullable=False, server_default="0"),
     # Sorted little-endian float64 arrays of seconds: lead time of every change
     # shipped that day, recovery time of every recovered failure deployed that day.
     Column("leads", LargeBinary, nullable=False),

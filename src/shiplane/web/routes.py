@@ -21,10 +21,12 @@ from shiplane import clock
 from shiplane.auth import limits
 from shiplane.auth import service as auth_service
 from shiplane.context import AppContext, get_context
+from shiplane.dora import explain as dora_explain
+from shiplane.dora import routes as dora_routes
 from shiplane.dora import service as dora_service
-from shiplane.dora.metrics import BANDS
+from shiplane.dora.metrics import BANDS, bucket_starts
 from shiplane.enforcement import sync
-from shiplane.errors import DomainError
+from shiplane.errors import DomainError, UnknownEnvironment
 from shiplane.health import service as health_service
 from shiplane.locks import service as locks_service
 from shiplane.locks.schemas import LockIn
@@ -286,13 +288,16 @@ async def unlock(request: Request, lock_id: Annotated[int, PathParam(ge=1, le=MA
 
 
 @router.get("/dora")
-async def dora_page(request: Request, service: str | None = None, days: str = "90", bucket: str = "week") -> Response:
+async def dora_page(
+    request: Request, service: str | None = None, environment: str | None = None, days: str = "90", bucket: str = "week"
+) -> Response:
     session = await viewer(request)
     ctx = get_context(request)
     span = int(days) if days.isdigit() and 1 <= int(days) <= 365 else 90
     bucket = bucket if bucket in ("day", "week", "month") else "week"
     catalog = await ctx.db.run_read(views.catalog)
     service = service if service in catalog["services"] else None
+    environment = environment if environment in catalog["environments"] else None
     until = clock.now()
     config = ctx.settings.config.dora
     report = None
@@ -300,13 +305,62 @@ async def dora_page(request: Request, service: str | None = None, days: str = "9
     try:
         report = await ctx.db.run_long_read(
             dora_service.report, since=until - timedelta(days=span), until=until, service=service, bucket=bucket,
+            environment=environment,
             tz=config.timezone, failure_states=tuple(config.failure_states),
         )
+    except UnknownEnvironment:
+        error = None  # nothing deployed there yet: the neutral empty state, not an error
     except DomainError as exc:
         error = str(exc)
     trends = {k: Markup(v) for k, v in views.trend_charts(report).items()} if report else {}
+    # The last bucket is partial when the range ends inside it (always so for a range up to now).
+    partial = bool(report and report["series"]) and bucket_starts(until, until + timedelta(seconds=1), bucket, config.timezone)[0] != until
     return _page(request, "dora.html", session, report=report, error=error, service=service, days=span, trends=trends,
-                 bucket=bucket, catalog=catalog, bands=BANDS)
+                 bucket=bucket, catalog=catalog, bands=BANDS, environment=environment, partial=partial)
+
+
+@router.get("/dora/deploys")
+async def dora_deploys_page(
+    request: Request,
+    metric: str = "deploys",
+    environment: str | None = None,
+    service: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    cursor: str | None = None,
+) -> Response:
+    """The deploys behind one figure of /dora, newest first, each with why it counts."""
+    session = await viewer(request)
+    ctx = get_context(request)
+    metric = metric if metric in dora_explain.METRICS else "deploys"
+    catalog = await ctx.db.run_read(views.catalog)
+    environment = environment if environment in catalog["environments"] else None
+    service = service if service in catalog["services"] else None
+    config = ctx.settings.config.dora
+    listing, error = None, None
+    try:
+        start, end = dora_routes.default_range(
+            dora_routes.instant(since or None, "since"), dora_routes.instant(until or None, "until"), clock.now()
+        )
+        listing = await ctx.db.run_long_read(
+            dora_explain.deploys_behind, metric=metric, since=start, until=end, environment=environment, service=service,
+            tz=config.timezone, failure_states=tuple(config.failure_states), limit=50, cursor=cursor or None,
+        )
+    except DomainError as exc:
+        error = str(exc)
+    query = {k: v for k, v in {"metric": metric, "environment": environment, "service": service, "since": since,
+                               "until": until}.items() if v}
+    return _page(request, "dora_deploys.html", session, listing=listing, error=error, metric=metric, query=query,
+                 title=DRILL_TITLES[metric])
+
+
+DRILL_TITLES = {
+    "deploys": "Deploys counted",
+    "failed": "Failed deploys",
+    "lead_time": "Deploys that first shipped commits",
+    "recovery": "Failures and their recovery",
+    "rework": "Rework: rollbacks and fix-forwards",
+}
 
 
 @router.get("/live")

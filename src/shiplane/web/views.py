@@ -197,8 +197,10 @@ def trend_charts(report: dict[str, Any]) -> dict[str, str]:
     return {
         "deploys": trend_chart(points=list(zip(starts, [float(s["deploys"]) for s in series])), title="Deploys per bucket"),
         "failed": trend_chart(
-            points=list(zip(starts, [s["failed"] / s["deploys"] if s["deploys"] else None for s in series])),
+            # In percent, like the headline ("3.2%", not "0.032"): one unit per metric.
+            points=list(zip(starts, [100 * s["failed"] / s["deploys"] if s["deploys"] else None for s in series])),
             title="Failure rate per bucket",
+            unit="%",
         ),
         "lead": trend_chart(
             points=list(zip(starts, [v / 3600 if v is not None else None for v in lead])), title="Median lead time", unit="h"

@@ -31,6 +31,7 @@ class PullRequest:
     author: str | None = None
     url: str | None = None
     labels: tuple[str, ...] = ()
+    body: str = ""  # the description (reverts name what they revert there)
 
 
 # ------------------------------------------------------------ webhook events, forge-neutral

@@ -323,6 +323,7 @@ def _pull(item: Mapping[str, Any]) -> PullRequest:
         approved=bool(item.get("auto_merge")),
         mergeable=item.get("mergeable"),
         title=item.get("title") or "",
+        body=str(item.get("body") or "")[:65536],
         author=get(item, "user", "login"),
         url=item.get("html_url"),
         labels=_labels(item),
