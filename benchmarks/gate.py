@@ -284,7 +284,7 @@ def lock_rows(
     seed: int = 5,
 ):
     """(environment_id, service_id, scope_key, kind, reason, created_by, created_at, expires_at,
-    ended_at, ended_by, end_note, deploy_id), datetimes aware UTC: `past` ended locks over the
+    ended_at, ended_by, end_note, deploy_id, starts_at, started_at), datetimes aware UTC: `past` ended locks over the
     last two years, oldest first, then the active ones."""
     rnd = random.Random(seed)
     envs, svcs = list(env_ids.values()), list(svc_ids.values())
@@ -320,6 +320,8 @@ def lock_rows(
             "system" if expires == ended else rnd.choice(people),
             None if rnd.random() < 0.7 else "done",
             rnd.randint(1, 99999) if auto else None,
+            created,
+            created,
         )
     for env, svc, kind, expires_in, reason in ACTIVE_LOCKS:
         eid, sid = env_ids[env], (svc_ids[svc] if svc else None)
@@ -337,12 +339,14 @@ def lock_rows(
             None,
             None,
             912 if kind == "auto" else None,
+            created,
+            created,
         )
 
 
 LOCK_COLUMNS = (
     "environment_id, service_id, scope_key, kind, reason, created_by, created_at, expires_at,"
-    " ended_at, ended_by, end_note, deploy_id"
+    " ended_at, ended_by, end_note, deploy_id, starts_at, started_at"
 )
 
 
@@ -372,14 +376,16 @@ def seed_sqlite(path: Path, past: int) -> None:
         env_ids = dict(conn.execute("SELECT slug, id FROM environments"))
         svc_ids = dict(conn.execute("SELECT slug, id FROM services"))
         conn.executemany(
-            f"INSERT INTO locks ({LOCK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO locks ({LOCK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 (
                     *row[:6],
                     _sqlite_ts(row[6]),
                     _sqlite_ts(row[7]),
                     _sqlite_ts(row[8]),
-                    *row[9:],
+                    *row[9:12],
+                    _sqlite_ts(row[12]),
+                    _sqlite_ts(row[13]),
                 )
                 for row in lock_rows(past, env_ids, svc_ids, now)
             ),

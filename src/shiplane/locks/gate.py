@@ -28,9 +28,18 @@ class LockInfo:
     created_at: datetime
     expires_at: datetime | None
     service: str | None
+    starts_at: datetime | None = None  # None: since created_at
+
+    @property
+    def start(self) -> datetime:
+        return self.starts_at or self.created_at
 
     def active_at(self, t: datetime) -> bool:
-        return self.expires_at is None or self.expires_at > t
+        """A lock blocks in ``[start, expires_at)``."""
+        return self.start <= t and (self.expires_at is None or self.expires_at > t)
+
+    def edges_after(self, t: datetime) -> list[datetime]:
+        return [e for e in (self.start, self.expires_at) if e is not None and e > t]
 
 
 @dataclass(frozen=True)
@@ -95,9 +104,7 @@ class Gate:
 
 
 def _lock_blocker(lock: LockInfo) -> Blocker:
-    return Blocker(
-        "lock", lock.reason, lock.created_at, lock.expires_at, lock.created_by, lock_id=lock.id
-    )
+    return Blocker("lock", lock.reason, lock.start, lock.expires_at, lock.created_by, lock_id=lock.id)
 
 
 def _deploy_blockers(inputs: GateInputs) -> list[Blocker]:
@@ -116,8 +123,8 @@ def _deploy_blockers(inputs: GateInputs) -> list[Blocker]:
 
 
 def blockers_at(inputs: GateInputs, now: datetime, at: datetime) -> list[Blocker]:
-    """Locks and deploys as of ``now``; schedules as of ``at`` (the what-if instant)."""
-    out = [_lock_blocker(lock) for lock in inputs.locks if lock.active_at(now)]
+    """Deploys as of ``now``; locks (by their start and expiry) and schedules as of ``at`` (the what-if instant)."""
+    out = [_lock_blocker(lock) for lock in inputs.locks if lock.active_at(at)]
     out += _deploy_blockers(inputs)
     out += [
         Blocker(i.kind, i.reason, i.start, i.end) for i in inputs.schedule.closed_by(at)
@@ -138,6 +145,7 @@ def next_change(inputs: GateInputs, at: datetime, allowed: bool) -> datetime | N
 
     ``None`` when time alone cannot change the answer: a lock without expiry,
     a deploy in progress or an unhealthy deploy stay until someone acts.
+    A scheduled lock's start is an edge like a schedule boundary.
     """
     if not allowed:
         if inputs.in_progress is not None or inputs.unhealthy is not None:
@@ -147,7 +155,7 @@ def next_change(inputs: GateInputs, at: datetime, allowed: bool) -> datetime | N
     t = at
     limit = at + _HORIZON
     for _ in range(_MAX_STEPS):
-        candidates = [lock.expires_at for lock in inputs.locks if lock.expires_at and lock.expires_at > t]
+        candidates = [e for lock in inputs.locks for e in lock.edges_after(t)]
         edge = inputs.schedule.next_boundary(t)
         if edge is not None:
             candidates.append(edge)

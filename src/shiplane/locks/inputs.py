@@ -42,7 +42,7 @@ def for_intake(conn: Connection, schedule: Schedule, env: Any, svc: Any, latest:
 def lock_infos(rows: Iterable[Any], service_id: int | None) -> tuple[LockInfo, ...]:
     """The locks among ``rows`` (one environment's) that apply to ``service_id`` (None: the environment)."""
     return tuple(
-        LockInfo(row.id, row.kind, row.reason, row.created_by, row.created_at, row.expires_at, row.service_slug)
+        LockInfo(row.id, row.kind, row.reason, row.created_by, row.created_at, row.expires_at, row.service_slug, row.starts_at)
         for row in rows
         # An environment-wide lock blocks every service; a service lock only its service.
         if row.service_id is None or row.service_id == service_id

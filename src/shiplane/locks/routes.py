@@ -4,7 +4,7 @@ import asyncio
 import json
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -14,10 +14,10 @@ from shiplane import clock
 from shiplane.auth import deps
 from shiplane.auth.service import Principal
 from shiplane.context import AppContext, context
-from shiplane.errors import DomainError, Unavailable
+from shiplane.errors import DomainError, Invalid, Unavailable
 from shiplane.locks import gate as gate_mod
 from shiplane.locks import inputs, service
-from shiplane.locks.schemas import LockIn
+from shiplane.locks.schemas import LockIn, LockPatch
 from shiplane.schemas import MAX_YEAR, MIN_YEAR, SLUG_PATTERN, in_range
 
 router = APIRouter(prefix="/api/v1/locks", tags=["locks"])
@@ -38,6 +38,7 @@ async def create_lock(
         reason=body.reason,
         actor=who.name,
         now=clock.now(),
+        starts_at=body.starts_at,
         expires_at=body.expires_at,
         auto_create=ctx.settings.config.server.auto_create,
         cache=ctx.catalog,
@@ -46,7 +47,25 @@ async def create_lock(
     return lock
 
 
-@router.delete("/{lock_id}", summary="End a lock")
+@router.patch("/{lock_id}", summary="Edit a lock: reason, expiry, and a scheduled lock's start")
+async def edit_lock(
+    lock_id: LockId,
+    body: LockPatch,
+    ctx: Annotated[AppContext, Depends(context)],
+    who: Annotated[Principal, Depends(deps.deployer)],
+) -> dict:
+    sent = body.model_fields_set
+    edits: dict[str, Any] = {name: getattr(body, name) for name in ("starts_at", "expires_at") if name in sent}
+    if "reason" in sent:
+        if body.reason is None:
+            raise Invalid("reason", "must not be null")
+        edits["reason"] = body.reason
+    lock = await ctx.db.run_write(service.update_lock, lock_id, actor=who.name, now=clock.now(), **edits)
+    ctx.gate_may_have_changed()
+    return lock
+
+
+@router.delete("/{lock_id}", summary="End a lock (or cancel a scheduled one)")
 async def end_lock(
     lock_id: LockId,
     ctx: Annotated[AppContext, Depends(context)],
@@ -63,6 +82,7 @@ async def list_locks(
     ctx: Annotated[AppContext, Depends(context)],
     _: Annotated[Principal, Depends(deps.viewer)],
     active: bool | None = None,
+    state: Literal["scheduled", "active", "ended"] | None = None,
     environment: Annotated[str | None, Query(pattern=SLUG_PATTERN)] = None,
     service_: Annotated[str | None, Query(alias="service", pattern=SLUG_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -71,6 +91,7 @@ async def list_locks(
         service.list_locks,
         now=clock.now(),
         active=active,
+        state=state,
         environment=environment,
         service=service_,
         limit=limit,
@@ -212,7 +233,7 @@ GATE_OPENAPI = {
                 "name": "at",
                 "in": "query",
                 "required": False,
-                "description": "evaluate schedules at this instant (what-if); locks and deploys are as of now",
+                "description": "evaluate schedules and locks (by their start and expiry) at this instant (what-if); deploys in progress are as of now",
                 "schema": {"type": "string", "format": "date-time"},
             },
         ],

@@ -203,6 +203,7 @@ def _active_locks(conn: Connection, environment_id: int, now: datetime) -> list[
         .where(
             lk.c.environment_id == environment_id,
             lk.c.ended_at.is_(None),
+            lk.c.starts_at <= now,  # a scheduled lock is not yet on: unlock leaves it be
             or_(lk.c.expires_at.is_(None), lk.c.expires_at > now),
         )
         .order_by(lk.c.created_at, lk.c.id)

@@ -18,6 +18,8 @@ from shiplane.text import visible_bidi
 CATEGORIES = {
     "lock_created": "lock",
     "lock_ended": "lock",
+    "lock_started": "lock",
+    "lock_updated": "lock",
     "window_opened": "window",
     "window_closed": "window",
     "override": "override",
@@ -174,15 +176,43 @@ def _deploy_page(e: dict) -> str:
     return f"/deploys/{e['deploy_id']}" if e.get("deploy_id") else "/"
 
 
+def _scheduled(e: dict, d: dict) -> bool:
+    starts = d.get("starts_at")
+    return bool(starts) and parse_iso(starts) > parse_iso(e["at"])
+
+
 def _lock_created(e: dict, d: dict) -> _Draft:
     where = scope(e["environment"], e["service"])
+    until = when(d.get("expires_at"))
+    if _scheduled(e, d):
+        said = _say("{scope} lock scheduled by {by}", scope=where, by=e.get("actor"))
+        details = [d.get("reason"), f"From {when(d.get('starts_at'))}", f"Until {until}" if until else None]
+        return _Draft("scheduled", ":calendar:", said, details, "/locks")
     if d.get("kind") == "auto":
         said = _say("{scope} locked automatically", scope=where)
     else:
         said = _say("{scope} locked by {by}", scope=where, by=e.get("actor"))
-    until = when(d.get("expires_at"))
     details = [d.get("reason"), f"Until {until}" if until else None]
     return _Draft("locked", ":lock:", said, details, "/locks", unlock_button=True)
+
+
+def _lock_started(e: dict, d: dict) -> _Draft:
+    """A scheduled lock's start, recorded by the worker at ``starts_at``."""
+    said = _say("{scope} locked (scheduled by {by})", scope=scope(e["environment"], e["service"]), by=d.get("by"))
+    until = when(d.get("expires_at"))
+    return _Draft("locked", ":lock:", said, [d.get("reason"), f"Until {until}" if until else None], "/locks", unlock_button=True)
+
+
+def _lock_updated(e: dict, d: dict) -> _Draft:
+    said = _say("{scope} lock edited by {by}", scope=scope(e["environment"], e["service"]), by=e.get("actor"))
+    lines = []
+    for name, change in (d.get("changes") or {}).items():
+        old, new = change.get("old"), change.get("new")
+        if name in ("starts_at", "expires_at"):
+            old, new = when(old) or "none", when(new) or "none"
+        label = {"starts_at": "Start", "expires_at": "Until", "reason": "Reason"}.get(name, name)
+        lines.append(f"{label}: {old} → {new}")
+    return _Draft("edited", ":pencil2:", said, lines, "/locks")
 
 
 def _lock_ended(e: dict, d: dict) -> _Draft:
@@ -324,6 +354,8 @@ def _exempted(e: dict, d: dict) -> _Draft:
 _RENDERERS: dict[str, Callable[[dict, dict], _Draft | None]] = {
     "lock_created": _lock_created,
     "lock_ended": _lock_ended,
+    "lock_started": _lock_started,
+    "lock_updated": _lock_updated,
     "window_opened": _window,
     "window_closed": _window,
     "override": _override,
