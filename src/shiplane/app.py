@@ -449,6 +449,10 @@ ROUTE_STATUSES: dict[tuple[str, str], dict[str, str]] = {
     ("get", "/api/v1/deploys/{deploy_id}"): {"404": "No such deploy"},
     ("post", "/api/v1/locks"): {"404": "Unknown service or environment", "409": "Already locked (already_locked)"},
     ("delete", "/api/v1/locks/{lock_id}"): {"404": "No such lock", "409": "The lock has already ended"},
+    ("patch", "/api/v1/locks/{lock_id}"): {
+        "404": "No such lock",
+        "409": "The lock has ended (lock_already_ended), or the new period overlaps another lock (already_locked)",
+    },
     ("post", "/api/v1/deploys/{deploy_id}/health"): {"404": "No such deploy"},
     ("post", "/api/v1/incidents"): {"201": "A new incident, or a new state of one", "404": "Unknown service or environment"},
     ("get", "/api/v1/dora"): {"404": "Unknown service or environment"},

@@ -229,3 +229,20 @@ def test_editing_needs_a_deployer_and_an_existing_lock(bob, charlie):
     assert charlie.patch(f"/api/v1/locks/{lk['id']}", json={"reason": "x"}).status_code == 403
     assert bob.patch("/api/v1/locks/99999", json={"reason": "x"}).status_code == 404
     assert bob.patch(f"/api/v1/locks/{lk['id']}", json={"reasn": "x"}).status_code == 422
+
+
+def test_hh_mm_is_the_next_such_time_in_the_environments_zone(bob):
+    start = (datetime.now(UTC) + timedelta(hours=2)).replace(second=0, microsecond=0)
+    end = start + timedelta(hours=3)
+    r = lock(bob, starts_at=start.strftime("%H:%M"), expires_at=end.strftime("%H:%M"))  # no timezone configured: UTC
+    assert r.status_code == 201, r.json()
+    assert (r.json()["starts_at"], r.json()["expires_at"]) == (start.strftime("%Y-%m-%dT%H:%M:%SZ"), end.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    later = end + timedelta(hours=1)
+    r = bob.patch(f"/api/v1/locks/{r.json()['id']}", json={"expires_at": later.strftime("%H:%M")})
+    assert r.status_code == 200 and r.json()["expires_at"] == later.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.parametrize("value", ["25:00", "12:75", "soon", "1200"])
+def test_a_time_that_is_neither_an_instant_nor_hh_mm_is_422(bob, value):
+    r = lock(bob, starts_at=value)
+    assert r.status_code == 422 and "starts_at" in r.json()["fields"], r.json()

@@ -43,6 +43,7 @@ def test_a_lock_blocks_with_reason_by_and_since():
         "by": "alice",
         "lock_id": 1,
         "deploy_id": None,
+        "lock_kind": "manual",
     }
     assert g.next_change_at is None  # nothing but a human can open it
 

@@ -68,6 +68,16 @@ NEWS = [
         id="lock edited",
     ),
     pytest.param(
+        event(
+            "rollback_allowed",
+            {"passed": ["auto", "unhealthy"], "blockers": [{"kind": "lock", "lock_kind": "auto", "reason": "web #12 unhealthy", "by": "system"}]},
+            deploy_id=13,
+        ),
+        "rollback_allowed", ":rewind:", "web rollback to production allowed through: auto, unhealthy",
+        ("Passed lock: web #12 unhealthy (system)",), "/deploys/13",
+        id="rollback allowed",
+    ),
+    pytest.param(
         event("lock_ended", {"reason": "DB migration", "note": "all done", "expired": False}, actor="bob"),
         "unlocked", ":unlock:", "web in production unlocked by bob", ("all done", "The lock was: DB migration"), "/locks",
         id="unlocked by someone",

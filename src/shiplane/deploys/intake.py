@@ -32,6 +32,7 @@ class Intake:
     tracked: frozenset[str] = frozenset()  # services whose changes the worker works out
     issue_pattern: str = DEFAULT_ISSUE_PATTERN
     judged: Callable[[str, str], bool] | None = None  # (environment, service) -> has metrics to judge
+    rollback_passes: frozenset[str] = frozenset()  # [gate] rollback_passes: blocker kinds a rollback goes through
 
 
 def blocker_check_for(ctx: AppContext) -> BlockerCheck:
@@ -63,5 +64,6 @@ def intake_for(ctx: AppContext) -> Intake:
             tracked=tracked(config),
             issue_pattern=config.changes.issue_pattern,
             judged=judged,
+            rollback_passes=frozenset(config.gate.rollback_passes),
         )
     return ctx.intake

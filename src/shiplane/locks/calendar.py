@@ -160,7 +160,15 @@ class Schedule:
 
     windows: Sequence[Window] = ()
     closures: Sequence[OneOffFreeze | CronFreeze | Holidays] = ()
+    cooldowns: dict[str, timedelta] = field(default_factory=dict)  # environment slug → cooldown
+    timezones: dict[str, str] = field(default_factory=dict)  # environment slug → IANA zone (default UTC)
     _scoped: dict[tuple[str, str | None], ScopedSchedule] = field(default_factory=dict)
+
+    def cooldown(self, environment: str) -> timedelta | None:
+        return self.cooldowns.get(environment)
+
+    def timezone(self, environment: str) -> str:
+        return self.timezones.get(environment, "UTC")
 
     def for_scope(self, environment: str, service: str | None) -> ScopedSchedule:
         key = (environment, service)
@@ -205,4 +213,9 @@ def compile_schedule(config: Config) -> Schedule:
         Holidays(f"holidays[{i}]", _scope(h), h.country, h.subdiv, h.eve, h.timezone)
         for i, h in enumerate(config.holidays)
     ]
-    return Schedule(windows, closures)
+    return Schedule(
+        windows,
+        closures,
+        cooldowns={e.slug: e.cooldown for e in config.environments if e.cooldown is not None},
+        timezones={e.slug: e.timezone for e in config.environments},
+    )

@@ -52,14 +52,28 @@ class DeployInfo:
 
 
 @dataclass(frozen=True)
+class Cooldown:
+    """The environment's ``cooldown`` after the latest finished deploy of the service: ``[since, until)``."""
+
+    deploy_id: int
+    since: datetime
+    until: datetime
+    by: str | None = None
+
+    def active_at(self, t: datetime) -> bool:
+        return self.since <= t < self.until
+
+
+@dataclass(frozen=True)
 class Blocker:
-    kind: str  # lock | window | freeze | holiday | in_progress | unhealthy
+    kind: str  # lock | window | freeze | holiday | in_progress | unhealthy | cooldown
     reason: str
     since: datetime | None = None
     until: datetime | None = None
     by: str | None = None
     lock_id: int | None = None
     deploy_id: int | None = None
+    lock_kind: str | None = None  # manual | auto, for lock blockers
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +84,7 @@ class Blocker:
             "by": self.by,
             "lock_id": self.lock_id,
             "deploy_id": self.deploy_id,
+            "lock_kind": self.lock_kind,
         }
 
 
@@ -81,6 +96,7 @@ class GateInputs:
     locks: tuple[LockInfo, ...] = ()
     in_progress: DeployInfo | None = None
     unhealthy: DeployInfo | None = None
+    cooldown: Cooldown | None = None
 
 
 @dataclass(frozen=True)
@@ -104,7 +120,7 @@ class Gate:
 
 
 def _lock_blocker(lock: LockInfo) -> Blocker:
-    return Blocker("lock", lock.reason, lock.start, lock.expires_at, lock.created_by, lock_id=lock.id)
+    return Blocker("lock", lock.reason, lock.start, lock.expires_at, lock.created_by, lock_id=lock.id, lock_kind=lock.kind)
 
 
 def _deploy_blockers(inputs: GateInputs) -> list[Blocker]:
@@ -126,6 +142,10 @@ def blockers_at(inputs: GateInputs, now: datetime, at: datetime) -> list[Blocker
     """Deploys as of ``now``; locks (by their start and expiry) and schedules as of ``at`` (the what-if instant)."""
     out = [_lock_blocker(lock) for lock in inputs.locks if lock.active_at(at)]
     out += _deploy_blockers(inputs)
+    c = inputs.cooldown
+    if c is not None and c.active_at(at):
+        minutes = int((c.until - c.since).total_seconds() // 60)
+        out.append(Blocker("cooldown", f"cooldown after deploy #{c.deploy_id} ({minutes} min)", c.since, c.until, c.by, deploy_id=c.deploy_id))
     out += [
         Blocker(i.kind, i.reason, i.start, i.end) for i in inputs.schedule.closed_by(at)
     ]
@@ -136,6 +156,8 @@ def _allowed_at(inputs: GateInputs, t: datetime) -> bool:
     if inputs.in_progress is not None or inputs.unhealthy is not None:
         return False
     if any(lock.active_at(t) for lock in inputs.locks):
+        return False
+    if inputs.cooldown is not None and inputs.cooldown.active_at(t):
         return False
     return not inputs.schedule.closed_by(t)
 
@@ -156,6 +178,8 @@ def next_change(inputs: GateInputs, at: datetime, allowed: bool) -> datetime | N
     limit = at + _HORIZON
     for _ in range(_MAX_STEPS):
         candidates = [e for lock in inputs.locks for e in lock.edges_after(t)]
+        if inputs.cooldown is not None and inputs.cooldown.until > t:
+            candidates.append(inputs.cooldown.until)
         edge = inputs.schedule.next_boundary(t)
         if edge is not None:
             candidates.append(edge)

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from shiplane.errors import UnknownEnvironment, UnknownService
 from shiplane.locks import service as locks_service
 from shiplane.locks.calendar import Schedule
-from shiplane.locks.gate import GATE_BLOCKING_HEALTH, DeployInfo, GateInputs, LockInfo
+from shiplane.locks.gate import GATE_BLOCKING_HEALTH, Cooldown, DeployInfo, GateInputs, LockInfo
 from shiplane.tables.catalog import environments, services
 from shiplane.tables.deploys import deploys
 
@@ -30,12 +30,31 @@ def _unhealthy(latest: Any) -> DeployInfo | None:
     return DeployInfo(latest.id, latest.sha, latest.deployed_at, None, reason)
 
 
+def _cooldown(schedule: Schedule, environment: str, latest: Any) -> Cooldown | None:
+    """The environment's cooldown after the latest finished deploy (``latest``: not started)."""
+    length = schedule.cooldown(environment)
+    if length is None or latest is None or latest.status not in COOLING:
+        return None
+    finished = latest.finished_at or latest.deployed_at
+    return Cooldown(latest.id, finished, finished + length, latest.registered_by)
+
+
+# A deploy that went out (or tried to) starts the cooldown; a cancelled one did not.
+COOLING = ("succeeded", "failed", "rolled_back")
+
+
 def for_intake(conn: Connection, schedule: Schedule, env: Any, svc: Any, latest: Any) -> GateInputs:
     """Gate inputs for a registration, reusing the latest deploy row it already read."""
     if latest is not None and latest.status == "started":
         latest = None  # health belongs to finished deploys
     return GateInputs(
-        env.slug, svc.slug, schedule.for_scope(env.slug, svc.slug), _lock_infos(conn, env.id, svc.id), None, _unhealthy(latest)
+        env.slug,
+        svc.slug,
+        schedule.for_scope(env.slug, svc.slug),
+        _lock_infos(conn, env.id, svc.id),
+        None,
+        _unhealthy(latest),
+        _cooldown(schedule, env.slug, latest),
     )
 
 
@@ -59,14 +78,19 @@ _STARTED = (
     .limit(1)
 )
 _LATEST_FINISHED = (
-    select(deploys.c.id, deploys.c.sha, deploys.c.status, deploys.c.deployed_at, deploys.c.health_state, deploys.c.health_reason)
+    select(
+        deploys.c.id, deploys.c.sha, deploys.c.status, deploys.c.deployed_at, deploys.c.finished_at,
+        deploys.c.registered_by, deploys.c.health_state, deploys.c.health_reason,
+    )
     .where(deploys.c.service_id == bindparam("sid"), deploys.c.environment_id == bindparam("eid"), deploys.c.status != "started")
     .order_by(deploys.c.deployed_at.desc(), deploys.c.id.desc())
     .limit(1)
 )
 
 
-def _deploys(conn: Connection, environment_id: int, service_id: int) -> tuple[DeployInfo | None, DeployInfo | None]:
+def _deploys(
+    conn: Connection, schedule: Schedule, environment: str, environment_id: int, service_id: int
+) -> tuple[DeployInfo | None, DeployInfo | None, Cooldown | None]:
     ids = {"sid": service_id, "eid": environment_id}
     started = conn.execute(_STARTED, ids).first()
     in_progress = (
@@ -75,7 +99,7 @@ def _deploys(conn: Connection, environment_id: int, service_id: int) -> tuple[De
         else None
     )
     latest = conn.execute(_LATEST_FINISHED, ids).first()
-    return in_progress, _unhealthy(latest)
+    return in_progress, _unhealthy(latest), _cooldown(schedule, environment, latest)
 
 
 def load(
@@ -97,10 +121,10 @@ def load(
         if not auto_create:
             raise UnknownEnvironment(f"unknown environment {environment!r}", environment=environment)
         return GateInputs(environment, service, scoped)
-    in_progress = unhealthy = None
+    in_progress = unhealthy = cooldown = None
     if svc_id is not None:
-        in_progress, unhealthy = _deploys(conn, env_id, svc_id)
-    return GateInputs(environment, service, scoped, _lock_infos(conn, env_id, svc_id), in_progress, unhealthy)
+        in_progress, unhealthy, cooldown = _deploys(conn, schedule, environment, env_id, svc_id)
+    return GateInputs(environment, service, scoped, _lock_infos(conn, env_id, svc_id), in_progress, unhealthy, cooldown)
 
 
 def load_by_ids(conn: Connection, schedule: Schedule, environment_id: int, service_id: int | None) -> GateInputs:
@@ -109,7 +133,7 @@ def load_by_ids(conn: Connection, schedule: Schedule, environment_id: int, servi
     if service_id is not None:
         svc = conn.execute(select(services.c.slug).where(services.c.id == service_id)).scalar_one()
     scoped = schedule.for_scope(env, svc)
-    in_progress = unhealthy = None
+    in_progress = unhealthy = cooldown = None
     if service_id is not None:
-        in_progress, unhealthy = _deploys(conn, environment_id, service_id)
-    return GateInputs(env, svc, scoped, _lock_infos(conn, environment_id, service_id), in_progress, unhealthy)
+        in_progress, unhealthy, cooldown = _deploys(conn, schedule, env, environment_id, service_id)
+    return GateInputs(env, svc, scoped, _lock_infos(conn, environment_id, service_id), in_progress, unhealthy, cooldown)

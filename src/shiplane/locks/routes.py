@@ -42,6 +42,7 @@ async def create_lock(
         expires_at=body.expires_at,
         auto_create=ctx.settings.config.server.auto_create,
         cache=ctx.catalog,
+        timezones=ctx.schedule.timezones,
     )
     ctx.gate_may_have_changed()
     return lock
@@ -60,7 +61,9 @@ async def edit_lock(
         if body.reason is None:
             raise Invalid("reason", "must not be null")
         edits["reason"] = body.reason
-    lock = await ctx.db.run_write(service.update_lock, lock_id, actor=who.name, now=clock.now(), **edits)
+    lock = await ctx.db.run_write(
+        service.update_lock, lock_id, actor=who.name, now=clock.now(), timezones=ctx.schedule.timezones, **edits
+    )
     ctx.gate_may_have_changed()
     return lock
 
@@ -210,13 +213,14 @@ _BLOCKER = {
     "type": "object",
     "required": ["kind", "reason", "since", "until", "by", "lock_id", "deploy_id"],
     "properties": {
-        "kind": {"type": "string", "enum": ["lock", "window", "freeze", "holiday", "in_progress", "unhealthy"]},
+        "kind": {"type": "string", "enum": ["lock", "window", "freeze", "holiday", "in_progress", "unhealthy", "cooldown"]},
         "reason": {"type": "string"},
         "since": {"type": ["string", "null"], "format": "date-time"},
         "until": {"type": ["string", "null"], "format": "date-time"},
         "by": {"type": ["string", "null"]},
         "lock_id": {"type": ["integer", "null"]},
         "deploy_id": {"type": ["integer", "null"]},
+        "lock_kind": {"type": ["string", "null"], "enum": ["manual", "auto", None], "description": "for lock blockers"},
     },
 }
 

@@ -8,6 +8,7 @@ it was ended or has expired. Manual locks on one scope may not overlap in time (
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from shiplane.clock import iso
 from shiplane.errors import AlreadyLocked, Invalid, LockAlreadyEnded, NotFound
 from shiplane.events import service as events
 from shiplane.locks import watch
+from shiplane.locks.wallclock import next_local_time
 from shiplane.tables.catalog import environments, services
 from shiplane.tables.locks import locks
 
@@ -125,6 +127,19 @@ def _already_locked(row: Any, environment: str, service: str | None, now: dateti
     return AlreadyLocked(text, lock=to_dict(row, now))
 
 
+When = datetime | str  # an instant, or "HH:MM": the next such local time in the environment's zone
+
+
+def resolve(value: When | None, field: str, tz: str, now: datetime, after: datetime | None = None) -> datetime | None:
+    """An instant for ``value``; a bare ``HH:MM`` is the next such time in ``tz`` (after ``after``, default now)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    try:
+        return next_local_time(value, tz, now, after)
+    except ValueError as exc:
+        raise Invalid(field, f"{exc} (an ISO instant, or HH:MM in {tz})") from None
+
+
 def check_period(starts_at: datetime | None, expires_at: datetime | None, now: datetime) -> None:
     """The 422s of a lock's period: a start in the past, an expiry not in the future or not after the start."""
     if starts_at is not None and starts_at < now:
@@ -143,15 +158,20 @@ def create(
     reason: str,
     actor: str,
     now: datetime,
-    expires_at: datetime | None = None,
-    starts_at: datetime | None = None,
+    expires_at: When | None = None,
+    starts_at: When | None = None,
     kind: str = "manual",
     deploy_id: int | None = None,
     auto_create: bool = True,
     cache: catalog.Cache | None = None,
+    timezones: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
+    """Take a lock now, or schedule it (``starts_at``). Times may be ``HH:MM`` in the environment's ``timezones`` entry."""
     if not reason.strip():
         raise Invalid("reason", "must not be blank")
+    tz = (timezones or {}).get(environment, "UTC")
+    starts_at = resolve(starts_at, "starts_at", tz, now)
+    expires_at = resolve(expires_at, "expires_at", tz, now, after=starts_at)
     check_period(starts_at, expires_at, now)
     start = max(starts_at or now, now)
     env = catalog.environment(conn, environment, auto_create=auto_create, now=now, cache=cache)
@@ -208,14 +228,21 @@ def update_lock(
     actor: str,
     now: datetime,
     reason: str | None = None,
-    starts_at: datetime | None = _UNSET,
-    expires_at: datetime | None = _UNSET,
+    starts_at: When | None = _UNSET,
+    expires_at: When | None = _UNSET,
+    timezones: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Edit a scheduled or active lock: its reason, its expiry (``None``: none) and, while scheduled, its start.
 
     Records ``lock_updated`` with the old and new value of each field that changed.
     """
     row = get_row(conn, lock_id)
+    tz = (timezones or {}).get(row.environment_slug, "UTC")
+    if starts_at is not _UNSET:
+        starts_at = resolve(starts_at, "starts_at", tz, now)
+    if expires_at is not _UNSET:
+        base = starts_at if starts_at is not _UNSET and starts_at is not None else max(row.starts_at, now)
+        expires_at = resolve(expires_at, "expires_at", tz, now, after=base)
     current = lock_state(row, now)
     if current == "ended":
         raise LockAlreadyEnded(f"lock {lock_id} has ended; an ended lock cannot be edited", lock=to_dict(row, now))

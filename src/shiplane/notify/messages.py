@@ -23,6 +23,7 @@ CATEGORIES = {
     "window_opened": "window",
     "window_closed": "window",
     "override": "override",
+    "rollback_allowed": "override",
     "deploy_health_changed": "health",
     "incident": "incident",
     "deploy_registered": "deploy",
@@ -247,6 +248,15 @@ def _override(e: dict, d: dict) -> _Draft:
     return _Draft("override", ":warning:", said, details, _deploy_page(e))
 
 
+def _rollback_allowed(e: dict, d: dict) -> _Draft:
+    said = _say(
+        "{service} rollback to {env} allowed through: {passed}",
+        service=e.get("service"), env=e["environment"], passed=", ".join(d.get("passed") or []),
+    )
+    blocked = _blockers(d.get("blockers") or [])
+    return _Draft("rollback_allowed", ":rewind:", said, [f"Passed {blocked}" if blocked else None], _deploy_page(e))
+
+
 def _health(e: dict, d: dict) -> _Draft | None:
     before, after = d.get("from"), d.get("to")
     args = dict(service=e.get("service"), id=e.get("deploy_id"), env=e["environment"])
@@ -359,6 +369,7 @@ _RENDERERS: dict[str, Callable[[dict, dict], _Draft | None]] = {
     "window_opened": _window,
     "window_closed": _window,
     "override": _override,
+    "rollback_allowed": _rollback_allowed,
     "deploy_health_changed": _health,
     "incident": _incident,
     "deploy_registered": _deploy,
