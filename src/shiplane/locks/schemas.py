@@ -8,28 +8,36 @@ from pydantic import Field, PlainValidator, WithJsonSchema
 
 from shiplane.clock import parse_iso
 from shiplane.schemas import Body, Reason, Slug, in_range
+from shiplane.settings import parse_duration
 
 _HHMM = re.compile(r"^\d{1,2}:\d{2}$")
 
 
 def _when(value: Any) -> datetime | str:
-    """An instant (aware, or naive = UTC), or ``"HH:MM"``: the next such local time in the environment's ``timezone``."""
+    """An instant (aware, or naive = UTC); ``"HH:MM"``, the next such local time in the environment's
+    ``timezone``; or a duration (``"4h"``) from the start (``starts_at``: from now). Resolved by
+    ``locks.service.resolve``."""
     if isinstance(value, datetime):
         return in_range(value)
     if isinstance(value, str):
         if _HHMM.match(value):
-            return value  # resolved against the environment's zone by locks.service.resolve
+            return value
         try:
             return in_range(parse_iso(value))
         except ValueError as exc:
-            raise ValueError(f"not an ISO-8601 date-time or HH:MM: {value!r} ({exc})") from None
-    raise ValueError("an ISO-8601 date-time or HH:MM string")
+            problem = str(exc)
+        try:
+            parse_duration(value)
+        except ValueError:
+            raise ValueError(f"not an ISO-8601 date-time, HH:MM or a duration like '4h': {value!r} ({problem})") from None
+        return value
+    raise ValueError("an ISO-8601 date-time, HH:MM or a duration like '4h'")
 
 
 When = Annotated[
     datetime | str,
     PlainValidator(_when),
-    WithJsonSchema({"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "pattern": "^\\d{1,2}:\\d{2}$"}]}),
+    WithJsonSchema({"type": "string", "description": "an ISO-8601 date-time, HH:MM in the environment's timezone, or a duration like '4h'"}),
 ]
 
 

@@ -21,6 +21,7 @@ from shiplane.errors import AlreadyLocked, Invalid, LockAlreadyEnded, NotFound
 from shiplane.events import service as events
 from shiplane.locks import watch
 from shiplane.locks.wallclock import next_local_time
+from shiplane.settings import parse_duration
 from shiplane.tables.catalog import environments, services
 from shiplane.tables.locks import locks
 
@@ -127,17 +128,23 @@ def _already_locked(row: Any, environment: str, service: str | None, now: dateti
     return AlreadyLocked(text, lock=to_dict(row, now))
 
 
-When = datetime | str  # an instant, or "HH:MM": the next such local time in the environment's zone
+When = datetime | str  # an instant; "HH:MM" (next such local time in the environment's zone); or a duration
 
 
 def resolve(value: When | None, field: str, tz: str, now: datetime, after: datetime | None = None) -> datetime | None:
-    """An instant for ``value``; a bare ``HH:MM`` is the next such time in ``tz`` (after ``after``, default now)."""
+    """An instant for ``value``: ``HH:MM`` is the next such time in ``tz`` after ``after`` (default now);
+    a duration (``"4h"``) counts from ``after`` (default now)."""
     if value is None or isinstance(value, datetime):
         return value
+    if ":" not in value:
+        try:
+            return (after or now) + parse_duration(value)
+        except ValueError as exc:
+            raise Invalid(field, f"{exc} (an ISO instant, HH:MM in {tz}, or a duration)") from None
     try:
         return next_local_time(value, tz, now, after)
     except ValueError as exc:
-        raise Invalid(field, f"{exc} (an ISO instant, or HH:MM in {tz})") from None
+        raise Invalid(field, f"{exc} (an ISO instant, HH:MM in {tz}, or a duration)") from None
 
 
 def check_period(starts_at: datetime | None, expires_at: datetime | None, now: datetime) -> None:
