@@ -97,9 +97,8 @@ class ScopedSchedule:
             tl = self._timelines[day] = self._build(day)
         return tl
 
-    def _build(self, day: date) -> Timeline:
-        start = datetime.combine(day, time(), UTC) - timedelta(days=1)
-        end = start + timedelta(days=_TIMELINE_DAYS)
+    def intervals(self, start: datetime, end: datetime) -> list[Interval]:
+        """Every closed interval meeting ``[start, end)``, each with its true start and end."""
         intervals: list[Interval] = []
         for rule in self.closures:
             intervals.extend(rule.intervals(start, end))
@@ -114,6 +113,12 @@ class ScopedSchedule:
                 if s_ > cursor and s_ > start and cursor < end and cursor > g0:
                     intervals.append(Interval("window", reason, cursor, s_, rules))
                 cursor = max(cursor, e_)
+        return intervals
+
+    def _build(self, day: date) -> Timeline:
+        start = datetime.combine(day, time(), UTC) - timedelta(days=1)
+        end = start + timedelta(days=_TIMELINE_DAYS)
+        intervals = self.intervals(start, end)
         # Window blockers first, then rules in configuration order, as closed_by_direct lists them.
         order = {rule.rule: n for n, rule in enumerate(self.closures)}
         intervals.sort(key=lambda i: (i.kind != "window", order.get(i.rule, -1), i.start))

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from starlette.types import Receive, Scope, Send
 
 from shiplane import clock
@@ -16,7 +16,7 @@ from shiplane.auth.service import Principal
 from shiplane.context import AppContext, context
 from shiplane.errors import DomainError, Invalid, Unavailable
 from shiplane.locks import gate as gate_mod
-from shiplane.locks import inputs, service
+from shiplane.locks import ics, inputs, service
 from shiplane.locks.schemas import LockIn, LockPatch
 from shiplane.schemas import MAX_YEAR, MIN_YEAR, SLUG_PATTERN, in_range
 
@@ -100,6 +100,40 @@ async def list_locks(
         limit=limit,
     )
     return {"items": items}
+
+
+# ---------------------------------------------------------------- the calendar feed
+
+calendar_router = APIRouter(tags=["gate"])
+
+
+@calendar_router.get(
+    "/api/v1/calendar.ics",
+    summary="The closed periods of a scope as an iCalendar feed",
+    response_class=Response,
+    responses={200: {"content": {"text/calendar": {"schema": {"type": "string"}}}, "description": "RFC 5545"}},
+)
+async def calendar_ics(
+    request: Request,
+    ctx: Annotated[AppContext, Depends(context)],
+    environment: Annotated[str, Query(pattern=SLUG_PATTERN)],
+    service_: Annotated[str | None, Query(alias="service", pattern=SLUG_PATTERN)] = None,
+    days: Annotated[int, Query(ge=1, le=ics.MAX_DAYS)] = ics.DEFAULT_DAYS,
+    token: Annotated[
+        str | None, Query(max_length=500, description="a viewer-or-higher token, for calendar apps that cannot send headers")
+    ] = None,
+) -> Response:
+    # Calendar apps cannot send headers: the token may come in the URL (redacted from access logs).
+    principal = await deps.principal_for(ctx, deps.token_from_header(request.headers.get("authorization")) or token)
+    if not principal.has("viewer"):
+        raise deps.Forbidden(f"this needs the viewer role; your token has {principal.role}")
+    now = clock.now()
+    gate_inputs = await ctx.db.run_read(
+        inputs.load, ctx.schedule, environment, service_, auto_create=ctx.settings.config.server.auto_create
+    )
+    name = f"Shiplane: {environment}" + (f"/{service_}" if service_ else "") + " closed for deploys"
+    body = ics.to_ical(ics.closed_periods(gate_inputs, now, days), name, now)
+    return Response(body, media_type="text/calendar; charset=utf-8", headers={"cache-control": "private, max-age=60"})
 
 
 # ---------------------------------------------------------------- the gate
