@@ -9,7 +9,7 @@ import typer
 
 from shiplane import clock
 from shiplane.cli.client import call, connect, error_line, from_iso
-from shiplane.cli.common import TokenOpt, UrlOpt, fail, out
+from shiplane.cli.common import TokenOpt, UrlOpt, err, fail, out
 
 
 def _when(option: str, value: str | None) -> str | None:
@@ -144,3 +144,65 @@ def unlock(
         fail(error_line(response))
     lk = response.json()
     out.print(f"unlocked {_scope(lk)} (lock {lk['id']})", markup=False)
+
+
+# ---------------------------------------------------------------- schedule preview
+
+schedule_app = typer.Typer(help="The schedule of closed periods, offline.")
+
+
+class _AnyVariable(dict):
+    """The environment for reading a config in CI: a ``${VAR}`` that is not set reads as a placeholder.
+
+    A schedule never depends on secrets, and the job that previews a config change has none.
+    """
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+    def __missing__(self, name: str) -> str:
+        return f"preview-placeholder-{name.lower()}"
+
+
+def _load(path: str | None):
+    import os
+
+    from shiplane.settings import Config, ConfigError, load_config_file
+
+    if not path:
+        return Config()
+    try:
+        return load_config_file(path, env=_AnyVariable(os.environ))
+    except ConfigError as exc:
+        for line in exc.lines():
+            err.print(line, markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+@schedule_app.command("preview")
+def schedule_preview(
+    config: Annotated[str, typer.Option("--config", help="The new config file (TOML).")],
+    against: Annotated[
+        str | None,
+        typer.Option("--against", help="The config to compare with. Default: SHIPLANE_CONFIG, else an empty configuration."),
+    ] = None,
+    days: Annotated[int, typer.Option(min=1, max=400, help="How many days ahead, from now.")] = 90,
+    environment: Annotated[str | None, typer.Option(help="Only this environment.")] = None,
+) -> None:
+    """List the closed periods NEW adds or removes compared with OLD: exit 0 when none, 1 when some, 2 on a bad config."""
+    import os
+
+    from shiplane.locks.preview import diff
+
+    old_path = against if against is not None else os.environ.get("SHIPLANE_CONFIG") or None
+    new, old = _load(config), _load(old_path)
+    changes = diff(old, new, clock.now(), days, environment)
+    if not changes:
+        out.print(f"no change in closed periods over the next {days} days", markup=False)
+        return
+    header = ("environment", "change", "kind", "reason", "start (UTC)", "end (UTC)")
+    rows = [(c.scope, c.change, c.kind, c.reason, clock.iso(c.start) or "", clock.iso(c.end) or "") for c in changes]
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header) - 1)]
+    for row in (header, *rows):
+        out.print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1], markup=False, soft_wrap=True)
+    raise typer.Exit(1)
