@@ -48,6 +48,7 @@ def test_a_scheduled_lock_waits_for_its_start_and_the_gate_knows_when(bob):
     assert gate(bob, at=iso(end))["allowed"] is True
     assert [x["id"] for x in bob.get("/api/v1/locks?state=scheduled").json()["items"]] == [lk["id"]]
     assert bob.get("/api/v1/locks?active=true").json()["items"] == []
+    assert bob.get("/api/v1/locks?active=false").json()["items"] == []  # not past either
     assert bob.get("/api/v1/locks?state=active").json()["items"] == []
     (created,) = lock_events(bob)
     assert created["data"]["starts_at"][:19] == iso(start)[:19]

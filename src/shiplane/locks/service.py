@@ -377,14 +377,15 @@ def list_locks(
     service: str | None = None,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
-    """``active=true`` is the locks blocking now; ``false`` the rest. ``state`` picks one of the three."""
+    """``active=true`` is the locks blocking now; ``false`` the past (ended or expired) ones, so a
+    scheduled lock is in neither. ``state`` picks one of the three."""
     query = joined().order_by(locks.c.created_at.desc(), locks.c.id.desc()).limit(limit)
     live = and_(locks.c.ended_at.is_(None), or_(locks.c.expires_at.is_(None), locks.c.expires_at > now))
     started = locks.c.starts_at <= now
     if active is True:
         query = query.where(live, started)
     elif active is False:
-        query = query.where(~and_(live, started))
+        query = query.where(~live)
     if state == "scheduled":
         query = query.where(live, ~started)
     elif state == "active":
