@@ -161,7 +161,7 @@ def process(
     # Wake at the next instant anything in the blocker set may change, not only
     # when "allowed" flips: a freeze ending under a lock changes what we show.
     edges = [gate.next_change_at, inputs.schedule.next_boundary(now)]
-    edges += [e for lock in inputs.locks for e in lock.edges_after(now)]  # expiries and scheduled starts
+    edges.append(inputs.lock_index.next_edge(now))  # the next expiry or scheduled start
     next_at = min((e for e in edges if e is not None), default=None)
 
     # First sight of a scope counts as a change only when it is closed: "open"
