@@ -10,10 +10,18 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from shiplane import clock
+from shiplane.auth import service as auth_service
 from shiplane.settings import Config
-from tests.functional.test_dashboard import _csrf, _login, people  # noqa: F401 - the fixture is used by name
+from tests.functional.test_dashboard import PASSWORD, _login
 
 BERLIN = ZoneInfo("Europe/Berlin")
+
+
+@pytest.fixture
+def people(db):
+    with db.write() as conn:
+        auth_service.create_user(conn, "dana", "deployer", PASSWORD, clock.now())
+        auth_service.create_user(conn, "vic", "viewer", PASSWORD, clock.now())
 
 
 @pytest.fixture

@@ -94,7 +94,7 @@ def test_property_next_change_at_is_a_real_flip(specs, probe, windowed):
     g = evaluate(inputs, NOW, at=t)
     nxt = g.next_change_at
     # Every instant where anything could flip: lock edges and schedule boundaries after t.
-    edges = sorted({e for lock in locks for e in lock.edges_after(t)})
+    edges = sorted({e for lock in locks for e in (lock.start, lock.expires_at) if e is not None and e > t})
     b, horizon = t, t + timedelta(days=10)
     while (b := inputs.schedule.next_boundary(b)) is not None and b < horizon:
         edges.append(b)

@@ -40,9 +40,6 @@ class LockInfo:
         """A lock blocks in ``[start, expires_at)``."""
         return self.start <= t and (self.expires_at is None or self.expires_at > t)
 
-    def edges_after(self, t: datetime) -> list[datetime]:
-        return [e for e in (self.start, self.expires_at) if e is not None and e > t]
-
 
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
