@@ -32,6 +32,10 @@ class LockInfo:
     service: str | None
     starts_at: datetime | None = None  # None: since created_at
 
+    def __post_init__(self) -> None:
+        if self.starts_at is None:
+            object.__setattr__(self, "starts_at", self.created_at)
+
     @property
     def start(self) -> datetime:
         return self.starts_at or self.created_at
@@ -53,27 +57,25 @@ class LockIndex:
     """
 
     def __init__(self, locks: tuple[LockInfo, ...]) -> None:
-        order = {id(lock): n for n, lock in enumerate(locks)}
-        self.order = order
-        self.by_start = sorted(locks, key=lambda lock: lock.start)
-        self.starts = [lock.start for lock in self.by_start]
-        self.by_end = sorted(locks, key=lambda lock: lock.expires_at or _NEVER)
-        self.ends = [lock.expires_at or _NEVER for lock in self.by_end]
+        # (instant, position, lock) tuples sort in C; the position breaks ties and keeps the given order.
+        self.starts = sorted(lock.starts_at for lock in locks)  # type: ignore[type-var]
+        self.by_end = sorted((lock.expires_at or _NEVER, n, lock) for n, lock in enumerate(locks))
+        self.ends = [entry[0] for entry in self.by_end]
 
     def on_at(self, t: datetime) -> list[LockInfo]:
         """The locks blocking at ``t``, in the order they were given."""
         started, ended = bisect.bisect_right(self.starts, t), bisect.bisect_right(self.ends, t)
         want = started - ended
-        out: list[LockInfo] = []
+        found: list[tuple[int, LockInfo]] = []
         i = ended
         # Among the locks not ended by t (by end), the ones that have started: usually the first few.
-        while len(out) < want and i < len(self.by_end):
-            lock = self.by_end[i]
-            if lock.start <= t:
-                out.append(lock)
+        while len(found) < want and i < len(self.by_end):
+            _, n, lock = self.by_end[i]
+            if lock.starts_at <= t:  # type: ignore[operator]
+                found.append((n, lock))
             i += 1
-        out.sort(key=lambda lock: self.order[id(lock)])
-        return out
+        found.sort(key=lambda entry: entry[0])
+        return [lock for _, lock in found]
 
     def any_on_at(self, t: datetime) -> bool:
         return bisect.bisect_right(self.starts, t) > bisect.bisect_right(self.ends, t)
