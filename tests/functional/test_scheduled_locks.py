@@ -65,6 +65,11 @@ def test_a_scheduled_lock_can_be_cancelled_before_it_starts(bob):
     lk = lock(bob, starts_at=soon(hours=2)).json()
     r = bob.delete(f"/api/v1/locks/{lk['id']}", params={"note": "launch moved"})
     assert r.status_code == 200 and r.json()["state"] == "ended"
+    ended = [e for e in lock_events(bob) if e["kind"] == "lock_ended"]
+    assert [e["data"]["cancelled"] for e in ended] == [True]
+    now_lock = lock(bob, service="web").json()
+    bob.delete(f"/api/v1/locks/{now_lock['id']}")
+    assert [e["data"]["cancelled"] for e in lock_events(bob) if e["kind"] == "lock_ended"] == [True, False]
     assert gate(bob, at=iso(soon(hours=3)))["allowed"] is True
 
 

@@ -83,6 +83,11 @@ NEWS = [
         id="unlocked by someone",
     ),
     pytest.param(
+        event("lock_ended", {"reason": "Launch freeze", "note": "launch moved", "expired": False, "cancelled": True}, actor="bob"),
+        "cancelled", ":wastebasket:", "web in production: scheduled lock cancelled by bob", ("launch moved", "The lock was: Launch freeze"), "/locks",
+        id="scheduled lock cancelled",
+    ),
+    pytest.param(
         event("lock_ended", {"reason": "DB migration", "note": "expired", "expired": True}, actor="system"),
         "unlocked", ":unlock:", "web in production: lock expired", ("The lock was: DB migration",), "/locks",
         id="lock expired",

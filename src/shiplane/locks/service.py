@@ -92,7 +92,13 @@ def _end(conn: Connection, row: Any, *, at: datetime, by: str, note: str | None,
         environment=row.environment_slug,
         service=row.service_slug,
         lock_id=row.id,
-        data={"reason": row.reason, "kind": row.kind, "note": note, "expired": note == "expired"},
+        data={
+            "reason": row.reason,
+            "kind": row.kind,
+            "note": note,
+            "expired": note == "expired",
+            "cancelled": row.started_at is None and at < row.starts_at,  # a scheduled lock ended before it started
+        },
     )
     watch.mark_due(conn, row.environment_id, now)
     return True

@@ -221,6 +221,9 @@ def _lock_ended(e: dict, d: dict) -> _Draft:
     was = f"The lock was: {d['reason']}" if d.get("reason") else None
     if d.get("expired"):
         return _Draft("unlocked", ":unlock:", _say("{scope}: lock expired", scope=where), [was], "/locks")
+    if d.get("cancelled"):
+        said = _say("{scope}: scheduled lock cancelled by {by}", scope=where, by=e.get("actor"))
+        return _Draft("cancelled", ":wastebasket:", said, [d.get("note"), was], "/locks")
     said = _say("{scope} unlocked by {by}", scope=where, by=e.get("actor"))
     return _Draft("unlocked", ":unlock:", said, [d.get("note"), was], "/locks")
 
