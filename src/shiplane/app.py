@@ -50,8 +50,7 @@ from shiplane.jobs.worker import Worker
 from shiplane.locks import watch
 from shiplane.locks.cache import GateCache
 from shiplane.locks.calendar import compile_schedule
-from shiplane.locks.routes import GATE_OPENAPI, gate_asgi
-from shiplane.locks.routes import calendar_router
+from shiplane.locks.routes import GATE_OPENAPI, calendar_router, gate_asgi
 from shiplane.locks.routes import router as locks_router
 from shiplane.locks.scheduler import GateScheduler
 from shiplane.middleware import (

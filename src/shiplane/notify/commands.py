@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-
 from sqlalchemy import or_, select
 from sqlalchemy.engine import Connection
 
