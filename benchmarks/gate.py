@@ -7,8 +7,9 @@ The dataset is in the database before the server starts serving:
 - 500 schedule rules (windows, one-off and cron freezes, holiday calendars),
   the generator of gate_eval.py, written to a TOML file that
   ``shiplane config check`` accepts and passed to ``shiplane serve --config``;
-- 100,000 past (ended) locks and a handful of active ones, bulk-inserted into
-  ``locks`` (SQLite: one transaction; PostgreSQL: COPY then VACUUM ANALYZE).
+- 100,000 past (ended) locks, a handful of active ones and 1,000 scheduled
+  ahead (--scheduled-locks), bulk-inserted into ``locks`` (SQLite: one
+  transaction; PostgreSQL: COPY then VACUUM ANALYZE).
 
 The load (wrk, --concurrency keep-alive connections) goes round-robin over
 --scopes (environment, service) query strings, every scope once per round, so
@@ -282,10 +283,12 @@ def lock_rows(
     svc_ids: dict[str, int],
     now: datetime,
     seed: int = 5,
+    scheduled: int = 0,
 ):
     """(environment_id, service_id, scope_key, kind, reason, created_by, created_at, expires_at,
-    ended_at, ended_by, end_note, deploy_id), datetimes aware UTC: `past` ended locks over the
-    last two years, oldest first, then the active ones."""
+    ended_at, ended_by, end_note, deploy_id, starts_at, started_at), datetimes aware UTC: `past` ended locks over the
+    last two years, oldest first, then the active ones, then `scheduled` manual locks ahead (from a
+    day from now on, over the next year, none overlapping another on its scope)."""
     rnd = random.Random(seed)
     envs, svcs = list(env_ids.values()), list(svc_ids.values())
     people = ["alice", "bob", "carol", "dave", "erin", "token:ci"]
@@ -320,6 +323,8 @@ def lock_rows(
             "system" if expires == ended else rnd.choice(people),
             None if rnd.random() < 0.7 else "done",
             rnd.randint(1, 99999) if auto else None,
+            created,
+            created,
         )
     for env, svc, kind, expires_in, reason in ACTIVE_LOCKS:
         eid, sid = env_ids[env], (svc_ids[svc] if svc else None)
@@ -337,12 +342,23 @@ def lock_rows(
             None,
             None,
             912 if kind == "auto" else None,
+            created,
+            created,
         )
+    nxt: dict[str, datetime] = {}
+    for i in range(scheduled):
+        eid = rnd.choice(envs)
+        sid = None if rnd.random() < 0.3 else rnd.choice(svcs)
+        key = f"{eid}:{sid if sid is not None else '*'}"
+        start = nxt.get(key, now + timedelta(days=1)) + timedelta(hours=rnd.randint(1, 200))
+        end = start + timedelta(hours=rnd.randint(1, 12))
+        nxt[key] = end
+        yield (eid, sid, key, "manual", f"release freeze {i}", rnd.choice(people), now, end, None, None, None, None, start, None)
 
 
 LOCK_COLUMNS = (
     "environment_id, service_id, scope_key, kind, reason, created_by, created_at, expires_at,"
-    " ended_at, ended_by, end_note, deploy_id"
+    " ended_at, ended_by, end_note, deploy_id, starts_at, started_at"
 )
 
 
@@ -355,7 +371,7 @@ def _sqlite_ts(value: datetime | None) -> str | None:
     )
 
 
-def seed_sqlite(path: Path, past: int) -> None:
+def seed_sqlite(path: Path, past: int, scheduled: int = 0) -> None:
     now = datetime.now(UTC)
     ts = _sqlite_ts(now)
     conn = sqlite3.connect(path, isolation_level=None)
@@ -372,16 +388,18 @@ def seed_sqlite(path: Path, past: int) -> None:
         env_ids = dict(conn.execute("SELECT slug, id FROM environments"))
         svc_ids = dict(conn.execute("SELECT slug, id FROM services"))
         conn.executemany(
-            f"INSERT INTO locks ({LOCK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO locks ({LOCK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 (
                     *row[:6],
                     _sqlite_ts(row[6]),
                     _sqlite_ts(row[7]),
                     _sqlite_ts(row[8]),
-                    *row[9:],
+                    *row[9:12],
+                    _sqlite_ts(row[12]),
+                    _sqlite_ts(row[13]),
                 )
-                for row in lock_rows(past, env_ids, svc_ids, now)
+                for row in lock_rows(past, env_ids, svc_ids, now, scheduled=scheduled)
             ),
         )
         conn.execute("COMMIT")
@@ -390,7 +408,7 @@ def seed_sqlite(path: Path, past: int) -> None:
         conn.close()
 
 
-def seed_postgres(url: str, past: int) -> None:
+def seed_postgres(url: str, past: int, scheduled: int = 0) -> None:
     import psycopg
 
     now = datetime.now(UTC)
@@ -408,7 +426,7 @@ def seed_postgres(url: str, past: int) -> None:
             env_ids = dict(cur.execute("SELECT slug, id FROM environments").fetchall())
             svc_ids = dict(cur.execute("SELECT slug, id FROM services").fetchall())
             with cur.copy(f"COPY locks ({LOCK_COLUMNS}) FROM STDIN") as copy:
-                for row in lock_rows(past, env_ids, svc_ids, now):
+                for row in lock_rows(past, env_ids, svc_ids, now, scheduled=scheduled):
                     copy.write_row(row)
         conn.commit()
     # Statistics and the visibility map as autovacuum would leave them soon after a bulk load.
@@ -575,18 +593,18 @@ def run_db(
         migrate(url)
         migrated = time.perf_counter() - t0
         (
-            seed_sqlite(workdir / "gate.db", args.past_locks)
+            seed_sqlite(workdir / "gate.db", args.past_locks, args.scheduled_locks)
             if db == "sqlite"
-            else seed_postgres(url, args.past_locks)
+            else seed_postgres(url, args.past_locks, args.scheduled_locks)
         )
         seeded = time.perf_counter() - t0 - migrated
         total = count_rows(db, url, "SELECT count(*) FROM locks")
         active = count_rows(
             db, url, "SELECT count(*) FROM locks WHERE ended_at IS NULL"
-        )
+        ) - args.scheduled_locks
         notes.append(
             f"dataset: {ENVIRONMENTS} environments, {SERVICES} services, {RULES} rules (+4 on env0),"
-            f" {total:,} locks of which {active} active; migrate {migrated:.1f} s, seed {seeded:.1f} s"
+            f" {total:,} locks of which {active} active and {args.scheduled_locks:,} scheduled; migrate {migrated:.1f} s, seed {seeded:.1f} s"
         )
         print(f"  {notes[-1]}", flush=True)
 
@@ -760,6 +778,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=int,
         default=100_000,
         help="ended locks seeded (default 100,000)",
+    )
+    p.add_argument(
+        "--scheduled-locks",
+        type=int,
+        default=1000,
+        help="manual locks scheduled ahead (from tomorrow on), seeded too (default 1,000)",
     )
     p.add_argument(
         "--pg-url",

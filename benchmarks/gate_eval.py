@@ -2,7 +2,8 @@
 
 Builds a schedule of 500 rules (windows, one-off and cron freezes, holiday
 calendars) over 20 environments and 200 services, then times gate.evaluate()
-for a scope with a lock, with timeit. Run:
+for a scope with a lock, and with 1,000 scheduled locks ahead on its
+environment (--scheduled-locks), with timeit. Run:
 
     .venv/bin/python benchmarks/gate_eval.py
     .venv/bin/python benchmarks/gate_eval.py --rules 20 --number 10   # a quick smoke run
@@ -51,10 +52,28 @@ def config(rules: int = 500, environments: int = 20, services: int = 200, seed: 
     return Config.model_validate({"windows": windows, "freezes": freezes, "holidays": holidays})
 
 
+def scheduled_locks(count: int, now: datetime, seed: int = 3) -> tuple[LockInfo, ...]:
+    """``count`` locks on env0 (half environment-wide, half on services), each 1–8 h long, starting
+    one after another over the next year: as many scheduled freezes as a busy team plans."""
+    rnd = random.Random(seed)
+    out = []
+    start = now + timedelta(hours=3)
+    for i in range(count):
+        length = timedelta(hours=rnd.randint(1, 8))
+        service = None if i % 2 else f"svc{rnd.randint(0, 199)}"
+        out.append(LockInfo(100 + i, "manual", f"release freeze {i}", "alice", now, start + length, service, start))
+        start += length + timedelta(hours=rnd.randint(1, 8))
+    return tuple(out)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rules", type=int, default=500, help="schedule rules generated (default 500)")
     p.add_argument("--number", type=int, default=2000, help="evaluations per timing (default 2000)")
+    p.add_argument(
+        "--scheduled-locks", type=int, default=1000,
+        help="scheduled locks ahead, all on the timed scope's environment: the worst case (default 1000)",
+    )
     args = p.parse_args()
     number = args.number
     cfg = config(args.rules)
@@ -62,17 +81,30 @@ def main() -> None:
     now = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)  # a Tuesday, inside the window
     lock = LockInfo(1, "manual", "DB migration", "alice", now - timedelta(hours=1), now + timedelta(hours=2), None)
     scoped = schedule.for_scope("env0", "svc1")
+    ahead = scheduled_locks(args.scheduled_locks, now)
+    many = f"{len(ahead)} scheduled locks ahead"
     cases = {
         "open (window, freeze, cron, holidays)": GateInputs("env0", "svc1", scoped),
         "locked with expiry": GateInputs("env0", "svc1", scoped, (lock,)),
         "closed by window (evening)": GateInputs("env0", "svc1", scoped),
+        f"open, {many}": GateInputs("env0", "svc1", scoped, ahead),
+        f"locked with expiry, {many}": GateInputs("env0", "svc1", scoped, (lock, *ahead)),
+        f"what-if inside one of the {many}": GateInputs("env0", "svc1", scoped, ahead),
     }
     print(f"rules: {len(schedule.windows) + len(schedule.closures)}; rules on the timed scope: {len(scoped.windows) + len(scoped.closures)}")
     for name, inputs in cases.items():
         at = now + timedelta(hours=6) if "evening" in name else now
+        if name.startswith("what-if") and ahead:
+            at = ahead[len(ahead) // 2].start + timedelta(minutes=1)
         evaluate(inputs, at)  # warm caches (tz, holiday tables), as a running server has them
         runs = [timeit.timeit(lambda inputs=inputs, at=at: evaluate(inputs, at), number=number) / number for _ in range(5)]
         print(f"{name:40s} median {statistics.median(runs) * 1e6:7.1f} µs   best {min(runs) * 1e6:7.1f} µs")
+    if ahead:
+        fresh = [
+            timeit.timeit(lambda: evaluate(GateInputs("env0", "svc1", scoped, (lock, *ahead)), now), number=number // 10 or 1) / (number // 10 or 1)
+            for _ in range(5)
+        ]
+        print(f"{'fresh inputs (lock index built), ' + many:40s} median {statistics.median(fresh) * 1e6:7.1f} µs   best {min(fresh) * 1e6:7.1f} µs  (once per cache miss, after the database read)")
     first = timeit.timeit(lambda: compile_schedule(cfg).for_scope("env3", "svc9"), number=1)
     print(f"compile {args.rules} rules + first scope lookup: {first * 1e3:.1f} ms (once per config load)")
     cold = [timeit.timeit(lambda: evaluate(GateInputs("env0", "svc1", compile_schedule(cfg).for_scope("env0", "svc1")), now), number=1) for _ in range(5)]

@@ -51,7 +51,7 @@ from shiplane.jobs.worker import Worker
 from shiplane.locks import watch
 from shiplane.locks.cache import GateCache
 from shiplane.locks.calendar import compile_schedule
-from shiplane.locks.routes import GATE_OPENAPI, gate_asgi
+from shiplane.locks.routes import GATE_OPENAPI, calendar_router, gate_asgi
 from shiplane.locks.routes import router as locks_router
 from shiplane.locks.scheduler import GateScheduler
 from shiplane.middleware import (
@@ -60,6 +60,7 @@ from shiplane.middleware import (
     MetricsMiddleware,
     headers_too_large,
     observe,
+    redact_access_log,
     refuse_large_headers,
 )
 from shiplane.notify import slack_commands
@@ -369,6 +370,7 @@ def create_app(
 ) -> FastAPI:
 
     db = db or Database(settings.database_url)
+    redact_access_log()  # ?token= on calendar.ics never reaches the access log
     ctx = new_context(settings, db)
     ctx.enforcement = Enforcement(settings, db, ctx.schedule, transport=forge_transport)
     ctx.source_transport = source_transport
@@ -422,6 +424,7 @@ def create_app(
     app.router.routes.append(Route("/metrics", metrics, methods=["GET"], include_in_schema=False))
     app.include_router(deploys_router)
     app.include_router(locks_router)
+    app.include_router(calendar_router)
     app.include_router(events_router)
     app.include_router(dora_router)
     app.include_router(health_router)
@@ -475,6 +478,11 @@ ROUTE_STATUSES: dict[tuple[str, str], dict[str, str]] = {
     ("get", "/api/v1/deploys/{deploy_id}"): {"404": "No such deploy"},
     ("post", "/api/v1/locks"): {"404": "Unknown service or environment", "409": "Already locked (already_locked)"},
     ("delete", "/api/v1/locks/{lock_id}"): {"404": "No such lock", "409": "The lock has already ended"},
+    ("get", "/api/v1/calendar.ics"): {"404": "Unknown service or environment ([server] auto_create off)"},
+    ("patch", "/api/v1/locks/{lock_id}"): {
+        "404": "No such lock",
+        "409": "The lock has ended (lock_already_ended), or the new period overlaps another lock (already_locked)",
+    },
     ("post", "/api/v1/deploys/{deploy_id}/health"): {"404": "No such deploy"},
     ("post", "/api/v1/incidents"): {"201": "A new incident, or a new state of one", "404": "Unknown service or environment"},
     ("get", "/api/v1/dora"): {"404": "Unknown service or environment"},

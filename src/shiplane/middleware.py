@@ -7,6 +7,8 @@ the latter costs a task and a stream copy per request.
 from __future__ import annotations
 
 import json
+import logging
+import re
 import time
 
 from prometheus_client import Histogram
@@ -199,3 +201,31 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             observe(scope, route_template(scope), status, time.perf_counter() - t0)
+
+
+# ---------------------------------------------------------------- tokens in URLs
+
+_URL_TOKEN = re.compile(r"([?&]token=)[^&\s\"']*")
+
+
+def redact_url_tokens(text: str) -> str:
+    """``/api/v1/calendar.ics?token=shp_x&days=9`` → ``...?token=[redacted]&days=9``."""
+    return _URL_TOKEN.sub(r"\1[redacted]", text)
+
+
+class RedactUrlTokens(logging.Filter):
+    """For the access log: a token given in a URL (calendar apps cannot send headers) is never written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_url_tokens(a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = redact_url_tokens(record.msg)
+        return True
+
+
+def redact_access_log(logger: logging.Logger | None = None) -> None:
+    """Install the filter once on uvicorn's access logger."""
+    logger = logger or logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactUrlTokens) for f in logger.filters):
+        logger.addFilter(RedactUrlTokens())

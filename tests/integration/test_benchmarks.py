@@ -32,14 +32,15 @@ RUNS: dict[str, tuple[list[str], str]] = {
          "--loadgen", "wrk", "--no-bare", "--no-targets"],
         "checks: all passed",
     ),
-    "gate.py": ([*SERVED, "--scopes", "5", "--past-locks", "100", "--no-targets"], "result: all checks hold"),
+    "gate.py": ([*SERVED, "--scopes", "5", "--past-locks", "100", "--scheduled-locks", "20", "--no-targets"], "result: all checks hold"),
+    "calendar_ics.py": (["--rules", "20", "--days", "30", "--repeat", "2", "--no-targets"], "result: "),
     "dora.py": (
         ["--db", "sqlite", "--deploys", "5000", "--commits", "15000", "--services", "5", "--runs", "3",
          "--year-runs", "1", "--git-commits", "60", "--range", "20", "--git-runs", "1", "--no-targets"],
         "checks: all passed",
     ),
     "dashboard.py": (["--db", "sqlite", "--deploys", "300", "--services", "5", "--runs", "2"], "GET / p95"),
-    "gate_eval.py": (["--rules", "20", "--number", "10"], "cold evaluation"),
+    "gate_eval.py": (["--rules", "20", "--number", "10", "--scheduled-locks", "50"], "cold evaluation"),
     "hardening.py": (["--requests", "100", "--paths", "150"], "targets met"),
     "judge_accuracy.py": (
         ["--data", str(SHARED / "data" / "series" / "nab"), "--null", "100", "--per-size", "50", "--frontier",

@@ -43,6 +43,7 @@ def test_a_lock_blocks_with_reason_by_and_since():
         "by": "alice",
         "lock_id": 1,
         "deploy_id": None,
+        "lock_kind": "manual",
     }
     assert g.next_change_at is None  # nothing but a human can open it
 
@@ -72,9 +73,13 @@ def test_deploys_in_progress_and_unhealthy_deploys_block_until_someone_acts():
     assert g.next_change_at is None
 
 
-def test_what_if_evaluates_schedules_at_another_instant_and_locks_as_of_now():
-    inputs = GateInputs("production", "web", scoped(**WINDOW), (lock(expires=NOW + timedelta(hours=1)),))
+def test_what_if_evaluates_schedules_and_locks_at_another_instant_and_deploys_as_of_now():
+    # §8.1: a lock that has expired by `at` is gone; one without expiry stays; a deploy in progress is as of now.
+    running = DeployInfo(7, "a" * 40, NOW, "bob")
+    inputs = GateInputs(
+        "production", "web", scoped(**WINDOW), (lock(1, expires=NOW + timedelta(hours=1)), lock(2)), in_progress=running
+    )
     later = NOW + timedelta(hours=10)  # Wednesday 20:00 PST: outside the window
     g = evaluate(inputs, NOW, at=later)
-    assert {b.kind for b in g.blockers} == {"lock", "window"}
+    assert sorted((b.kind, b.lock_id) for b in g.blockers) == [("in_progress", None), ("lock", 2), ("window", None)]
     assert g.at == later

@@ -48,9 +48,44 @@ NEWS = [
         id="automatic lock of an environment",
     ),
     pytest.param(
+        event("lock_created", LOCK | {"starts_at": "2026-11-24T19:00:00Z"}, lock_id=3),
+        "scheduled", ":calendar:", "web in production lock scheduled by alice",
+        ("DB migration", "From 2026-11-24 19:00 UTC", "Until 2026-11-24 20:00 UTC"), "/locks",
+        id="scheduled lock",
+    ),
+    pytest.param(
+        event("lock_started", LOCK | {"by": "alice", "starts_at": "2026-11-24T18:00:00Z"}, actor="system", lock_id=3),
+        "locked", ":lock:", "web in production locked (scheduled by alice)", ("DB migration", "Until 2026-11-24 20:00 UTC"), "/locks",
+        id="scheduled lock starts",
+    ),
+    pytest.param(
+        event(
+            "lock_updated",
+            {"kind": "manual", "changes": {"reason": {"old": "a", "new": "b"}, "expires_at": {"old": None, "new": "2026-11-24T20:00:00Z"}}},
+            lock_id=3,
+        ),
+        "edited", ":pencil2:", "web in production lock edited by alice", ("Reason: a → b", "Until: none → 2026-11-24 20:00 UTC"), "/locks",
+        id="lock edited",
+    ),
+    pytest.param(
+        event(
+            "rollback_allowed",
+            {"passed": ["auto", "unhealthy"], "blockers": [{"kind": "lock", "lock_kind": "auto", "reason": "web #12 unhealthy", "by": "system"}]},
+            deploy_id=13,
+        ),
+        "rollback_allowed", ":rewind:", "web rollback to production allowed through: auto, unhealthy",
+        ("Passed lock: web #12 unhealthy (system)",), "/deploys/13",
+        id="rollback allowed",
+    ),
+    pytest.param(
         event("lock_ended", {"reason": "DB migration", "note": "all done", "expired": False}, actor="bob"),
         "unlocked", ":unlock:", "web in production unlocked by bob", ("all done", "The lock was: DB migration"), "/locks",
         id="unlocked by someone",
+    ),
+    pytest.param(
+        event("lock_ended", {"reason": "Launch freeze", "note": "launch moved", "expired": False, "cancelled": True}, actor="bob"),
+        "cancelled", ":wastebasket:", "web in production: scheduled lock cancelled by bob", ("launch moved", "The lock was: Launch freeze"), "/locks",
+        id="scheduled lock cancelled",
     ),
     pytest.param(
         event("lock_ended", {"reason": "DB migration", "note": "expired", "expired": True}, actor="system"),

@@ -20,8 +20,9 @@ from shiplane.context import AppContext
 from shiplane.locks import gate, inputs
 from shiplane.settings.lookups import metrics_for, tracked
 
-# (conn, service_ref, environment_ref, now, latest deploy row or None) -> blockers (dicts as in the gate API)
-BlockerCheck = Callable[[Connection, Any, Any, datetime, Any], Sequence[dict[str, Any]]]
+# (conn, service_ref, environment_ref, now, latest counted deploy row or None, latest deploy row or None)
+#   -> blockers (dicts as in the gate API)
+BlockerCheck = Callable[[Connection, Any, Any, datetime, Any, Any], Sequence[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -32,16 +33,17 @@ class Intake:
     tracked: frozenset[str] = frozenset()  # services whose changes the worker works out
     issue_pattern: str = DEFAULT_ISSUE_PATTERN
     judged: Callable[[str, str], bool] | None = None  # (environment, service) -> has metrics to judge
+    rollback_passes: frozenset[str] = frozenset()  # [gate] rollback_passes: blocker kinds a rollback goes through
 
 
 def blocker_check_for(ctx: AppContext) -> BlockerCheck:
     schedule = ctx.schedule
 
-    def check(conn: Connection, svc: Any, env: Any, now: datetime, latest: Any) -> list[dict[str, Any]]:
+    def check(conn: Connection, svc: Any, env: Any, now: datetime, live: Any, latest: Any) -> list[dict[str, Any]]:
         # Read inside the registering transaction, never from the gate cache:
         # enforcement must see a lock committed a millisecond ago. In-progress
         # deploys are the deploy service's own 409, checked before this.
-        gate_inputs = inputs.for_intake(conn, schedule, env, svc, latest)
+        gate_inputs = inputs.for_intake(conn, schedule, env, svc, live, latest)
         return [b.to_dict() for b in gate.blockers_at(gate_inputs, now, now)]
 
     return check
@@ -63,5 +65,6 @@ def intake_for(ctx: AppContext) -> Intake:
             tracked=tracked(config),
             issue_pattern=config.changes.issue_pattern,
             judged=judged,
+            rollback_passes=frozenset(config.gate.rollback_passes),
         )
     return ctx.intake

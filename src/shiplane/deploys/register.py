@@ -26,7 +26,7 @@ from shiplane.deploys.schemas import DeployIn
 from shiplane.deploys.service import LATEST, get_row, in_progress, joined, mark_rolled_back, to_dict, transition
 from shiplane.errors import DeployInProgress, Locked
 from shiplane.events import service as events
-from shiplane.locks import watch
+from shiplane.locks import rollbacks, watch
 from shiplane.locks.gate import GATE_BLOCKING_HEALTH
 from shiplane.tables.deploys import deploy_commits, deploys
 from shiplane.tables.events import events as event_rows
@@ -101,6 +101,7 @@ class _GateOutcome:
     during_lock: bool = False
     override_reason: str | None = None
     override_by: str | None = None
+    rollback_allowed: bool = False  # a rollback went through blockers of [gate] rollback_passes
 
 
 def register(conn: Connection, body: DeployIn, *, actor: str, now: datetime, intake: Intake = Intake()) -> Registration:
@@ -116,10 +117,11 @@ def register(conn: Connection, body: DeployIn, *, actor: str, now: datetime, int
         blocking = in_progress(conn, svc.id, env.id)
         if blocking is not None:
             raise _in_progress_error(blocking)
-    gate = _ask_gate(conn, body, intake, svc, env, live, actor, now)
+    # A rollback (SPEC §8.1, §8.9): an earlier sha coming back (not a roll-forward), or said so.
+    rollback_of = _rollback_of(body.sha, previous_same_sha, live_before)
+    gate = _ask_gate(conn, body, intake, svc, env, live, latest, actor, now, body.rollback or rollback_of is not None)
 
     tags = list(dict.fromkeys(body.tags))
-    rollback_of = _rollback_of(body.sha, previous_same_sha, live_before)
     if rollback_of is not None and "rollback" not in tags:
         tags.append("rollback")
 
@@ -151,6 +153,11 @@ def register(conn: Connection, body: DeployIn, *, actor: str, now: datetime, int
             service=svc.slug,
             deploy_id=deploy_id,
             data={"reason": gate.override_reason, "blockers": gate.blockers},
+        )
+    if gate.rollback_allowed:
+        events.record(
+            conn, "rollback_allowed", now, actor=actor, environment=env.slug, service=svc.slug, deploy_id=deploy_id,
+            data={"blockers": gate.blockers, "passed": sorted({rollbacks.pass_kind(b) for b in gate.blockers})},
         )
     if body.status == "succeeded" and rollback_of is not None:
         mark_rolled_back(conn, svc.id, env.id, rollback_of, deploy_id, actor, now)
@@ -213,14 +220,17 @@ def _repeat_of_latest(conn: Connection, body: DeployIn, latest: Any, actor: str,
 
 
 def _ask_gate(
-    conn: Connection, body: DeployIn, intake: Intake, svc: Any, env: Any, latest: Any, actor: str, now: datetime
+    conn: Connection, body: DeployIn, intake: Intake, svc: Any, env: Any, live: Any, latest: Any, actor: str,
+    now: datetime, rollback: bool = False,
 ) -> _GateOutcome:
     """Refuse a start through a closed gate unless overridden; record after-the-fact deploys as during a lock."""
-    blockers = list(intake.blocker_check(conn, svc, env, now, latest)) if intake.blocker_check else []
+    blockers = list(intake.blocker_check(conn, svc, env, now, live, latest)) if intake.blocker_check else []
     if not blockers:
         return _GateOutcome(blockers)
     if body.status == "started":
         if not body.override_reason:
+            if rollback and rollbacks.passes(blockers, intake.rollback_passes):
+                return _GateOutcome(blockers, rollback_allowed=True)
             raise Locked(
                 f"{body.environment} is closed for {body.service}: "
                 + "; ".join(b.get("reason") or b["kind"] for b in blockers),

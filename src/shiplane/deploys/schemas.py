@@ -43,6 +43,7 @@ class DeployIn(Body):
     tags: Annotated[list[Annotated[str, Field(min_length=1, max_length=100)]], Field(max_length=50)] = []
     commits: Annotated[list[CommitIn], Field(max_length=10000)] | None = None
     override_reason: Reason | None = None
+    rollback: bool = Field(False, description="this deploy rolls back: it passes [gate] rollback_passes blockers")
 
     @model_validator(mode="after")
     def _times(self) -> DeployIn:

@@ -14,7 +14,7 @@ MAX_DESCRIPTION = 140  # GitHub's limit; Bitbucket and GitLab accept it too
 # A deploy in progress is a reason to wait before *deploying*, not before
 # *merging*: mirroring it would flip every open PR twice per deploy and burn
 # the forge's write budget (GitHub.com: 500 an hour) for nothing.
-NOT_MIRRORED = frozenset({"in_progress"})
+NOT_MIRRORED = frozenset({"in_progress", "cooldown"})  # §8.1: a cooldown is a reason to wait before deploying, not merging
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ to UTC in ``shiplane.locks.wallclock``.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -69,6 +70,11 @@ class Timeline:
         return None
 
 
+def _same(rule: object) -> tuple:
+    """What a rule's periods depend on: everything but its name and scope."""
+    return (type(rule), *(getattr(rule, f.name) for f in dataclasses.fields(rule) if f.name not in ("rule", "scope")))  # type: ignore[arg-type]
+
+
 _TIMELINE_DAYS = 14
 _WINDOW_LOOKAROUND = timedelta(days=10)
 
@@ -86,7 +92,8 @@ class ScopedSchedule:
     _timelines: dict[date, Timeline] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def _window_reason(self) -> str:
-        return "outside deploy window (" + " or ".join(w.describe() for w in self.windows) + ")"
+        # Several rules may describe the same window: name each once.
+        return "outside deploy window (" + " or ".join(dict.fromkeys(w.describe() for w in self.windows)) + ")"
 
     def timeline(self, at: datetime) -> Timeline:
         day = at.astimezone(UTC).date()
@@ -97,23 +104,36 @@ class ScopedSchedule:
             tl = self._timelines[day] = self._build(day)
         return tl
 
-    def _build(self, day: date) -> Timeline:
-        start = datetime.combine(day, time(), UTC) - timedelta(days=1)
-        end = start + timedelta(days=_TIMELINE_DAYS)
+    def intervals(self, start: datetime, end: datetime) -> list[Interval]:
+        """Every closed interval meeting ``[start, end)``, each with its true start and end."""
         intervals: list[Interval] = []
+        # Rules that differ only in name and scope close the same periods: work each out once.
+        done: dict[tuple, list[Interval]] = {}
         for rule in self.closures:
-            intervals.extend(rule.intervals(start, end))
+            key = _same(rule)
+            if key in done:
+                intervals.extend(dataclasses.replace(i, rule=rule.rule) for i in done[key])
+            else:
+                done[key] = rule.intervals(start, end)
+                intervals.extend(done[key])
         if self.windows:
             # Closed between open windows; look well around the range so every
             # closed stretch has its true start ("since") and end ("until").
             g0, g1 = start - _WINDOW_LOOKAROUND, end + _WINDOW_LOOKAROUND
-            opens = sorted(o for w in self.windows for o in w.open_between(g0, g1))
+            distinct = {(w.days, w.start, w.end, w.tz): w for w in self.windows}.values()
+            opens = sorted(o for w in distinct for o in w.open_between(g0, g1))
             reason, rules = self._window_reason(), ",".join(w.rule for w in self.windows)
             cursor = g0
             for s_, e_ in opens + [(g1, g1)]:
                 if s_ > cursor and s_ > start and cursor < end and cursor > g0:
                     intervals.append(Interval("window", reason, cursor, s_, rules))
                 cursor = max(cursor, e_)
+        return intervals
+
+    def _build(self, day: date) -> Timeline:
+        start = datetime.combine(day, time(), UTC) - timedelta(days=1)
+        end = start + timedelta(days=_TIMELINE_DAYS)
+        intervals = self.intervals(start, end)
         # Window blockers first, then rules in configuration order, as closed_by_direct lists them.
         order = {rule.rule: n for n, rule in enumerate(self.closures)}
         intervals.sort(key=lambda i: (i.kind != "window", order.get(i.rule, -1), i.start))
@@ -160,7 +180,15 @@ class Schedule:
 
     windows: Sequence[Window] = ()
     closures: Sequence[OneOffFreeze | CronFreeze | Holidays] = ()
+    cooldowns: dict[str, timedelta] = field(default_factory=dict)  # environment slug → cooldown
+    timezones: dict[str, str] = field(default_factory=dict)  # environment slug → IANA zone (default UTC)
     _scoped: dict[tuple[str, str | None], ScopedSchedule] = field(default_factory=dict)
+
+    def cooldown(self, environment: str) -> timedelta | None:
+        return self.cooldowns.get(environment)
+
+    def timezone(self, environment: str) -> str:
+        return self.timezones.get(environment, "UTC")
 
     def for_scope(self, environment: str, service: str | None) -> ScopedSchedule:
         key = (environment, service)
@@ -205,4 +233,9 @@ def compile_schedule(config: Config) -> Schedule:
         Holidays(f"holidays[{i}]", _scope(h), h.country, h.subdiv, h.eve, h.timezone)
         for i, h in enumerate(config.holidays)
     ]
-    return Schedule(windows, closures)
+    return Schedule(
+        windows,
+        closures,
+        cooldowns={e.slug: e.cooldown for e in config.environments if e.cooldown is not None},
+        timezones={e.slug: e.timezone for e in config.environments},
+    )

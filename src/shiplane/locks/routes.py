@@ -4,20 +4,20 @@ import asyncio
 import json
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from starlette.types import Receive, Scope, Send
 
 from shiplane import clock
 from shiplane.auth import deps
 from shiplane.auth.service import Principal
 from shiplane.context import AppContext, context
-from shiplane.errors import DomainError, Unavailable
+from shiplane.errors import DomainError, Invalid, Unavailable
 from shiplane.locks import gate as gate_mod
-from shiplane.locks import inputs, service
-from shiplane.locks.schemas import LockIn
+from shiplane.locks import ics, inputs, service
+from shiplane.locks.schemas import LockIn, LockPatch
 from shiplane.schemas import MAX_YEAR, MIN_YEAR, SLUG_PATTERN, in_range
 
 router = APIRouter(prefix="/api/v1/locks", tags=["locks"])
@@ -38,15 +38,37 @@ async def create_lock(
         reason=body.reason,
         actor=who.name,
         now=clock.now(),
+        starts_at=body.starts_at,
         expires_at=body.expires_at,
         auto_create=ctx.settings.config.server.auto_create,
         cache=ctx.catalog,
+        timezones=ctx.schedule.timezones,
     )
     ctx.gate_may_have_changed()
     return lock
 
 
-@router.delete("/{lock_id}", summary="End a lock")
+@router.patch("/{lock_id}", summary="Edit a lock: reason, expiry, and a scheduled lock's start")
+async def edit_lock(
+    lock_id: LockId,
+    body: LockPatch,
+    ctx: Annotated[AppContext, Depends(context)],
+    who: Annotated[Principal, Depends(deps.deployer)],
+) -> dict:
+    sent = body.model_fields_set
+    edits: dict[str, Any] = {name: getattr(body, name) for name in ("starts_at", "expires_at") if name in sent}
+    if "reason" in sent:
+        if body.reason is None:
+            raise Invalid("reason", "must not be null")
+        edits["reason"] = body.reason
+    lock = await ctx.db.run_write(
+        service.update_lock, lock_id, actor=who.name, now=clock.now(), timezones=ctx.schedule.timezones, **edits
+    )
+    ctx.gate_may_have_changed()
+    return lock
+
+
+@router.delete("/{lock_id}", summary="End a lock (or cancel a scheduled one)")
 async def end_lock(
     lock_id: LockId,
     ctx: Annotated[AppContext, Depends(context)],
@@ -63,6 +85,7 @@ async def list_locks(
     ctx: Annotated[AppContext, Depends(context)],
     _: Annotated[Principal, Depends(deps.viewer)],
     active: bool | None = None,
+    state: Literal["scheduled", "active", "ended"] | None = None,
     environment: Annotated[str | None, Query(pattern=SLUG_PATTERN)] = None,
     service_: Annotated[str | None, Query(alias="service", pattern=SLUG_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -71,11 +94,46 @@ async def list_locks(
         service.list_locks,
         now=clock.now(),
         active=active,
+        state=state,
         environment=environment,
         service=service_,
         limit=limit,
     )
     return {"items": items}
+
+
+# ---------------------------------------------------------------- the calendar feed
+
+calendar_router = APIRouter(tags=["gate"])
+
+
+@calendar_router.get(
+    "/api/v1/calendar.ics",
+    summary="The closed periods of a scope as an iCalendar feed",
+    response_class=Response,
+    responses={200: {"content": {"text/calendar": {"schema": {"type": "string"}}}, "description": "RFC 5545"}},
+)
+async def calendar_ics(
+    request: Request,
+    ctx: Annotated[AppContext, Depends(context)],
+    environment: Annotated[str, Query(pattern=SLUG_PATTERN)],
+    service_: Annotated[str | None, Query(alias="service", pattern=SLUG_PATTERN)] = None,
+    days: Annotated[int, Query(ge=1, le=ics.MAX_DAYS)] = ics.DEFAULT_DAYS,
+    token: Annotated[
+        str | None, Query(max_length=500, description="a viewer-or-higher token, for calendar apps that cannot send headers")
+    ] = None,
+) -> Response:
+    # Calendar apps cannot send headers: the token may come in the URL (redacted from access logs).
+    principal = await deps.principal_for(ctx, deps.token_from_header(request.headers.get("authorization")) or token)
+    if not principal.has("viewer"):
+        raise deps.Forbidden(f"this needs the viewer role; your token has {principal.role}")
+    now = clock.now()
+    gate_inputs = await ctx.db.run_read(
+        inputs.load, ctx.schedule, environment, service_, auto_create=ctx.settings.config.server.auto_create
+    )
+    name = f"Shiplane: {environment}" + (f"/{service_}" if service_ else "") + " closed for deploys"
+    body = ics.to_ical(ics.closed_periods(gate_inputs, now, days), name, now)
+    return Response(body, media_type="text/calendar; charset=utf-8", headers={"cache-control": "private, max-age=60"})
 
 
 # ---------------------------------------------------------------- the gate
@@ -189,13 +247,14 @@ _BLOCKER = {
     "type": "object",
     "required": ["kind", "reason", "since", "until", "by", "lock_id", "deploy_id"],
     "properties": {
-        "kind": {"type": "string", "enum": ["lock", "window", "freeze", "holiday", "in_progress", "unhealthy"]},
+        "kind": {"type": "string", "enum": ["lock", "window", "freeze", "holiday", "in_progress", "unhealthy", "cooldown"]},
         "reason": {"type": "string"},
         "since": {"type": ["string", "null"], "format": "date-time"},
         "until": {"type": ["string", "null"], "format": "date-time"},
         "by": {"type": ["string", "null"]},
         "lock_id": {"type": ["integer", "null"]},
         "deploy_id": {"type": ["integer", "null"]},
+        "lock_kind": {"type": ["string", "null"], "enum": ["manual", "auto", None], "description": "for lock blockers"},
     },
 }
 
@@ -212,7 +271,7 @@ GATE_OPENAPI = {
                 "name": "at",
                 "in": "query",
                 "required": False,
-                "description": "evaluate schedules at this instant (what-if); locks and deploys are as of now",
+                "description": "evaluate schedules and locks (by their start and expiry) at this instant (what-if); deploys in progress are as of now",
                 "schema": {"type": "string", "format": "date-time"},
             },
         ],

@@ -29,6 +29,7 @@ from shiplane.locks.wallclock import (
 from shiplane.settings import DAYS
 
 
+@functools.lru_cache(maxsize=1024)
 def _hhmm(value: str) -> tuple[int, timedelta]:
     """'HH:MM' → (day offset, time of day); '24:00' is the next day's midnight."""
     if value == "24:00":

@@ -1,4 +1,4 @@
-"""The gate's timed work for the worker: end expired locks, look at due scopes, record what changed.
+"""The gate's timed work for the worker: start scheduled locks, end expired ones, look at due scopes, record what changed.
 
 The worker knows nothing of gates: it runs this as one of its timed steps
 (``run`` when due, ``next_due`` to know how long it may sleep).
@@ -40,6 +40,7 @@ class GateScheduler:
     async def run(self, now: datetime) -> int:
         """Do what is due at ``now``; return how many gates changed."""
         changes = 0
+        await self.db.run_write(locks_service.start_due, now)
         await self.db.run_write(locks_service.expire_due, now)
         for watch_id in await self.db.run_read(watch.due, now):
             try:
@@ -53,5 +54,5 @@ class GateScheduler:
         return changes
 
     def next_due(self, conn: Any) -> datetime | None:
-        candidates = [watch.next_check(conn), locks_service.next_expiry(conn)]
+        candidates = [watch.next_check(conn), locks_service.next_lock_edge(conn)]
         return min((c for c in candidates if c is not None), default=None)

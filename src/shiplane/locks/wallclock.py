@@ -46,3 +46,22 @@ def local_date(at: datetime, tzname: str) -> date:
 
 def midnight(day: date, tzname: str) -> datetime:
     return local_to_utc(datetime.combine(day, time()), tzname)
+
+
+def next_local_time(hhmm: str, tzname: str, now: datetime, after: datetime | None = None) -> datetime:
+    """The next instant after ``after`` (default ``now``) when the clock in ``tzname`` shows ``HH:MM``.
+
+    ``"18:00"`` at 17:00 local is today at 18:00; at 19:00 it is tomorrow at 18:00. Raises
+    ``ValueError`` for anything that is not a time of day.
+    """
+    hours, sep, minutes = hhmm.partition(":")
+    if not (sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2 and 1 <= len(hours) <= 2):
+        raise ValueError(f"not a time of day HH:MM: {hhmm!r}")
+    wanted = time(int(hours), int(minutes))  # ValueError beyond 23:59
+    after = after or now
+    day = local_date(after, tzname)
+    for offset in range(3):
+        candidate = local_to_utc(datetime.combine(day + timedelta(days=offset), wanted), tzname)
+        if candidate > after:
+            return candidate
+    raise ValueError(f"no {hhmm} after {after.isoformat()} in {tzname}")  # pragma: no cover - three days always hold one

@@ -4,8 +4,8 @@ Each watched scope (an environment, or one service in one environment) has a
 ``gate_watch`` row with the last state seen and when to look again. Anything
 that may change a gate (a lock taken or ended, a deploy started or finished)
 marks the rows of its environment due *in the same transaction*; the passing
-of time is covered by ``next_check_at``, set to the next schedule boundary or
-lock expiry. The worker re-evaluates due rows and, when the state differs,
+of time is covered by ``next_check_at``, set to the next schedule boundary,
+scheduled lock start or lock expiry. The worker re-evaluates due rows and, when the state differs,
 records ``gate_changed`` (and ``window_opened``/``window_closed``) and queues
 what follows, all in one transaction guarded by the row's version: two
 workers can race, only one commit wins, and a crash mid-way loses nothing.
@@ -161,7 +161,7 @@ def process(
     # Wake at the next instant anything in the blocker set may change, not only
     # when "allowed" flips: a freeze ending under a lock changes what we show.
     edges = [gate.next_change_at, inputs.schedule.next_boundary(now)]
-    edges += [lock.expires_at for lock in inputs.locks if lock.expires_at and lock.expires_at > now]
+    edges.append(inputs.lock_index.next_edge(now))  # the next expiry or scheduled start
     next_at = min((e for e in edges if e is not None), default=None)
 
     # First sight of a scope counts as a change only when it is closed: "open"

@@ -6,10 +6,13 @@ same audit events, same 409 rules. Every reply is a Slack message dict.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import or_, select
 from sqlalchemy.engine import Connection
 
@@ -20,6 +23,7 @@ from shiplane.locks import gate as gate_mod
 from shiplane.locks import inputs as gate_inputs
 from shiplane.locks import service as locks_service
 from shiplane.locks.calendar import Schedule
+from shiplane.locks.schemas import LockIn
 from shiplane.notify.messages import clip, escape, when
 from shiplane.notify.relay import SLACK_RESPONSE_JOB
 from shiplane.tables.catalog import environments, services
@@ -30,7 +34,8 @@ UNLOCK_NOTE = "unlocked from Slack"
 
 USAGE = (
     "*Shiplane* commands:\n"
-    "• `/shiplane lock <environment> [service] <reason>`: lock an environment, or one service in it\n"
+    "• `/shiplane lock <environment> [service] <reason> [until <time>]`: lock an environment, or one service in it"
+    " (time: HH:MM in the environment's zone, an ISO instant or a duration like 2h)\n"
     "• `/shiplane unlock <environment> [service]`: end the lock on that scope\n"
     "• `/shiplane status [environment]`: is it open, and if not, why"
 )
@@ -97,8 +102,36 @@ def _scope_text(environment: str, service: str | None) -> str:
 # ---------------------------------------------------------------- lock
 
 
-def lock(conn: Connection, text: str, caller: Caller, now: datetime, *, cache: catalog.Cache | None = None) -> Outcome:
-    """``lock <env> [service] <reason>``: the word after the environment is a service only if one has that slug."""
+_UNTIL = re.compile(r"^(?P<reason>.*\S)\s+until\s+(?P<when>\S+)\s*$", re.IGNORECASE | re.DOTALL)
+
+
+def split_until(reason: str) -> tuple[str, datetime | str | None]:
+    """``"Launch freeze until 18:00"`` → ``("Launch freeze", "18:00")``.
+
+    Only a last word that reads as a time (``HH:MM``, an ISO instant, a duration like ``2h``) counts:
+    ``"closed until further notice"`` stays a reason.
+    """
+    m = _UNTIL.match(reason)
+    if not m:
+        return reason, None
+    try:
+        parsed = LockIn.model_validate({"environment": "x", "reason": "x", "expires_at": m.group("when")})
+    except ValidationError:
+        return reason, None
+    return m.group("reason"), parsed.expires_at
+
+
+def lock(
+    conn: Connection,
+    text: str,
+    caller: Caller,
+    now: datetime,
+    *,
+    cache: catalog.Cache | None = None,
+    timezones: Mapping[str, str] | None = None,
+) -> Outcome:
+    """``lock <env> [service] <reason> [until <time>]``: the word after the environment is a service only
+    if one has that slug; ``<time>`` is HH:MM in the environment's ``timezone``, an ISO instant or a duration."""
     environment, rest = next_word(text)
     if not environment:
         return Outcome(reply("Usage: `/shiplane lock <environment> [service] <reason>`"))
@@ -110,6 +143,7 @@ def lock(conn: Connection, text: str, caller: Caller, now: datetime, *, cache: c
     reason = rest.strip()
     if word and catalog.find(conn, services, word) is not None:
         service, reason = word, after.strip()
+    reason, until = split_until(reason)
     if not reason:
         return Outcome(reply(f"Give a reason: `/shiplane lock {escape(environment)} [service] <reason>`"))
     if len(reason) > MAX_REASON:
@@ -117,7 +151,7 @@ def lock(conn: Connection, text: str, caller: Caller, now: datetime, *, cache: c
     try:
         made = locks_service.create(
             conn, environment=environment, service=service, reason=reason, actor=caller.actor, now=now,
-            auto_create=False, cache=cache,
+            auto_create=False, cache=cache, expires_at=until, timezones=timezones,
         )
     except AlreadyLocked as exc:
         held = exc.extra.get("lock") or {}
@@ -131,7 +165,8 @@ def lock(conn: Connection, text: str, caller: Caller, now: datetime, *, cache: c
         return Outcome(reply(escape(exc.detail)))
     return Outcome(
         reply(
-            f":lock: {_scope_text(environment, service)} locked by {escape(made['created_by'])}: {escape(made['reason'])}",
+            f":lock: {_scope_text(environment, service)} locked by {escape(made['created_by'])}: {escape(made['reason'])}"
+            + (f" (until {escape(when(made['expires_at']) or '')})" if made["expires_at"] else ""),
             public=True,
         ),
         changed=True,
@@ -203,6 +238,7 @@ def _active_locks(conn: Connection, environment_id: int, now: datetime) -> list[
         .where(
             lk.c.environment_id == environment_id,
             lk.c.ended_at.is_(None),
+            lk.c.starts_at <= now,  # a scheduled lock is not yet on: unlock leaves it be
             or_(lk.c.expires_at.is_(None), lk.c.expires_at > now),
         )
         .order_by(lk.c.created_at, lk.c.id)

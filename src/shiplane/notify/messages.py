@@ -18,9 +18,12 @@ from shiplane.text import visible_bidi
 CATEGORIES = {
     "lock_created": "lock",
     "lock_ended": "lock",
+    "lock_started": "lock",
+    "lock_updated": "lock",
     "window_opened": "window",
     "window_closed": "window",
     "override": "override",
+    "rollback_allowed": "override",
     "deploy_health_changed": "health",
     "incident": "incident",
     "deploy_registered": "deploy",
@@ -174,15 +177,43 @@ def _deploy_page(e: dict) -> str:
     return f"/deploys/{e['deploy_id']}" if e.get("deploy_id") else "/"
 
 
+def _scheduled(e: dict, d: dict) -> bool:
+    starts = d.get("starts_at")
+    return bool(starts) and parse_iso(starts) > parse_iso(e["at"])
+
+
 def _lock_created(e: dict, d: dict) -> _Draft:
     where = scope(e["environment"], e["service"])
+    until = when(d.get("expires_at"))
+    if _scheduled(e, d):
+        said = _say("{scope} lock scheduled by {by}", scope=where, by=e.get("actor"))
+        details = [d.get("reason"), f"From {when(d.get('starts_at'))}", f"Until {until}" if until else None]
+        return _Draft("scheduled", ":calendar:", said, details, "/locks")
     if d.get("kind") == "auto":
         said = _say("{scope} locked automatically", scope=where)
     else:
         said = _say("{scope} locked by {by}", scope=where, by=e.get("actor"))
-    until = when(d.get("expires_at"))
     details = [d.get("reason"), f"Until {until}" if until else None]
     return _Draft("locked", ":lock:", said, details, "/locks", unlock_button=True)
+
+
+def _lock_started(e: dict, d: dict) -> _Draft:
+    """A scheduled lock's start, recorded by the worker at ``starts_at``."""
+    said = _say("{scope} locked (scheduled by {by})", scope=scope(e["environment"], e["service"]), by=d.get("by"))
+    until = when(d.get("expires_at"))
+    return _Draft("locked", ":lock:", said, [d.get("reason"), f"Until {until}" if until else None], "/locks", unlock_button=True)
+
+
+def _lock_updated(e: dict, d: dict) -> _Draft:
+    said = _say("{scope} lock edited by {by}", scope=scope(e["environment"], e["service"]), by=e.get("actor"))
+    lines = []
+    for name, change in (d.get("changes") or {}).items():
+        old, new = change.get("old"), change.get("new")
+        if name in ("starts_at", "expires_at"):
+            old, new = when(old) or "none", when(new) or "none"
+        label = {"starts_at": "Start", "expires_at": "Until", "reason": "Reason"}.get(name, name)
+        lines.append(f"{label}: {old} → {new}")
+    return _Draft("edited", ":pencil2:", said, lines, "/locks")
 
 
 def _lock_ended(e: dict, d: dict) -> _Draft:
@@ -190,6 +221,9 @@ def _lock_ended(e: dict, d: dict) -> _Draft:
     was = f"The lock was: {d['reason']}" if d.get("reason") else None
     if d.get("expired"):
         return _Draft("unlocked", ":unlock:", _say("{scope}: lock expired", scope=where), [was], "/locks")
+    if d.get("cancelled"):
+        said = _say("{scope}: scheduled lock cancelled by {by}", scope=where, by=e.get("actor"))
+        return _Draft("cancelled", ":wastebasket:", said, [d.get("note"), was], "/locks")
     said = _say("{scope} unlocked by {by}", scope=where, by=e.get("actor"))
     return _Draft("unlocked", ":unlock:", said, [d.get("note"), was], "/locks")
 
@@ -215,6 +249,15 @@ def _override(e: dict, d: dict) -> _Draft:
     blocked = _blockers(d.get("blockers") or [])
     details = [d.get("reason"), f"Blocked by {blocked}" if blocked else None]
     return _Draft("override", ":warning:", said, details, _deploy_page(e))
+
+
+def _rollback_allowed(e: dict, d: dict) -> _Draft:
+    said = _say(
+        "{service} rollback to {env} allowed through: {passed}",
+        service=e.get("service"), env=e["environment"], passed=", ".join(d.get("passed") or []),
+    )
+    blocked = _blockers(d.get("blockers") or [])
+    return _Draft("rollback_allowed", ":rewind:", said, [f"Passed {blocked}" if blocked else None], _deploy_page(e))
 
 
 def _health(e: dict, d: dict) -> _Draft | None:
@@ -324,9 +367,12 @@ def _exempted(e: dict, d: dict) -> _Draft:
 _RENDERERS: dict[str, Callable[[dict, dict], _Draft | None]] = {
     "lock_created": _lock_created,
     "lock_ended": _lock_ended,
+    "lock_started": _lock_started,
+    "lock_updated": _lock_updated,
     "window_opened": _window,
     "window_closed": _window,
     "override": _override,
+    "rollback_allowed": _rollback_allowed,
     "deploy_health_changed": _health,
     "incident": _incident,
     "deploy_registered": _deploy,

@@ -131,7 +131,9 @@ async def slack_command(request: Request) -> Response:
     if word in ("lock", "unlock") and not commands.may_lock(caller, allowed):
         return JSONResponse(commands.not_allowed(caller, allowed))
     if word == "lock":
-        outcome: Outcome = await ctx.db.run_write(commands.lock, rest, caller, now, cache=ctx.catalog)
+        outcome: Outcome = await ctx.db.run_write(
+            commands.lock, rest, caller, now, cache=ctx.catalog, timezones=ctx.schedule.timezones
+        )
     elif word == "unlock":
         outcome = await ctx.db.run_write(commands.unlock, rest, caller, now)
     elif word == "status":

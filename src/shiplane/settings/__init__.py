@@ -21,7 +21,7 @@ from shiplane.settings.health import (
 from shiplane.settings.loading import load_config_file, load_settings, parse_config
 from shiplane.settings.notify import NotifyConfig, SlackConfig
 from shiplane.settings.places import DatabaseConfig, EnvironmentConfig, ServerConfig, ServiceConfig
-from shiplane.settings.schedule import FreezeConfig, HolidayConfig, WindowConfig
+from shiplane.settings.schedule import FreezeConfig, GateConfig, HolidayConfig, WindowConfig
 from shiplane.settings.values import DAYS, ConfigError, parse_duration
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "EnvironmentConfig",
     "ForgesConfig",
     "FreezeConfig",
+    "GateConfig",
     "GitHubConfig",
     "GitLabConfig",
     "HealthConfig",

@@ -11,7 +11,7 @@ from shiplane.settings.health import CheckConfig, HealthConfig, MetricConfig, So
 from shiplane.settings.incidents import IncidentsConfig
 from shiplane.settings.notify import NotifyConfig, SlackConfig
 from shiplane.settings.places import DatabaseConfig, EnvironmentConfig, ServerConfig, ServiceConfig
-from shiplane.settings.schedule import FreezeConfig, HolidayConfig, WindowConfig
+from shiplane.settings.schedule import FreezeConfig, GateConfig, HolidayConfig, WindowConfig
 from shiplane.settings.values import DEFAULT_DATABASE_URL, DEFAULT_HOST, DEFAULT_PORT, Section
 
 
@@ -26,6 +26,7 @@ class Config(Section):
     windows: list[WindowConfig] = []
     freezes: list[FreezeConfig] = []
     holidays: list[HolidayConfig] = []
+    gate: GateConfig = GateConfig()
     forges: ForgesConfig = ForgesConfig()
     sources: SourcesConfig = SourcesConfig()
     metrics: list[MetricConfig] = []

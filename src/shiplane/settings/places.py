@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StrictStr, ValidationInfo, field_validator
 
-from shiplane.settings.values import Duration, Section, Slug
+from shiplane.settings.values import Duration, Section, Slug, TimeZoneName
 
 MergeFreeze = Literal["statuses", "branch", "both"]
 Label = Annotated[StrictStr, Field(min_length=1, max_length=100)]  # GitHub label names: at most 50; GitLab: 255
@@ -50,6 +50,15 @@ class EnvironmentConfig(Section):
     name: str = ""
     production: bool | None = None
     position: int | None = None  # lane order on the dashboard; default staging-like first, production last
+    timezone: TimeZoneName = "UTC"  # what a bare HH:MM means for its locks (CLI, Slack, dashboard)
+    cooldown: Duration | None = None  # after a deploy of a service finishes, wait this long before the next
+
+    @field_validator("cooldown")
+    @classmethod
+    def _positive_cooldown(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError("must be more than 0s")
+        return value
 
 
 class ServiceConfig(Section):

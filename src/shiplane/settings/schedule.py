@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import model_validator
 
-from shiplane.settings.values import DAYS, HHMM, Day, Duration, Scoped, TimeZoneName
+from shiplane.settings.values import DAYS, HHMM, Day, Duration, Scoped, Section, TimeZoneName
+
+# Blocker kinds a rollback may pass without an override: an ``unhealthy`` latest deploy, locks of
+# kind ``auto`` (taken by the health judge), and a ``cooldown``. Manual locks, windows, freezes and
+# holidays always need one.
+RollbackPass = Literal["unhealthy", "auto", "cooldown"]
+
+
+class GateConfig(Section):
+    rollback_passes: list[RollbackPass] = ["unhealthy", "auto", "cooldown"]
 
 
 class WindowConfig(Scoped):

@@ -66,6 +66,15 @@ def in_zone(value: datetime | str | None, zone: str | None) -> str:
     return value.astimezone(ZoneInfo(zone)).strftime("%a %H:%M ") + zone
 
 
+def wall(value: datetime | str | None, zone: str | None) -> str:
+    """The instant as a ``datetime-local`` value in a named zone (the lock forms' times)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = parse_iso(value)
+    return value.astimezone(ZoneInfo(zone or "UTC")).strftime("%Y-%m-%dT%H:%M")
+
+
 def percent(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.0f}%"
 
@@ -85,7 +94,7 @@ def environment() -> Environment:
         auto_reload=False,
         finalize=_finalize,
     )
-    env.filters.update(ago=ago, duration=duration, utc=utc, when=when, percent=percent, in_zone=in_zone)
+    env.filters.update(ago=ago, duration=duration, utc=utc, when=when, percent=percent, in_zone=in_zone, wall=wall)
     return env
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
@@ -31,7 +31,7 @@ from shiplane.health import service as health_service
 from shiplane.locks import service as locks_service
 from shiplane.locks.schemas import LockIn
 from shiplane.schemas import in_range
-from shiplane.web import live, sessions, views
+from shiplane.web import live, plan, sessions, views
 from shiplane.web.links import Links
 from shiplane.web.render import render
 
@@ -249,7 +249,7 @@ async def deploy_verdict(request: Request, deploy_id: Annotated[int, PathParam(g
 async def locks_page(request: Request) -> Response:
     session = await viewer(request)
     ctx = get_context(request)
-    data = await ctx.db.run_read(views.locks_page, clock.now())
+    data = await ctx.db.run_read(plan.locks_page, clock.now(), ctx.schedule)
     return _page(request, "locks.html", session, error=None, form={}, **data)
 
 
@@ -259,17 +259,38 @@ async def lock(request: Request) -> Response:
     try:
         # The API's own body model and lock rules: blank reason, past expiry, unknown
         # environment and a second lock are refused here exactly as over HTTP.
-        body = _lock_body(form)
+        body = _lock_body(form, ctx.schedule.timezone(form.get("environment", "").strip()))
         await ctx.db.run_write(
             locks_service.create, environment=body.environment, service=body.service, reason=body.reason,
-            actor=session.principal.name, now=clock.now(), expires_at=body.expires_at,
+            actor=session.principal.name, now=clock.now(), expires_at=body.expires_at, starts_at=body.starts_at,
             auto_create=False, cache=ctx.catalog,
         )
     except (_Refused, DomainError) as exc:
         message = exc.message if isinstance(exc, _Refused) else str(exc)
         status = exc.status if isinstance(exc, _Refused) else exc.status_code
-        data = await ctx.db.run_read(views.locks_page, clock.now())
+        data = await ctx.db.run_read(plan.locks_page, clock.now(), ctx.schedule)
         return _page(request, "locks.html", session, status, error=message, form=form, **data)
+    ctx.gate_may_have_changed()
+    return RedirectResponse("/locks", status_code=303)
+
+
+@router.post("/locks/{lock_id}/edit")
+async def edit_lock(request: Request, lock_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]) -> Response:
+    """A scheduled lock's reason, start and end, from the locks page (times in the environment's zone)."""
+    ctx, session, form = await _acting(request)
+    try:
+        row = await ctx.db.run_read(locks_service.get_row, lock_id)
+        zone = ctx.schedule.timezone(row.environment_slug)
+        edits: dict[str, Any] = {"reason": form.get("reason", "")}
+        if form.get("starts_at", "").strip():
+            edits["starts_at"] = _parse_wall(form, "starts_at", zone)
+        edits["expires_at"] = _parse_wall(form, "expires_at", zone)  # empty: no end
+        await ctx.db.run_write(locks_service.update_lock, lock_id, actor=session.principal.name, now=clock.now(), **edits)
+    except (_Refused, DomainError) as exc:
+        message = exc.message if isinstance(exc, _Refused) else str(exc)
+        status = exc.status if isinstance(exc, _Refused) else exc.status_code
+        data = await ctx.db.run_read(plan.locks_page, clock.now(), ctx.schedule)
+        return _page(request, "locks.html", session, status, error=message, form={}, **data)
     ctx.gate_may_have_changed()
     return RedirectResponse("/locks", status_code=303)
 
@@ -281,7 +302,7 @@ async def unlock(request: Request, lock_id: Annotated[int, PathParam(ge=1, le=MA
     try:
         await ctx.db.run_write(locks_service.end, lock_id, actor=session.principal.name, note=note, now=clock.now())
     except DomainError as exc:
-        data = await ctx.db.run_read(views.locks_page, clock.now())
+        data = await ctx.db.run_read(plan.locks_page, clock.now(), ctx.schedule)
         return _page(request, "locks.html", session, exc.status_code, error=str(exc), form={}, **data)
     ctx.gate_may_have_changed()
     return RedirectResponse(_safe_next(form.get("next")) if form.get("next") else "/locks", status_code=303)
@@ -415,29 +436,30 @@ def _start_session(conn: Any, limiter: limits.LoginLimiter, keys: tuple[limits.K
     return value
 
 
-def _lock_body(form: dict[str, str]) -> LockIn:
+def _lock_body(form: dict[str, str], zone: str) -> LockIn:
+    """The form's start and end are wall-clock times in the environment's ``timezone`` (the form says which)."""
     try:
-        expires_at = _parse_local(form["expires_at"], form.get("tz_offset", "0")) if form.get("expires_at") else None
         return LockIn(
             environment=form.get("environment", "").strip(),
             service=form.get("service", "").strip() or None,
             reason=form.get("reason", ""),
-            expires_at=expires_at,
+            starts_at=_parse_wall(form, "starts_at", zone),
+            expires_at=_parse_wall(form, "expires_at", zone),
         )
     except ValidationError as exc:
         first = exc.errors()[0]
         raise _Refused(422, f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
 
 
-def _parse_local(value: str, offset_minutes: str) -> datetime:
-    """A ``datetime-local`` value from the browser, with the browser's UTC offset (minutes, JS sign)."""
+def _parse_wall(form: dict[str, str], field: str, zone: str) -> datetime | None:
+    """A ``datetime-local`` value, read in the environment's zone."""
+    value = form.get(field, "").strip()
+    if not value:
+        return None
     try:
-        naive = datetime.fromisoformat(value)
-        # JS getTimezoneOffset() is UTC minus local, in minutes.
-        offset = timedelta(minutes=max(-24 * 60, min(24 * 60, int(offset_minutes or "0"))))
-        return in_range(naive if naive.tzinfo else (naive + offset).replace(tzinfo=UTC))
+        return in_range(plan.wall_time(value, zone))
     except (ValueError, OverflowError) as exc:
-        raise _Refused(422, f"expires_at: not a date and time we can use: {value[:40]!r} ({exc})") from None
+        raise _Refused(422, f"{field}: not a date and time we can use: {value[:40]!r} ({exc})") from None
 
 
 async def login_required_handler(request: Request, exc: LoginRequired) -> Response:

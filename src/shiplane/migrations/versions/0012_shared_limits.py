@@ -9,7 +9,7 @@
 New tables only: nothing to backfill (an in-memory count is simply forgotten, as at a restart).
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-02 14:30:00
 """
 
@@ -19,7 +19,7 @@ import shiplane.db
 
 
 revision = '0012'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
