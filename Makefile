@@ -37,6 +37,7 @@ lint: $(VENV)/.installed-test
 services:
 	bash scripts/test-services.sh
 	bash scripts/prometheus.sh
+	bash scripts/axe-core.sh
 
 clean:
 	rm -rf $(VENV) shiplane.db shiplane.db-wal shiplane.db-shm .pytest_cache

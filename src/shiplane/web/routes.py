@@ -29,6 +29,7 @@ from shiplane.locks import service as locks_service
 from shiplane.locks.schemas import LockIn
 from shiplane.schemas import in_range
 from shiplane.web import live, sessions, views
+from shiplane.web import overview as overview_view
 from shiplane.web.links import Links
 from shiplane.web.render import render
 
@@ -194,15 +195,26 @@ async def logout(request: Request) -> Response:
 
 
 @router.get("/")
-async def overview(request: Request, environment: str | None = None, partial: str | None = None) -> Response:
+async def overview(
+    request: Request, environment: str | None = None, partial: str | None = None,
+    ask_service: str | None = None, ask_environment: str | None = None,
+) -> Response:
     session = await viewer(request)
     ctx = get_context(request)
     if environment is not None and len(environment) > 64:
         environment = None
-    lanes = await ctx.db.run_read(views.overview, ctx.schedule, clock.now(), environment=environment)
+    now = clock.now()
+    order = [s.slug for s in ctx.settings.config.services]
+    lanes = await ctx.db.run_read(overview_view.overview, ctx.schedule, now, config_order=order, environment=environment)
     merging = await ctx.db.run_read(sync.progress, ctx.enforcement.targets) if ctx.enforcement and ctx.enforcement.targets else []
-    template = "_lanes.html" if partial == "lanes" else "overview.html"
-    return _page(request, template, session, lanes=lanes, only=environment, merging=merging)
+    if partial == "lanes":
+        return _page(request, "_lanes.html", session, lanes=lanes, only=environment, merging=merging)
+    catalog = await ctx.db.run_read(views.catalog)
+    answer = None
+    if ask_service in catalog["services"] and ask_environment in catalog["environments"]:
+        answer = await ctx.db.run_read(overview_view.ask, ctx.schedule, now, ask_environment, ask_service)
+    return _page(request, "overview.html", session, lanes=lanes, only=environment, merging=merging, catalog=catalog,
+                 answer=answer, ask_service=ask_service, ask_environment=ask_environment)
 
 
 @router.get("/deploys/{deploy_id}")
@@ -265,6 +277,21 @@ async def lock(request: Request) -> Response:
         return _page(request, "locks.html", session, status, error=message, form=form, **data)
     ctx.gate_may_have_changed()
     return RedirectResponse("/locks", status_code=303)
+
+
+@router.get("/locks/{lock_id}/unlock")
+async def unlock_confirm(request: Request, lock_id: str, next: str | None = None) -> Response:
+    """The confirmation step before a lock ends: what it is, and a note for the record."""
+    session = await viewer(request)
+    ctx = get_context(request)
+    if not lock_id.isdigit() or not 0 < int(lock_id) <= MAX_ID:
+        return _page(request, "error.html", session, 404, title="No such lock", message=f"There is no lock {lock_id[:40]!r}.")
+    now = clock.now()
+    try:
+        row = await ctx.db.run_read(locks_service.get_row, int(lock_id))
+    except DomainError:
+        return _page(request, "error.html", session, 404, title="No such lock", message=f"There is no lock #{lock_id}.")
+    return _page(request, "unlock.html", session, lk=locks_service.to_dict(row, now), next=_safe_next(next or "/locks"))
 
 
 @router.post("/locks/{lock_id}/end")

@@ -5,126 +5,19 @@ Plain functions of a connection and ``now``; the routes render what they return.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, true
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from shiplane.clock import parse_iso
 from shiplane.deploys import service as deploys_service
-from shiplane.locks import gate as gate_mod
-from shiplane.locks import inputs as gate_inputs
 from shiplane.locks import service as locks_service
-from shiplane.locks.calendar import Schedule
-from shiplane.tables.catalog import environments, services
-from shiplane.tables.deploys import deploys
+from shiplane.tables.catalog import services
 from shiplane.tables.events import events
-from shiplane.tables.locks import locks
 from shiplane.web.charts import impact_chart, trend_chart
-
-LANE_ROWS = 12  # latest deploys shown per lane on the overview; ?environment= shows all
-
-
-@dataclass
-class Lane:
-    slug: str
-    name: str
-    production: bool
-    gate: gate_mod.Gate
-    locks: list[dict[str, Any]] = field(default_factory=list)
-    in_progress: list[dict[str, Any]] = field(default_factory=list)
-    deploys: list[dict[str, Any]] = field(default_factory=list)
-    hidden: int = 0  # services with deploys that did not fit
-    zone: str | None = None  # the time zone of the lane's deploy window, if it has one
-
-    @property
-    def state(self) -> str:
-        """open | locked | closed (outside a window, a freeze or a holiday)."""
-        if self.gate.allowed:
-            return "open"
-        return "locked" if any(b.kind == "lock" for b in self.gate.blockers) else "closed"
-
-
-def _ordered_environments(conn: Connection) -> list[Any]:
-    # staging → production: non-production first, then configured position, then name.
-    rows = conn.execute(select(environments)).all()
-    return sorted(rows, key=lambda e: (bool(e.production), e.position if e.position is not None else 1 << 30, e.slug))
-
-
-# The latest deploy of every (service, environment) pair: one index seek per pair
-# on ix_deploys_scope_time, whatever the number of deploys.
-_LATEST_IDS = select(
-    select(deploys.c.id)
-    .where(deploys.c.service_id == services.c.id, deploys.c.environment_id == environments.c.id)
-    .order_by(deploys.c.deployed_at.desc(), deploys.c.id.desc())
-    .limit(1)
-    .correlate(services, environments)
-    .scalar_subquery()
-).select_from(services.join(environments, true()))
-_LATEST = select(deploys.c.id, deploys.c.environment_id, deploys.c.deployed_at).where(deploys.c.id.in_(_LATEST_IDS))
-# PostgreSQL runs the same seeks once per pair with LATERAL (the IN form above evaluates
-# the subquery twice per pair there); SQLite has no LATERAL.
-_newest = (
-    select(deploys.c.id, deploys.c.environment_id, deploys.c.deployed_at)
-    .where(deploys.c.service_id == services.c.id, deploys.c.environment_id == environments.c.id)
-    .order_by(deploys.c.deployed_at.desc(), deploys.c.id.desc())
-    .limit(1)
-    .lateral("newest")
-)
-_LATEST_LATERAL = select(_newest.c.id, _newest.c.environment_id, _newest.c.deployed_at).select_from(
-    services.join(environments, true()).join(_newest, true())
-)
-
-
-def _row_dict(row: Any, now: datetime) -> dict[str, Any]:
-    out = deploys_service.to_dict(row)
-    out["age_seconds"] = max(0.0, (now - row.deployed_at).total_seconds())
-    out["commit_count"] = row.commit_count
-    out["health"]["reason"] = row.health_reason
-    return out
-
-
-def overview(conn: Connection, schedule: Schedule, now: datetime, *, environment: str | None = None) -> list[Lane]:
-    envs = _ordered_environments(conn)
-    if environment is not None:
-        envs = [e for e in envs if e.slug == environment]
-    wanted = {e.id for e in envs}
-    # Rank the latest deploys on three narrow columns, then read whole rows only for those shown.
-    by_env: dict[int, list[Any]] = {}
-    for r in conn.execute(_LATEST_LATERAL if conn.dialect.name == "postgresql" else _LATEST):
-        if r.environment_id in wanted:
-            by_env.setdefault(r.environment_id, []).append(r)
-    shown: dict[int, list[int]] = {}
-    hidden: dict[int, int] = {}
-    for env_id, items in by_env.items():
-        items.sort(key=lambda r: (r.deployed_at, r.id), reverse=True)
-        limit = len(items) if environment is not None else LANE_ROWS
-        shown[env_id] = [r.id for r in items[:limit]]
-        hidden[env_id] = len(items) - len(shown[env_id])
-    show_ids = [i for ids in shown.values() for i in ids]
-    rows = {r.id: r for r in conn.execute(deploys_service.joined().where(deploys.c.id.in_(show_ids)))} if show_ids else {}
-    started = conn.execute(
-        deploys_service.joined().where(deploys.c.status == "started").order_by(deploys.c.started_at)
-    ).all()
-    active_locks: dict[int, list[Any]] = {}
-    for r in conn.execute(locks_service.joined().where(locks.c.ended_at.is_(None))):
-        active_locks.setdefault(r.environment_id, []).append(r)
-    lanes = []
-    for env in envs:
-        env_locks = active_locks.get(env.id, [])
-        inputs = gate_mod.GateInputs(
-            env.slug, None, schedule.for_scope(env.slug, None), gate_inputs.lock_infos(env_locks, None)
-        )
-        lane = Lane(env.slug, env.name or env.slug, bool(env.production), gate_mod.evaluate(inputs, now))
-        lane.zone = inputs.schedule.windows[0].tz if inputs.schedule.windows else None
-        lane.locks = [lock for lock in (locks_service.to_dict(r, now) for r in env_locks) if lock["active"]]
-        lane.in_progress = [_row_dict(r, now) for r in started if r.environment_id == env.id]
-        lane.deploys = [_row_dict(rows[i], now) for i in shown.get(env.id, [])]
-        lane.hidden = hidden.get(env.id, 0)
-        lanes.append(lane)
-    return lanes
+from shiplane.web.overview import ordered_environments
 
 
 def deploy_page(conn: Connection, deploy_id: int) -> dict[str, Any]:
@@ -149,12 +42,17 @@ def locks_page(conn: Connection, now: datetime, *, limit: int = 100) -> dict[str
     } | catalog(conn)
 
 
-def catalog(conn: Connection) -> dict[str, list[str]]:
+def catalog(conn: Connection) -> dict[str, Any]:
+    envs = ordered_environments(conn)
+    svcs = conn.execute(select(services.c.slug, services.c.name).order_by(services.c.slug)).all()
     return {
-        "environments": [e.slug for e in _ordered_environments(conn)],
-        "services": [s for (s,) in conn.execute(select(services.c.slug).order_by(services.c.slug))],
+        "environments": [e.slug for e in envs],
+        "services": [s.slug for s in svcs],
+        # What people call them (the overview's names), for forms and headings.
+        "environment_names": {e.slug: e.name or e.slug for e in envs},
+        "service_names": {s.slug: s.name or s.slug for s in svcs},
+        "production": next((e.slug for e in envs if e.production), None),
     }
-
 
 
 def _points(raw: list[Any]) -> list[tuple[datetime, float]]:
