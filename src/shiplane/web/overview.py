@@ -92,12 +92,12 @@ def _latest_ids(*conditions: Any) -> Any:
     return select(newest).select_from(services.join(environments, true()))
 
 
-_LIVE = deploys_service.joined().where(deploys.c.id.in_(_latest_ids(deploys.c.status == "succeeded")))
+LIVE = deploys_service.joined().where(deploys.c.id.in_(_latest_ids(deploys.c.status == "succeeded")))
 _FINISHED = deploys_service.joined().where(deploys.c.id.in_(_latest_ids(deploys.c.status != "started")))
-_STARTED = deploys_service.joined().where(deploys.c.status == "started").order_by(deploys.c.started_at)
+STARTED = deploys_service.joined().where(deploys.c.status == "started").order_by(deploys.c.started_at)
 
 
-def _card(row: Any, now: datetime) -> dict[str, Any]:
+def card(row: Any, now: datetime) -> dict[str, Any]:
     out = deploys_service.to_dict(row)
     out["age_seconds"] = max(0.0, (now - row.deployed_at).total_seconds())
     out["commit_count"] = row.commit_count
@@ -125,10 +125,10 @@ def overview(
     live: dict[tuple[int, int], dict[str, Any]] = {}
     latest: dict[tuple[int, int], dict[str, Any]] = {}
     started: dict[tuple[int, int], dict[str, Any]] = {}
-    for target, query in ((live, _LIVE), (latest, _FINISHED), (started, _STARTED)):
+    for target, query in ((live, LIVE), (latest, _FINISHED), (started, STARTED)):
         for r in conn.execute(query):
             if r.environment_id in wanted:
-                target[(r.environment_id, r.service_id)] = _card(r, now)
+                target[(r.environment_id, r.service_id)] = card(r, now)
     active_locks: dict[int, list[Any]] = {}
     for r in conn.execute(locks_service.joined().where(locks.c.ended_at.is_(None))):
         active_locks.setdefault(r.environment_id, []).append(r)

@@ -74,6 +74,10 @@ def held(since: datetime | str | None, now: datetime) -> str:
     return "" if since is None else span((now - _aware(since)).total_seconds())
 
 
+def span_to(start: datetime | str | None, end: datetime | str | None) -> str:
+    return "" if start is None or end is None else span((_aware(end) - _aware(start)).total_seconds())
+
+
 def utc(value: datetime | str | None) -> str:
     if value is None:
         return ""
@@ -120,7 +124,7 @@ def environment() -> Environment:
         finalize=_finalize,
     )
     env.filters.update(
-        ago=ago, duration=duration, utc=utc, when=when, percent=percent, in_zone=in_zone, span=span, until=until, held=held
+        ago=ago, duration=duration, utc=utc, when=when, percent=percent, in_zone=in_zone, span=span, until=until, held=held, span_to=span_to
     )
     return env
 

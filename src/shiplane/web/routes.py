@@ -20,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from shiplane import clock
 from shiplane.auth import service as auth_service
 from shiplane.context import AppContext, get_context
+from shiplane.deploys import service as deploys_service
 from shiplane.dora import service as dora_service
 from shiplane.dora.metrics import BANDS
 from shiplane.enforcement import sync
@@ -28,7 +29,7 @@ from shiplane.health import service as health_service
 from shiplane.locks import service as locks_service
 from shiplane.locks.schemas import LockIn
 from shiplane.schemas import in_range
-from shiplane.web import live, sessions, views
+from shiplane.web import live, matrix, sessions, views
 from shiplane.web import overview as overview_view
 from shiplane.web.links import Links
 from shiplane.web.render import render
@@ -224,13 +225,45 @@ async def deploy_detail(request: Request, deploy_id: str) -> Response:
     if not deploy_id.isdigit() or not 0 < int(deploy_id) < 2**31:
         return _page(request, "error.html", session, 404, title="No such deploy", message=f"There is no deploy {deploy_id[:40]!r}.")
     try:
-        deploy = await ctx.db.run_read(views.deploy_page, int(deploy_id))
+        deploy = await ctx.db.run_read(views.deploy_page, int(deploy_id), clock.now())
     except DomainError:
         return _page(request, "error.html", session, 404, title="No such deploy", message=f"There is no deploy #{deploy_id}.")
     configs = {m.name: m for m in ctx.settings.config.metrics}
     charts = {k: Markup(v) for k, v in views.impact_charts(deploy, configs).items()}
     links = Links(ctx.settings.config, deploy["service"])
     return _page(request, "deploy.html", session, deploy=deploy, charts=charts, links=links)
+
+
+@router.get("/services")
+async def services_page(request: Request, q: str = "", drift: str = "") -> Response:
+    session = await viewer(request)
+    ctx = get_context(request)
+    q = q.strip()[:64]
+    order = [s.slug for s in ctx.settings.config.services]
+    data = await ctx.db.run_read(matrix.services_matrix, clock.now(), config_order=order, query=q)
+    if drift:
+        data["rows"] = [r for r in data["rows"] if r.drift]
+    return _page(request, "services.html", session, q=q, drift=bool(drift), **data)
+
+
+@router.get("/deploys")
+async def deploys_page(
+    request: Request, service: str = "", environment: str = "", cursor: str = ""
+) -> Response:
+    session = await viewer(request)
+    ctx = get_context(request)
+    catalog = await ctx.db.run_read(views.catalog)
+    service = service if service in catalog["services"] else ""
+    environment = environment if environment in catalog["environments"] else ""
+    try:
+        page = await ctx.db.run_read(
+            deploys_service.list_deploys, service=service or None, environment=environment or None, limit=50,
+            cursor=cursor[:200] or None,
+        )
+    except DomainError:
+        page = await ctx.db.run_read(deploys_service.list_deploys, service=service or None, environment=environment or None, limit=50)
+    return _page(request, "deploys.html", session, page=page, service=service, environment=environment, catalog=catalog,
+                 first_page=not cursor)
 
 
 @router.post("/deploys/{deploy_id}/health")

@@ -8,20 +8,24 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Connection
 
 from shiplane.clock import parse_iso
 from shiplane.deploys import service as deploys_service
+from shiplane.health import service as health_service
 from shiplane.locks import service as locks_service
-from shiplane.tables.catalog import services
+from shiplane.tables.catalog import environments, services
+from shiplane.tables.deploys import deploys
 from shiplane.tables.events import events
+from shiplane.tables.health import incidents
+from shiplane.tables.locks import locks
 from shiplane.web.charts import impact_chart, trend_chart
 from shiplane.web.overview import ordered_environments
 
 
-def deploy_page(conn: Connection, deploy_id: int) -> dict[str, Any]:
-    """The deploy with changes and health detail (as the API gives it), plus its timeline."""
+def deploy_page(conn: Connection, deploy_id: int, now: datetime) -> dict[str, Any]:
+    """The deploy with changes and health detail (as the API gives it), its timeline, and what surrounds it."""
     out = deploys_service.get(conn, deploy_id)
     row = deploys_service.get_row(conn, deploy_id)
     out["health_detail"] = row.health_detail or {}
@@ -32,6 +36,30 @@ def deploy_page(conn: Connection, deploy_id: int) -> dict[str, Any]:
             select(events).where(events.c.deploy_id == deploy_id).order_by(events.c.at, events.c.id).limit(200)
         )
     ]
+    # Neighbours in the same scope, by deploy time (ties by id), for previous/next links.
+    scope = (deploys.c.service_id == row.service_id, deploys.c.environment_id == row.environment_id)
+    older = or_(deploys.c.deployed_at < row.deployed_at, and_(deploys.c.deployed_at == row.deployed_at, deploys.c.id < row.id))
+    newer = or_(deploys.c.deployed_at > row.deployed_at, and_(deploys.c.deployed_at == row.deployed_at, deploys.c.id > row.id))
+    pick = select(deploys.c.id, deploys.c.sha, deploys.c.deployed_at, deploys.c.status).where(*scope)
+    out["previous"] = conn.execute(pick.where(older).order_by(deploys.c.deployed_at.desc(), deploys.c.id.desc()).limit(1)).first()
+    out["next"] = conn.execute(pick.where(newer).order_by(deploys.c.deployed_at, deploys.c.id).limit(1)).first()
+    out["rollback_target"] = (
+        conn.execute(select(deploys.c.id, deploys.c.sha, deploys.c.deployed_at, deploys.c.version).where(deploys.c.id == row.rollback_of)).first()
+        if row.rollback_of else None
+    )
+    out["locks_caused"] = [
+        locks_service.to_dict(r, now) for r in conn.execute(locks_service.joined().where(locks.c.deploy_id == deploy_id).order_by(locks.c.created_at))
+    ]
+    # Incidents stay on the page after they are resolved.
+    out["incidents"] = [
+        health_service.incident_to_dict(r)
+        for r in conn.execute(select(incidents).where(incidents.c.deploy_id == deploy_id).order_by(incidents.c.started_at))
+    ]
+    out["names"] = {
+        "service": conn.execute(select(services.c.name).where(services.c.id == row.service_id)).scalar() or row.service_slug,
+        "environment": conn.execute(select(environments.c.name).where(environments.c.id == row.environment_id)).scalar()
+        or row.environment_slug,
+    }
     return out
 
 
