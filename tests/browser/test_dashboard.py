@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import httpx
@@ -56,13 +57,14 @@ def test_overview_shows_gate_in_progress_and_latest_deploys(browser, server):
     assert "Open" in prod.locator(".gate").inner_text()
     rows = prod.locator("table.deploys tbody tr")
     assert rows.count() == 2
-    assert rows.nth(0).locator("th").inner_text().startswith("api")  # newest first
-    assert "Fox Mulder" in rows.nth(0).inner_text()
-    assert sha(2)[:7] in rows.nth(0).inner_text()
+    assert rows.nth(0).locator("th").inner_text().startswith("web")  # config order, the same in every lane
+    assert "Fox Mulder" in rows.nth(1).inner_text()
+    assert sha(2)[:7] in rows.nth(1).inner_text()
     # every health badge carries a word, not only a colour
     assert all(t.strip() for t in prod.locator(".badge").all_inner_texts())
     staging = page.locator("section.lane[data-environment=staging]")
-    assert "Deploying" in staging.locator(".in-progress").inner_text()
+    assert "deploying" in staging.locator("[data-service=web]").inner_text()
+    assert staging.locator("[data-service=web]").get_attribute("data-gate") == "closed"  # its deploy is in progress
     assert page.evaluate("document.documentElement.scrollWidth") <= 1400  # no sideways scroll on a laptop
     shot(page, "overview")
     page.close()
@@ -74,7 +76,7 @@ def test_a_lock_made_in_the_form_appears_live_in_another_page(browser, server):
     login(watcher, server.url, "vic")  # a viewer watches
     watcher.wait_for_selector("#lanes[data-live-ready]")
     watcher.evaluate("window.notReloaded = true")
-    assert watcher.locator("section.lane[data-environment=production] .gate").inner_text().endswith("Open")
+    assert watcher.locator("section.lane[data-environment=production] .gate").inner_text().startswith("● Open")
 
     actor = browser.new_page(viewport={"width": 1400, "height": 900})
     login(actor, server.url, "dana")
@@ -91,7 +93,7 @@ def test_a_lock_made_in_the_form_appears_live_in_another_page(browser, server):
     assert "dana" in prod.locator(".banner-lock").inner_text()
     assert "Locked" in prod.locator(".gate").inner_text()
     assert watcher.evaluate("window.notReloaded") is True  # live, not a reload
-    assert watcher.locator("section.lane[data-environment=production] .banner-lock form").count() == 0  # viewers cannot unlock
+    assert watcher.locator("section.lane[data-environment=production] .banner-lock a.unlock").count() == 0  # viewers cannot unlock
     shot(watcher, "overview-locked")
 
     # and the gate really is closed for CI
@@ -100,7 +102,9 @@ def test_a_lock_made_in_the_form_appears_live_in_another_page(browser, server):
 
     # unlock from the overview banner; the watcher sees it open again
     actor.goto(f"{server.url}/")
-    actor.locator("section.lane[data-environment=production] .banner-lock button").click()
+    actor.get_by_role("link", name=re.compile("^Unlock")).first.click()
+    actor.fill("textarea[name=note]", "checkout fixed")  # the confirmation step, with a note
+    actor.get_by_role("button", name=re.compile("^Unlock")).click()
     actor.wait_for_url(f"{server.url}/")
     watcher.locator("section.lane[data-environment=production] .banner-lock").wait_for(state="detached", timeout=10_000)
     assert "Open" in prod.locator(".gate").inner_text()

@@ -83,9 +83,10 @@ async def _acting(request: Request) -> tuple[AppContext, sessions.Session, dict[
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, fields: dict[str, str] | None = None) -> None:
         self.status = status
         self.message = message
+        self.fields = fields or {}
 
 
 def _page(request: Request, template: str, session: sessions.Session | None, status: int = 200, **data: Any) -> HTMLResponse:
@@ -284,32 +285,49 @@ async def deploy_verdict(request: Request, deploy_id: Annotated[int, PathParam(g
 
 
 @router.get("/locks")
-async def locks_page(request: Request) -> Response:
+async def locks_page(request: Request, created: str | None = None) -> Response:
     session = await viewer(request)
     ctx = get_context(request)
     data = await ctx.db.run_read(views.locks_page, clock.now())
-    return _page(request, "locks.html", session, error=None, form={}, **data)
+    done = next((lk for lk in data["active"] if str(lk["id"]) == created), None) if created else None
+    return _page(request, "locks.html", session, error=None, errors={}, form={}, created=done, **data)
+
+
+# What people read next to a field, instead of a validator's wording.
+_FRIENDLY = {
+    "reason": "Write a reason: everyone the lock stops will read it (up to 1,000 characters).",
+    "environment": "Choose the environment to lock.",
+    "service": "Choose a service, or all services.",
+    "expires_at": "Choose a time in the future, or leave it empty to lock until someone unlocks.",
+}
 
 
 @router.post("/locks")
 async def lock(request: Request) -> Response:
     ctx, session, form = await _acting(request)
+    now = clock.now()
     try:
         # The API's own body model and lock rules: blank reason, past expiry, unknown
         # environment and a second lock are refused here exactly as over HTTP.
         body = _lock_body(form)
-        await ctx.db.run_write(
+        created = await ctx.db.run_write(
             locks_service.create, environment=body.environment, service=body.service, reason=body.reason,
-            actor=session.principal.name, now=clock.now(), expires_at=body.expires_at,
+            actor=session.principal.name, now=now, expires_at=body.expires_at,
             auto_create=False, cache=ctx.catalog,
         )
     except (_Refused, DomainError) as exc:
-        message = exc.message if isinstance(exc, _Refused) else str(exc)
-        status = exc.status if isinstance(exc, _Refused) else exc.status_code
-        data = await ctx.db.run_read(views.locks_page, clock.now())
-        return _page(request, "locks.html", session, status, error=message, form=form, **data)
+        if isinstance(exc, _Refused):
+            status, message, fields = exc.status, exc.message, exc.fields
+        else:
+            status, message, fields = exc.status_code, str(exc), dict(exc.extra.get("fields") or {})
+            if exc.status_code == 404:  # an environment or service that is not there: say which
+                fields |= {k: f"There is no {k} {exc.extra[k]!r}." for k in ("environment", "service") if k in exc.extra}
+        errors = {f: _FRIENDLY.get(f, reason) if status == 422 else reason for f, reason in fields.items()}
+        data = await ctx.db.run_read(views.locks_page, now)
+        general = None if errors else message
+        return _page(request, "locks.html", session, status, error=general, errors=errors, form=form, created=None, **data)
     ctx.gate_may_have_changed()
-    return RedirectResponse("/locks", status_code=303)
+    return RedirectResponse(f"/locks?created={created['id']}", status_code=303)
 
 
 @router.get("/locks/{lock_id}/unlock")
@@ -335,7 +353,7 @@ async def unlock(request: Request, lock_id: Annotated[int, PathParam(ge=1, le=MA
         await ctx.db.run_write(locks_service.end, lock_id, actor=session.principal.name, note=note, now=clock.now())
     except DomainError as exc:
         data = await ctx.db.run_read(views.locks_page, clock.now())
-        return _page(request, "locks.html", session, exc.status_code, error=str(exc), form={}, **data)
+        return _page(request, "locks.html", session, exc.status_code, error=str(exc), errors={}, form={}, created=None, **data)
     ctx.gate_may_have_changed()
     return RedirectResponse(_safe_next(form.get("next")) if form.get("next") else "/locks", status_code=303)
 
@@ -420,8 +438,9 @@ def _lock_body(form: dict[str, str]) -> LockIn:
             expires_at=expires_at,
         )
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise _Refused(422, f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+        fields = {".".join(str(p) for p in e["loc"]): e["msg"] for e in exc.errors()}
+        first = next(iter(fields.items()))
+        raise _Refused(422, f"{first[0]}: {first[1]}", fields) from None
 
 
 def _parse_local(value: str, offset_minutes: str) -> datetime:
@@ -432,7 +451,8 @@ def _parse_local(value: str, offset_minutes: str) -> datetime:
         offset = timedelta(minutes=max(-24 * 60, min(24 * 60, int(offset_minutes or "0"))))
         return in_range(naive if naive.tzinfo else (naive + offset).replace(tzinfo=UTC))
     except (ValueError, OverflowError) as exc:
-        raise _Refused(422, f"expires_at: not a date and time we can use: {value[:40]!r} ({exc})") from None
+        raise _Refused(422, f"expires_at: not a date and time we can use: {value[:40]!r} ({exc})",
+                       {"expires_at": "not a date and time we can use"}) from None
 
 
 async def login_required_handler(request: Request, exc: LoginRequired) -> Response:
