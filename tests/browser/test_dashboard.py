@@ -147,7 +147,7 @@ def test_deploy_page_shows_changes_and_the_impact_chart(browser, server, db):
         started_at=(deployed - timedelta(minutes=2)).isoformat(), finished_at=deployed.isoformat(),
         commits=[{"revision": sha(90), "message": "PROJ-12 Fix checkout <b>rounding</b> (#41)", "author": {"name": "Dana"}}],
     )
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, timezone_id="Europe/Berlin")
     login(page, server.url, "dana")
     page.goto(f"{server.url}/deploys/{d['id']}")
     assert "PROJ-12" in page.locator("#h-changes + *").inner_text() or "PROJ-12" in page.inner_text("main")
@@ -164,6 +164,21 @@ def test_deploy_page_shows_changes_and_the_impact_chart(browser, server, db):
     assert page.locator("figure.metric .baseline").count() >= 1 and page.locator("figure.metric .current").count() >= 1
     assert page.locator("figure.metric .no-data").count() == 0  # the series were stored with the verdict
     assert "unhealthy" in page.locator("figure.metric figcaption").first.inner_text()
+    # one plain sentence; the statistics wait behind "details"
+    sentence = page.locator("figure.metric .sentence").first.inner_text()
+    assert re.match(r"checkout_errors \+\d+% since the deploy \(9\.\d+, was 2\.\d+\): clearly worse\.", sentence), sentence
+    assert not page.locator("figure.metric details.stats p").first.is_visible()
+    page.locator("figure.metric details.stats summary").first.click()
+    assert page.locator("figure.metric details.stats p").first.is_visible()
+    # the healthy band is in the legend, and the time axis speaks the page's zone (Berlin: CET or CEST)
+    assert "healthy range" in svg.locator(".legend").all_text_contents()
+    assert re.search(r" CES?T$", svg.locator("text.tick.x").last.text_content())
+    # readable on a phone: the narrow chart is drawn at about its own size, so its text is not shrunk
+    page.set_viewport_size({"width": 390, "height": 844})
+    narrow = page.locator("figure.metric .chart-narrow svg").first
+    assert narrow.is_visible() and not svg.is_visible()
+    assert narrow.bounding_box()["width"] >= 0.9 * float(narrow.get_attribute("viewBox").split()[2])
+    page.set_viewport_size({"width": 1400, "height": 1000})
     shot(page, "deploy")
     # a deployer overrides the verdict, with a note; it is recorded
     page.fill(".verdict-form input[name=note]", "known noisy metric")
@@ -187,6 +202,17 @@ def test_phone_viewport_has_no_sideways_scroll(browser, server):
     page.close()
 
 
+def _contrast(a, b) -> float:
+    def luminance(rgb):
+        def channel(c):
+            c = c / 255
+            return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+        r, g, b_ = (channel(c) for c in rgb)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b_
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
 def test_keyboard_focus_is_visible(browser, server):
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     login(page, server.url, "dana")
@@ -194,6 +220,13 @@ def test_keyboard_focus_is_visible(browser, server):
     page.keyboard.press("Tab")
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline not in ("none", ""), outline
+    # the ring has at least 3:1 contrast against the page and the cards (WCAG 2.2, 1.4.11)
+    page.goto(f"{server.url}/locks")
+    page.focus("#lock-form select[name=environment]")
+    colour = page.evaluate("getComputedStyle(document.activeElement).outlineColor")
+    rgb = [int(c) for c in re.findall(r"\d+", colour)[:3]]
+    for background in ((255, 255, 255), (246, 247, 249)):
+        assert _contrast(rgb, background) >= 3.0, (colour, background)
     page.close()
 
 

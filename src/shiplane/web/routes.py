@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo, available_timezones
 
 import anyio
 from fastapi import APIRouter, Request
@@ -230,7 +232,10 @@ async def deploy_detail(request: Request, deploy_id: str) -> Response:
     except DomainError:
         return _page(request, "error.html", session, 404, title="No such deploy", message=f"There is no deploy #{deploy_id}.")
     configs = {m.name: m for m in ctx.settings.config.metrics}
-    charts = {k: Markup(v) for k, v in views.impact_charts(deploy, configs).items()}
+    charts = {
+        name: {k: Markup(v) if k != "sentence" else v for k, v in chart.items()}
+        for name, chart in views.impact_charts(deploy, configs, _viewer_zone(request)).items()
+    }
     links = Links(ctx.settings.config, deploy["service"])
     return _page(request, "deploy.html", session, deploy=deploy, charts=charts, links=links)
 
@@ -419,6 +424,17 @@ async def live_updates(request: Request) -> Response:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _viewer_zone(request: Request) -> tzinfo:
+    """The zone the viewer's browser reported (the ``tz`` cookie live.js sets); UTC until it has."""
+    name = request.cookies.get("tz", "")
+    return ZoneInfo(name) if len(name) <= 64 and name in _zones() else UTC
 
 
 def _limiter(request: Request) -> sessions.LoginLimiter:

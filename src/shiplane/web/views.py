@@ -5,7 +5,7 @@ Plain functions of a connection and ``now``; the routes render what they return.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from shiplane.clock import parse_iso
 from shiplane.deploys import service as deploys_service
 from shiplane.health import service as health_service
+from shiplane.health import words
 from shiplane.locks import service as locks_service
 from shiplane.tables.catalog import environments, services
 from shiplane.tables.deploys import deploys
@@ -94,8 +95,8 @@ def _points(raw: list[Any]) -> list[tuple[datetime, float]]:
     return out
 
 
-def impact_charts(deploy: dict[str, Any], metric_configs: dict[str, Any]) -> dict[str, str]:
-    """One SVG per judged metric from the series stored with the verdict (none stored: no chart)."""
+def impact_charts(deploy: dict[str, Any], metric_configs: dict[str, Any], tz: tzinfo = UTC) -> dict[str, dict[str, str]]:
+    """Per judged metric: the chart twice (wide; narrow, so its text stays readable on a phone) and one plain sentence."""
     deployed_at = parse_iso(deploy["deployed_at"])
     out = {}
     for m in deploy["health"].get("metrics", []):
@@ -104,15 +105,19 @@ def impact_charts(deploy: dict[str, Any], metric_configs: dict[str, Any]) -> dic
         band = None
         center = m.get("baseline_center")
         cfg = metric_configs.get(m["name"])
+        unit = getattr(cfg, "unit", "") or ""
         if isinstance(center, (int, float)) and cfg is not None:
             # The healthy range: from the baseline's centre to where "ailing" begins.
             hi = center * cfg.ailing_ratio if center >= 0 else center / cfg.ailing_ratio
             lo = center / cfg.ailing_ratio if center >= 0 else center * cfg.ailing_ratio
             band = {"increase": (min(lo, center), hi), "decrease": (lo, max(hi, center))}.get(cfg.regression, (lo, hi))
-        out[m["name"]] = impact_chart(
-            baseline=baseline, current=current, deploy_at=deployed_at, band=band, title=m["name"],
-            unit=getattr(cfg, "unit", "") or "", verdict=m.get("health"),
-        )
+        common = {"baseline": baseline, "current": current, "deploy_at": deployed_at, "band": band, "title": m["name"],
+                  "unit": unit, "verdict": m.get("health"), "tz": tz}
+        out[m["name"]] = {
+            "wide": impact_chart(**common),
+            "narrow": impact_chart(**common, width=360, height=220),
+            "sentence": words.metric_sentence(m, unit),
+        }
     return out
 
 

@@ -144,7 +144,18 @@
     setInterval(soon, 60000);  // ages ("5 min ago") move even when nothing happens
   }
 
+  // Server-drawn charts label their time axis in the viewer's zone: tell the server which it is.
+  function zoneCookie() {
+    try {
+      var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+      if (zone && document.cookie.indexOf("tz=" + zone) === -1) {
+        document.cookie = "tz=" + zone + "; path=/; max-age=31536000; SameSite=Lax";
+      }
+    } catch (e) { /* no Intl: charts stay in UTC, and say so */ }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    zoneCookie();
     localTimes(document);
     clamps(document);
     lockForm();
