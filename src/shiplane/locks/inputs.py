@@ -113,3 +113,9 @@ def load_by_ids(conn: Connection, schedule: Schedule, environment_id: int, servi
     if service_id is not None:
         in_progress, unhealthy = _deploys(conn, environment_id, service_id)
     return GateInputs(env, svc, scoped, _lock_infos(conn, environment_id, service_id), in_progress, unhealthy)
+
+
+def scope_deploys(conn: Connection, environment_id: int, service_id: int) -> tuple[DeployInfo | None, DeployInfo | None]:
+    """The deploy in progress and the unhealthy latest deploy of one scope: what ``load_by_ids`` reads
+    for it, for a caller (the dashboard's overview) that already holds the environment's locks."""
+    return _deploys(conn, environment_id, service_id)

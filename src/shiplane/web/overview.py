@@ -1,8 +1,9 @@
 """The overview: one lane per environment, one row per service, each row with its own gate.
 
-Every row's gate is worked out by the same two steps as ``GET /api/v1/gate``
-(``locks.inputs.load_by_ids`` then ``locks.gate.evaluate``), so ``data-gate`` can
-never disagree with the API. One shortcut: when the environment's own gate is
+Every row's gate is worked out from the same inputs as ``GET /api/v1/gate``
+(``locks.inputs``: the environment's locks, ``scope_deploys``, the scope's schedule)
+and ``locks.gate.evaluate``, so ``data-gate`` can never disagree with the API.
+Gates are read for the rows shown (``LANE_ROWS``; all with ``?environment=``). One shortcut: when the environment's own gate is
 closed, every service in it is closed too (a service's scope holds every
 environment-wide lock and rule), so those rows need no further reads.
 """
@@ -51,7 +52,7 @@ class Lane:
     locks: list[dict[str, Any]] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
     total: int = 0  # services with a deploy here (rows beyond LANE_ROWS are counted, not shown)
-    open_count: int = 0
+    open_count: int = 0  # among the rows shown
     zone: str | None = None  # the time zone of the lane's deploy window, if it has one
 
     @property
@@ -145,17 +146,21 @@ def overview(
         ]
         lane.total = len(present)
         limit = len(present) if environment is not None else LANE_ROWS
-        for s in present:
+        for s in present[:limit]:
             row_gate = None
             if gate.allowed:
-                row_gate = gate_mod.evaluate(gate_inputs.load_by_ids(conn, schedule, env.id, s.id), now)
+                # What load_by_ids reads for this scope, with the environment's locks already in hand.
+                scoped = gate_mod.GateInputs(
+                    env.slug, s.slug, schedule.for_scope(env.slug, s.slug), gate_inputs.lock_infos(env_locks, s.id),
+                    *gate_inputs.scope_deploys(conn, env.id, s.id),
+                )
+                row_gate = gate_mod.evaluate(scoped, now)
             key = (env.id, s.id)
             row = Row(s.slug, s.name or s.slug, row_gate, live.get(key), started.get(key), latest.get(key))
             if row.latest is not None and row.live is not None and row.latest["id"] == row.live["id"]:
                 row.latest = None
             lane.open_count += row.allowed
-            if len(lane.rows) < limit:
-                lane.rows.append(row)
+            lane.rows.append(row)
         lanes.append(lane)
     return lanes
 
