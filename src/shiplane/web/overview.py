@@ -93,9 +93,16 @@ def _latest_ids(*conditions: Any) -> Any:
     return select(newest).select_from(services.join(environments, true()))
 
 
-LIVE = deploys_service.joined().where(deploys.c.id.in_(_latest_ids(deploys.c.status == "succeeded")))
-_FINISHED = deploys_service.joined().where(deploys.c.id.in_(_latest_ids(deploys.c.status != "started")))
-STARTED = deploys_service.joined().where(deploys.c.status == "started").order_by(deploys.c.started_at)
+# What a row shows: the columns of deploys_service.to_dict and a few more, not the health
+# detail (a JSON document per deploy) or the change notes.
+_COLUMNS = [deploys.c[name] for name in (
+    "id", "service_id", "environment_id", "sha", "status", "health_state", "health_score", "health_final", "health_reason",
+    "registered_at", "started_at", "finished_at", "deployed_at", "author", "email", "version", "tags", "url", "during_lock",
+    "override_reason", "override_by", "rollback_of", "registered_by", "commit_count",
+)]
+LIVE = deploys_service.joined(*_COLUMNS).where(deploys.c.id.in_(_latest_ids(deploys.c.status == "succeeded")))
+_FINISHED = deploys_service.joined(*_COLUMNS).where(deploys.c.id.in_(_latest_ids(deploys.c.status != "started")))
+STARTED = deploys_service.joined(*_COLUMNS).where(deploys.c.status == "started").order_by(deploys.c.started_at)
 
 
 def card(row: Any, now: datetime) -> dict[str, Any]:
@@ -122,14 +129,15 @@ def overview(
         envs = [e for e in envs if e.slug == environment]
     wanted = {e.id for e in envs}
     svcs = ordered_services(conn, config_order)
-    # (environment id, service id) → deploy card; three statements whatever the number of deploys.
-    live: dict[tuple[int, int], dict[str, Any]] = {}
-    latest: dict[tuple[int, int], dict[str, Any]] = {}
-    started: dict[tuple[int, int], dict[str, Any]] = {}
+    # (environment id, service id) → deploy row; three statements whatever the number of deploys.
+    # Rows become cards only when they are shown.
+    live: dict[tuple[int, int], Any] = {}
+    latest: dict[tuple[int, int], Any] = {}
+    started: dict[tuple[int, int], Any] = {}
     for target, query in ((live, LIVE), (latest, _FINISHED), (started, STARTED)):
         for r in conn.execute(query):
             if r.environment_id in wanted:
-                target[(r.environment_id, r.service_id)] = card(r, now)
+                target[(r.environment_id, r.service_id)] = r
     active_locks: dict[int, list[Any]] = {}
     for r in conn.execute(locks_service.joined().where(locks.c.ended_at.is_(None))):
         active_locks.setdefault(r.environment_id, []).append(r)
@@ -156,7 +164,8 @@ def overview(
                 )
                 row_gate = gate_mod.evaluate(scoped, now)
             key = (env.id, s.id)
-            row = Row(s.slug, s.name or s.slug, row_gate, live.get(key), started.get(key), latest.get(key))
+            shown = [card(r, now) if r is not None else None for r in (live.get(key), started.get(key), latest.get(key))]
+            row = Row(s.slug, s.name or s.slug, row_gate, *shown)
             if row.latest is not None and row.live is not None and row.latest["id"] == row.live["id"]:
                 row.latest = None
             lane.open_count += row.allowed
