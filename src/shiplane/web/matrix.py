@@ -66,7 +66,7 @@ def _shipped(conn: Connection, service_ids: list[int]) -> dict[tuple[int, int], 
         .where(ranked.c.back <= WINDOW)
     )
     out: dict[tuple[int, int], Shipped] = {}
-    for service_id, environment_id, back, deploy_sha, commit in conn.execute(query).tuples():
+    for service_id, environment_id, back, deploy_sha, commit in conn.execute(query):
         out.setdefault((service_id, environment_id), []).append((WINDOW + 1 - back, deploy_sha, commit))
     return out
 
