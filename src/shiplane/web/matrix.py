@@ -1,8 +1,9 @@
 """/services: what is live where, services × environments, and how far each environment is ahead of the next.
 
 A fixed number of statements whatever the number of services: the live deploy of
-every pair, the deploys in progress, and the commits of each pair's last ``WINDOW``
-succeeded deploys (``commits ahead`` is worked out in Python).
+every pair, the deploys in progress, the last ``WINDOW`` succeeded deploys of the
+services whose environments differ, the commits of the deploys an environment has
+that the next one does not run, and which of those commits the next one shipped.
 """
 
 from __future__ import annotations
@@ -44,15 +45,8 @@ class MatrixRow:
         return any(a.count for a in self.ahead)
 
 
-Shipped = list[tuple[int, str, str | None]]  # (rank by deploy time, deploy sha, commit sha or None)
-
-
-def _shipped(conn: Connection, service_ids: list[int]) -> dict[tuple[int, int], Shipped]:
-    """(service, environment) → its last WINDOW succeeded deploys (ranked oldest 1 … newest) with their commits.
-
-    Ranks instead of instants: the window function orders by (deployed_at, id) in
-    the database, and Python compares small integers instead of parsing ~25,000 datetimes.
-    """
+def _history(conn: Connection, service_ids: list[int]) -> dict[tuple[int, int], list[tuple[int, str]]]:
+    """(service, environment) → [(deploy id, sha)] of its last WINDOW succeeded deploys, newest first."""
     order = (deploys.c.deployed_at.desc(), deploys.c.id.desc())
     ranked = (
         select(deploys.c.id, deploys.c.service_id, deploys.c.environment_id, deploys.c.sha,
@@ -60,31 +54,52 @@ def _shipped(conn: Connection, service_ids: list[int]) -> dict[tuple[int, int], 
         .where(deploys.c.status == "succeeded", deploys.c.service_id.in_(service_ids))
         .subquery()
     )
-    query = (
-        select(ranked.c.service_id, ranked.c.environment_id, ranked.c.back, ranked.c.sha, deploy_commits.c.sha.label("commit"))
-        .select_from(ranked.outerjoin(deploy_commits, deploy_commits.c.deploy_id == ranked.c.id))
-        .where(ranked.c.back <= WINDOW)
+    query = select(ranked.c.service_id, ranked.c.environment_id, ranked.c.id, ranked.c.sha).where(ranked.c.back <= WINDOW).order_by(
+        ranked.c.service_id, ranked.c.environment_id, ranked.c.back
     )
-    out: dict[tuple[int, int], Shipped] = {}
-    for service_id, environment_id, back, deploy_sha, commit in conn.execute(query):
-        out.setdefault((service_id, environment_id), []).append((WINDOW + 1 - back, deploy_sha, commit))
+    out: dict[tuple[int, int], list[tuple[int, str]]] = {}
+    for service_id, environment_id, deploy_id, sha in conn.execute(query):
+        out.setdefault((service_id, environment_id), []).append((deploy_id, sha))
     return out
 
 
-def ahead(earlier: dict[str, Any] | None, later: dict[str, Any] | None, mine: Shipped, theirs: Shipped) -> Ahead:
-    """The commits the earlier environment shipped up to its live deploy, since it last ran what the later
-    one runs now (or, within the window, its oldest deploy), that the later one has not shipped."""
-    if earlier is None or later is None:
-        return Ahead(None)
-    if earlier["sha"] == later["sha"]:
-        return Ahead(0, same=True)
-    ran_theirs = [rank for rank, deploy_sha, _ in mine if deploy_sha == later["sha"]]
-    anchor = max(ran_theirs) if ran_theirs else 0
-    commits = {c for rank, _, c in mine if rank > anchor and c is not None}
-    if not commits:
-        return Ahead(None)  # no changes recorded for those deploys: not known
-    shipped = {c for _, _, c in theirs if c is not None} | {later["sha"]}
-    return Ahead(len(commits - shipped), at_least=not ran_theirs and len({r for r, _, _ in mine}) >= WINDOW)
+def _pending(history: list[tuple[int, str]], later_sha: str) -> tuple[list[int], bool]:
+    """The earlier environment's deploys since it last ran ``later_sha`` (newest first), and whether it ever did (in the window)."""
+    out = []
+    for deploy_id, sha in history:
+        if sha == later_sha:
+            return out, True
+        out.append(deploy_id)
+    return out, False
+
+
+def _ahead_counts(conn: Connection, pairs: dict[tuple[int, int, int], tuple[list[int], bool]]) -> dict[tuple[int, int, int], Ahead]:
+    """Per (service, earlier env, later env): the commits of the pending deploys the later environment has not shipped.
+
+    Two statements: the pending deploys' commits, then which of those commits each later environment shipped.
+    """
+    ids = sorted({i for pending, _ in pairs.values() for i in pending})
+    commits: dict[int, set[str]] = {}
+    for deploy_id, sha in conn.execute(select(deploy_commits.c.deploy_id, deploy_commits.c.sha).where(deploy_commits.c.deploy_id.in_(ids))):
+        commits.setdefault(deploy_id, set()).add(sha)
+    candidates = sorted({c for group in commits.values() for c in group})
+    shipped: dict[tuple[int, int], set[str]] = {}
+    if candidates:
+        query = (
+            select(deploys.c.service_id, deploys.c.environment_id, deploy_commits.c.sha)
+            .join(deploys, deploys.c.id == deploy_commits.c.deploy_id)
+            .where(deploy_commits.c.sha.in_(candidates), deploys.c.status == "succeeded")
+        )
+        for service_id, environment_id, sha in conn.execute(query):
+            shipped.setdefault((service_id, environment_id), set()).add(sha)
+    out = {}
+    for (service_id, earlier, later), (pending, found) in pairs.items():
+        mine = set().union(*(commits.get(i, set()) for i in pending)) if pending else set()
+        if not mine:
+            out[(service_id, earlier, later)] = Ahead(None)  # no changes recorded for those deploys: not known
+            continue
+        out[(service_id, earlier, later)] = Ahead(len(mine - shipped.get((service_id, later), set())), at_least=not found)
+    return out
 
 
 def services_matrix(conn: Connection, now: datetime, *, config_order: list[str], query: str = "") -> dict[str, Any]:
@@ -98,21 +113,32 @@ def services_matrix(conn: Connection, now: datetime, *, config_order: list[str],
         live[(r.service_id, r.environment_id)] = card(r, now)
     started = {(r.service_id, r.environment_id): card(r, now) for r in conn.execute(STARTED)}
     # Only services whose consecutive environments run different shas have commits to count.
+    steps = list(zip(envs, envs[1:], strict=False))
     differ = [
         s.id for s in svcs
-        if any((a := live.get((s.id, x.id))) and (b := live.get((s.id, y.id))) and a["sha"] != b["sha"]
-               for x, y in zip(envs, envs[1:], strict=False))
+        if any((a := live.get((s.id, x.id))) and (b := live.get((s.id, y.id))) and a["sha"] != b["sha"] for x, y in steps)
     ]
-    shipped = _shipped(conn, differ) if differ else {}
+    history = _history(conn, differ) if differ else {}
+    pairs = {}
+    for sid in differ:
+        for x, y in steps:
+            a, b = live.get((sid, x.id)), live.get((sid, y.id))
+            if a and b and a["sha"] != b["sha"]:
+                pairs[(sid, x.id, y.id)] = _pending(history.get((sid, x.id), []), b["sha"])
+    counts = _ahead_counts(conn, pairs) if pairs else {}
     rows = []
     for s in svcs:
         row = MatrixRow(s.slug, s.name or s.slug)
         for e in envs:
             row.cells.append(live.get((s.id, e.id)))
             row.deploying.append(started.get((s.id, e.id)))
-        for a, b in zip(envs, envs[1:], strict=False):
-            row.ahead.append(
-                ahead(live.get((s.id, a.id)), live.get((s.id, b.id)), shipped.get((s.id, a.id), []), shipped.get((s.id, b.id), []))
-            )
+        for x, y in steps:
+            a, b = live.get((s.id, x.id)), live.get((s.id, y.id))
+            if a is None or b is None:
+                row.ahead.append(Ahead(None))
+            elif a["sha"] == b["sha"]:
+                row.ahead.append(Ahead(0, same=True))
+            else:
+                row.ahead.append(counts[(s.id, x.id, y.id)])
         rows.append(row)
     return {"environments": envs, "rows": rows}
