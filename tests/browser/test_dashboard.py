@@ -84,7 +84,8 @@ def test_a_lock_made_in_the_form_appears_live_in_another_page(browser, server):
     actor.select_option("select[name=environment]", "production")
     actor.fill("input[name=reason]", "Incident INC-7: checkout errors")
     actor.click("#lock-form button[type=submit]")
-    actor.wait_for_url(f"{server.url}/locks")
+    actor.wait_for_url(re.compile(r"/locks\?created=\d+$"))
+    assert actor.locator("#lock-created").inner_text().startswith("Locked production")  # confirmed
     assert "Incident INC-7" in actor.locator("table.locks").first.inner_text()
 
     prod = watcher.locator("section.lane[data-environment=production]")

@@ -106,7 +106,13 @@
     var announcer = document.getElementById("announce");
     var timer = null;
     function swap(region, html) {
-      var key = focusKey(document.activeElement, region);
+      var active = document.activeElement;
+      if (active && region.contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName)) {
+        // Someone is typing here (a verdict note): refresh once they leave the field, not under their hands.
+        active.addEventListener("blur", soon, { once: true });
+        return;
+      }
+      var key = focusKey(active, region);
       var before = states(region);
       var url = region.getAttribute("data-live");
       if (url) {
@@ -154,8 +160,21 @@
     } catch (e) { /* no Intl: charts stay in UTC, and say so */ }
   }
 
+  // The services matrix: narrow the rows as you type (the form's ?q= does the same without script).
+  function filterRows() {
+    document.querySelectorAll("[data-filter-rows]").forEach(function (input) {
+      input.addEventListener("input", function () {
+        var q = input.value.trim().toLowerCase();
+        document.querySelectorAll(input.getAttribute("data-filter-rows")).forEach(function (row) {
+          row.hidden = q !== "" && (row.getAttribute("data-search") || "").indexOf(q) === -1;
+        });
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     zoneCookie();
+    filterRows();
     localTimes(document);
     clamps(document);
     lockForm();
