@@ -57,7 +57,7 @@ def test_the_matrix_counts_commits_ahead_between_consecutive_environments(client
     assert [tr["data-service"] for tr in page.select("#matrix tbody tr")] == ["web", "api"]  # config order
     web = page.select_one("#matrix tr[data-service=web]")
     assert web.select_one("td.ahead")["data-ahead"] == "2"  # commits 4 and 5
-    assert "2 commits ahead" in web.select_one("td.ahead").get_text()
+    assert web.select_one("td.ahead").get_text(strip=True) == "2 commits ahead"  # exact, not "≥"
     staging_cell = web.select_one("td[data-environment=staging]")
     assert sha(5)[:7] in staging_cell.get_text() and "1.4.0" in staging_cell.get_text()
     assert "same" in page.select_one("#matrix tr[data-service=api] td.ahead").get_text()

@@ -64,13 +64,14 @@ def _history(conn: Connection, service_ids: list[int]) -> dict[tuple[int, int], 
 
 
 def _pending(history: list[tuple[int, str]], later_sha: str) -> tuple[list[int], bool]:
-    """The earlier environment's deploys since it last ran ``later_sha`` (newest first), and whether it ever did (in the window)."""
+    """The earlier environment's deploys since it last ran ``later_sha`` (newest first), and whether that list is complete."""
     out = []
     for deploy_id, sha in history:
         if sha == later_sha:
             return out, True
         out.append(deploy_id)
-    return out, False
+    # Not found: it never ran it, or ran it before the window (then the count is a lower bound).
+    return out, len(history) < WINDOW
 
 
 def _ahead_counts(conn: Connection, pairs: dict[tuple[int, int, int], tuple[list[int], bool]]) -> dict[tuple[int, int, int], Ahead]:
@@ -93,12 +94,12 @@ def _ahead_counts(conn: Connection, pairs: dict[tuple[int, int, int], tuple[list
         for service_id, environment_id, sha in conn.execute(query):
             shipped.setdefault((service_id, environment_id), set()).add(sha)
     out = {}
-    for (service_id, earlier, later), (pending, found) in pairs.items():
+    for (service_id, earlier, later), (pending, complete) in pairs.items():
         mine = set().union(*(commits.get(i, set()) for i in pending)) if pending else set()
         if not mine:
             out[(service_id, earlier, later)] = Ahead(None)  # no changes recorded for those deploys: not known
             continue
-        out[(service_id, earlier, later)] = Ahead(len(mine - shipped.get((service_id, later), set())), at_least=not found)
+        out[(service_id, earlier, later)] = Ahead(len(mine - shipped.get((service_id, later), set())), at_least=not complete)
     return out
 
 
