@@ -101,8 +101,12 @@ _COLUMNS = [deploys.c[name] for name in (
     "override_reason", "override_by", "rollback_of", "registered_by", "commit_count",
 )]
 LIVE = deploys_service.joined(*_COLUMNS).where(deploys.c.id.in_(_latest_ids(deploys.c.status == "succeeded")))
-_FINISHED = deploys_service.joined(*_COLUMNS).where(deploys.c.id.in_(_latest_ids(deploys.c.status != "started")))
 STARTED = deploys_service.joined(*_COLUMNS).where(deploys.c.status == "started").order_by(deploys.c.started_at)
+_NARROW = (deploys.c.id, deploys.c.service_id, deploys.c.environment_id)
+_LIVE_IDS = select(*_NARROW).where(deploys.c.id.in_(_latest_ids(deploys.c.status == "succeeded")))
+_FINISHED_IDS = select(*_NARROW).where(deploys.c.id.in_(_latest_ids(deploys.c.status != "started")))
+_STARTED_IDS = select(*_NARROW).where(deploys.c.status == "started")
+_ROWS = deploys_service.joined(*_COLUMNS)
 
 
 def card(row: Any, now: datetime) -> dict[str, Any]:
@@ -131,13 +135,15 @@ def overview(
     svcs = ordered_services(conn, config_order)
     # (environment id, service id) → deploy row; three statements whatever the number of deploys.
     # Rows become cards only when they are shown.
-    live: dict[tuple[int, int], Any] = {}
-    latest: dict[tuple[int, int], Any] = {}
-    started: dict[tuple[int, int], Any] = {}
-    for target, query in ((live, LIVE), (latest, _FINISHED), (started, STARTED)):
+    live: dict[tuple[int, int], int] = {}
+    latest: dict[tuple[int, int], int] = {}
+    started: dict[tuple[int, int], int] = {}
+    # Which pairs have a live, latest or in-progress deploy: three narrow reads (an index seek per pair);
+    # whole rows only for the rows shown, below.
+    for target, query in ((live, _LIVE_IDS), (latest, _FINISHED_IDS), (started, _STARTED_IDS)):
         for r in conn.execute(query):
             if r.environment_id in wanted:
-                target[(r.environment_id, r.service_id)] = r
+                target[(r.environment_id, r.service_id)] = r.id
     active_locks: dict[int, list[Any]] = {}
     for r in conn.execute(locks_service.joined().where(locks.c.ended_at.is_(None))):
         active_locks.setdefault(r.environment_id, []).append(r)
@@ -154,6 +160,9 @@ def overview(
         ]
         lane.total = len(present)
         limit = len(present) if environment is not None else LANE_ROWS
+        shown_ids = [i for s in present[:limit] for i in (live.get((env.id, s.id)), started.get((env.id, s.id)),
+                                                        latest.get((env.id, s.id))) if i is not None]
+        full = {r.id: r for r in conn.execute(_ROWS.where(deploys.c.id.in_(shown_ids)))} if shown_ids else {}
         for s in present[:limit]:
             row_gate = None
             if gate.allowed:
@@ -164,7 +173,7 @@ def overview(
                 )
                 row_gate = gate_mod.evaluate(scoped, now)
             key = (env.id, s.id)
-            shown = [card(r, now) if r is not None else None for r in (live.get(key), started.get(key), latest.get(key))]
+            shown = [card(full[i], now) if i is not None else None for i in (live.get(key), started.get(key), latest.get(key))]
             row = Row(s.slug, s.name or s.slug, row_gate, *shown)
             if row.latest is not None and row.live is not None and row.latest["id"] == row.live["id"]:
                 row.latest = None
