@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from shiplane.tables.deploys import deploy_commits, deploys
-from shiplane.web.overview import LIVE, STARTED, card, ordered_environments, ordered_services
+from shiplane.web.overview import is_judged, latest_ids, ordered_environments, ordered_services
 
 # Deploys read per service and environment for "commits ahead": an environment more than this many
 # deploys ahead of the next is shown as "at least" the commits those deploys carry.
@@ -103,6 +103,20 @@ def _ahead_counts(conn: Connection, pairs: dict[tuple[int, int, int], tuple[list
     return out
 
 
+_CELL = (deploys.c.id, deploys.c.service_id, deploys.c.environment_id, deploys.c.sha, deploys.c.version,
+         deploys.c.deployed_at, deploys.c.health_state, deploys.c.health_reason)
+_LIVE = select(*_CELL).where(deploys.c.id.in_(latest_ids(deploys.c.status == "succeeded")))
+_STARTED = select(deploys.c.id, deploys.c.service_id, deploys.c.environment_id, deploys.c.sha).where(deploys.c.status == "started")
+
+
+def _cell(r: Any, now: datetime) -> dict[str, Any]:
+    """What a matrix cell shows: 800 of them, so a few columns, not a whole deploy."""
+    return {
+        "id": r.id, "sha": r.sha, "version": r.version, "age_seconds": max(0.0, (now - r.deployed_at).total_seconds()),
+        "health": {"state": r.health_state}, "judged": is_judged(r.health_state, r.health_reason),
+    }
+
+
 def services_matrix(conn: Connection, now: datetime, *, config_order: list[str], query: str = "") -> dict[str, Any]:
     envs = ordered_environments(conn)
     svcs = ordered_services(conn, config_order)
@@ -110,9 +124,9 @@ def services_matrix(conn: Connection, now: datetime, *, config_order: list[str],
         q = query.lower()
         svcs = [s for s in svcs if q in s.slug.lower() or q in (s.name or "").lower()]
     live: dict[tuple[int, int], dict[str, Any]] = {}
-    for r in conn.execute(LIVE):
-        live[(r.service_id, r.environment_id)] = card(r, now)
-    started = {(r.service_id, r.environment_id): card(r, now) for r in conn.execute(STARTED)}
+    for r in conn.execute(_LIVE):
+        live[(r.service_id, r.environment_id)] = _cell(r, now)
+    started = {(r.service_id, r.environment_id): {"id": r.id, "sha": r.sha} for r in conn.execute(_STARTED)}
     # Only services whose consecutive environments run different shas have commits to count.
     steps = list(zip(envs, envs[1:], strict=False))
     differ = [

@@ -80,7 +80,7 @@ def ordered_services(conn: Connection, config_order: list[str]) -> list[Any]:
     return sorted(rows, key=lambda s: (rank.get(s.slug, len(rank)), s.slug))
 
 
-def _latest_ids(*conditions: Any) -> Any:
+def latest_ids(*conditions: Any) -> Any:
     """The newest deploy id of every (service, environment) pair matching ``conditions``."""
     newest = (
         select(deploys.c.id)
@@ -100,11 +100,9 @@ _COLUMNS = [deploys.c[name] for name in (
     "registered_at", "started_at", "finished_at", "deployed_at", "author", "email", "version", "tags", "url", "during_lock",
     "override_reason", "override_by", "rollback_of", "registered_by", "commit_count",
 )]
-LIVE = deploys_service.joined(*_COLUMNS).where(deploys.c.id.in_(_latest_ids(deploys.c.status == "succeeded")))
-STARTED = deploys_service.joined(*_COLUMNS).where(deploys.c.status == "started").order_by(deploys.c.started_at)
 _NARROW = (deploys.c.id, deploys.c.service_id, deploys.c.environment_id)
-_LIVE_IDS = select(*_NARROW).where(deploys.c.id.in_(_latest_ids(deploys.c.status == "succeeded")))
-_FINISHED_IDS = select(*_NARROW).where(deploys.c.id.in_(_latest_ids(deploys.c.status != "started")))
+_LIVE_IDS = select(*_NARROW).where(deploys.c.id.in_(latest_ids(deploys.c.status == "succeeded")))
+_FINISHED_IDS = select(*_NARROW).where(deploys.c.id.in_(latest_ids(deploys.c.status != "started")))
 _STARTED_IDS = select(*_NARROW).where(deploys.c.status == "started")
 _ROWS = deploys_service.joined(*_COLUMNS)
 
@@ -114,9 +112,13 @@ def card(row: Any, now: datetime) -> dict[str, Any]:
     out["age_seconds"] = max(0.0, (now - row.deployed_at).total_seconds())
     out["commit_count"] = row.commit_count
     out["health"]["reason"] = row.health_reason
-    # Quiet by default: a deploy no metric applies to has no health to show.
-    out["judged"] = not (row.health_state == "no_data" and (row.health_reason or "").startswith("no metrics configured"))
+    out["judged"] = is_judged(row.health_state, row.health_reason)
     return out
+
+
+def is_judged(state: str, reason: str | None) -> bool:
+    """Quiet by default: a deploy no metric applies to has no health to show."""
+    return not (state == "no_data" and (reason or "").startswith("no metrics configured"))
 
 
 def env_gate(env: Any, env_locks: list[Any], schedule: Schedule, now: datetime) -> tuple[gate_mod.Gate, str | None]:
