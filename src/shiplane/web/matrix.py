@@ -89,7 +89,9 @@ def _ahead_counts(conn: Connection, pairs: dict[tuple[int, int, int], tuple[list
         query = (
             select(deploys.c.service_id, deploys.c.environment_id, deploy_commits.c.sha)
             .join(deploys, deploys.c.id == deploy_commits.c.deploy_id)
-            .where(deploy_commits.c.sha.in_(candidates), deploys.c.status == "succeeded")
+            .where(deploy_commits.c.sha.in_(candidates), deploys.c.status == "succeeded",
+                   deploys.c.service_id.in_(sorted({sid for sid, _, _ in pairs})),
+                   deploys.c.environment_id.in_(sorted({later for _, _, later in pairs})))
         )
         for service_id, environment_id, sha in conn.execute(query):
             shipped.setdefault((service_id, environment_id), set()).add(sha)
