@@ -40,6 +40,7 @@ services:
 	bash scripts/haproxy.sh
 	bash scripts/oidc-provider.sh
 	bash scripts/container-tools.sh
+	bash scripts/axe-core.sh
 
 clean:
 	rm -rf $(VENV) shiplane.db shiplane.db-wal shiplane.db-shm .pytest_cache

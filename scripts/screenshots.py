@@ -119,6 +119,8 @@ def main() -> None:
             page.screenshot(path=str(OUT / "deploy.png"), full_page=True)
             page.goto(f"{server.url}/locks")
             page.screenshot(path=str(OUT / "locks.png"), full_page=True)
+            page.goto(f"{server.url}/services")
+            page.screenshot(path=str(OUT / "services.png"), full_page=True)
             phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, device_scale_factor=2)
             phone.context.add_cookies(page.context.cookies())
             phone.goto(f"{server.url}/")

@@ -273,6 +273,8 @@ class Database:
         return await self._in_thread(False, fn, *args, **kwargs)
 
     def dispose(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
+        # Usable again afterwards, like the engine: the next call in a thread makes a new executor.
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False)
         self.engine.dispose()

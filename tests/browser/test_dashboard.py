@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import httpx
@@ -56,13 +57,14 @@ def test_overview_shows_gate_in_progress_and_latest_deploys(browser, server):
     assert "Open" in prod.locator(".gate").inner_text()
     rows = prod.locator("table.deploys tbody tr")
     assert rows.count() == 2
-    assert rows.nth(0).locator("th").inner_text().startswith("api")  # newest first
-    assert "Fox Mulder" in rows.nth(0).inner_text()
-    assert sha(2)[:7] in rows.nth(0).inner_text()
+    assert rows.nth(0).locator("th").inner_text().startswith("web")  # config order, the same in every lane
+    assert "Fox Mulder" in rows.nth(1).inner_text()
+    assert sha(2)[:7] in rows.nth(1).inner_text()
     # every health badge carries a word, not only a colour
     assert all(t.strip() for t in prod.locator(".badge").all_inner_texts())
     staging = page.locator("section.lane[data-environment=staging]")
-    assert "Deploying" in staging.locator(".in-progress").inner_text()
+    assert "deploying" in staging.locator("[data-service=web]").inner_text()
+    assert staging.locator("[data-service=web]").get_attribute("data-gate") == "closed"  # its deploy is in progress
     assert page.evaluate("document.documentElement.scrollWidth") <= 1400  # no sideways scroll on a laptop
     shot(page, "overview")
     page.close()
@@ -74,7 +76,7 @@ def test_a_lock_made_in_the_form_appears_live_in_another_page(browser, server):
     login(watcher, server.url, "vic")  # a viewer watches
     watcher.wait_for_selector("#lanes[data-live-ready]")
     watcher.evaluate("window.notReloaded = true")
-    assert watcher.locator("section.lane[data-environment=production] .gate").inner_text().endswith("Open")
+    assert watcher.locator("section.lane[data-environment=production] .gate").inner_text().startswith("● Open")
 
     actor = browser.new_page(viewport={"width": 1400, "height": 900})
     login(actor, server.url, "dana")
@@ -82,7 +84,8 @@ def test_a_lock_made_in_the_form_appears_live_in_another_page(browser, server):
     actor.select_option("select[name=environment]", "production")
     actor.fill("input[name=reason]", "Incident INC-7: checkout errors")
     actor.click("#lock-form button[type=submit]")
-    actor.wait_for_url(f"{server.url}/locks")
+    actor.wait_for_url(re.compile(r"/locks\?created=\d+$"))
+    assert actor.locator("#lock-created").inner_text().startswith("Locked production")  # confirmed
     assert "Incident INC-7" in actor.locator("table.locks").first.inner_text()
 
     prod = watcher.locator("section.lane[data-environment=production]")
@@ -91,7 +94,7 @@ def test_a_lock_made_in_the_form_appears_live_in_another_page(browser, server):
     assert "dana" in prod.locator(".banner-lock").inner_text()
     assert "Locked" in prod.locator(".gate").inner_text()
     assert watcher.evaluate("window.notReloaded") is True  # live, not a reload
-    assert watcher.locator("section.lane[data-environment=production] .banner-lock form").count() == 0  # viewers cannot unlock
+    assert watcher.locator("section.lane[data-environment=production] .banner-lock a.unlock").count() == 0  # viewers cannot unlock
     shot(watcher, "overview-locked")
 
     # and the gate really is closed for CI
@@ -100,7 +103,9 @@ def test_a_lock_made_in_the_form_appears_live_in_another_page(browser, server):
 
     # unlock from the overview banner; the watcher sees it open again
     actor.goto(f"{server.url}/")
-    actor.locator("section.lane[data-environment=production] .banner-lock button").click()
+    actor.get_by_role("link", name=re.compile("^Unlock")).first.click()
+    actor.fill("textarea[name=note]", "checkout fixed")  # the confirmation step, with a note
+    actor.get_by_role("button", name=re.compile("^Unlock")).click()
     actor.wait_for_url(f"{server.url}/")
     watcher.locator("section.lane[data-environment=production] .banner-lock").wait_for(state="detached", timeout=10_000)
     assert "Open" in prod.locator(".gate").inner_text()
@@ -143,7 +148,7 @@ def test_deploy_page_shows_changes_and_the_impact_chart(browser, server, db):
         started_at=(deployed - timedelta(minutes=2)).isoformat(), finished_at=deployed.isoformat(),
         commits=[{"revision": sha(90), "message": "PROJ-12 Fix checkout <b>rounding</b> (#41)", "author": {"name": "Dana"}}],
     )
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, timezone_id="Europe/Berlin")
     login(page, server.url, "dana")
     page.goto(f"{server.url}/deploys/{d['id']}")
     assert "PROJ-12" in page.locator("#h-changes + *").inner_text() or "PROJ-12" in page.inner_text("main")
@@ -160,6 +165,21 @@ def test_deploy_page_shows_changes_and_the_impact_chart(browser, server, db):
     assert page.locator("figure.metric .baseline").count() >= 1 and page.locator("figure.metric .current").count() >= 1
     assert page.locator("figure.metric .no-data").count() == 0  # the series were stored with the verdict
     assert "unhealthy" in page.locator("figure.metric figcaption").first.inner_text()
+    # one plain sentence; the statistics wait behind "details"
+    sentence = page.locator("figure.metric .sentence").first.inner_text()
+    assert re.match(r"checkout_errors \+\d+% since the deploy \(9\.\d+, was 2\.\d+\): clearly worse\.", sentence), sentence
+    assert not page.locator("figure.metric details.stats p").first.is_visible()
+    page.locator("figure.metric details.stats summary").first.click()
+    assert page.locator("figure.metric details.stats p").first.is_visible()
+    # the healthy band is in the legend, and the time axis speaks the page's zone (Berlin: CET or CEST)
+    assert "healthy range" in svg.locator(".legend").all_text_contents()
+    assert re.search(r" CES?T$", svg.locator("text.tick.x").last.text_content())
+    # readable on a phone: the narrow chart is drawn at about its own size, so its text is not shrunk
+    page.set_viewport_size({"width": 390, "height": 844})
+    narrow = page.locator("figure.metric .chart-narrow svg").first
+    assert narrow.is_visible() and not svg.is_visible()
+    assert narrow.bounding_box()["width"] >= 0.9 * float(narrow.get_attribute("viewBox").split()[2])
+    page.set_viewport_size({"width": 1400, "height": 1000})
     shot(page, "deploy")
     # a deployer overrides the verdict, with a note; it is recorded
     page.fill(".verdict-form input[name=note]", "known noisy metric")
@@ -183,6 +203,17 @@ def test_phone_viewport_has_no_sideways_scroll(browser, server):
     page.close()
 
 
+def _contrast(a, b) -> float:
+    def luminance(rgb):
+        def channel(c):
+            c = c / 255
+            return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+        r, g, b_ = (channel(c) for c in rgb)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b_
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
 def test_keyboard_focus_is_visible(browser, server):
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     login(page, server.url, "dana")
@@ -190,6 +221,13 @@ def test_keyboard_focus_is_visible(browser, server):
     page.keyboard.press("Tab")
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline not in ("none", ""), outline
+    # the ring has at least 3:1 contrast against the page and the cards (WCAG 2.2, 1.4.11)
+    page.goto(f"{server.url}/locks")
+    page.focus("#lock-form select[name=environment]")
+    colour = page.evaluate("getComputedStyle(document.activeElement).outlineColor")
+    rgb = [int(c) for c in re.findall(r"\d+", colour)[:3]]
+    for background in ((255, 255, 255), (246, 247, 249)):
+        assert _contrast(rgb, background) >= 3.0, (colour, background)
     page.close()
 
 

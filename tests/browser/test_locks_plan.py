@@ -32,7 +32,8 @@ def test_a_lock_scheduled_from_the_form_shows_on_the_locks_page_and_the_strip(br
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     login(page, server.url, "dana")
     page.goto(f"{server.url}/locks")
-    assert "production Europe/Berlin" in page.inner_text("#lock-zones")  # the form says which zone
+    assert page.get_attribute('#lock-zones [data-zone-of="production"]', "data-zone") == "Europe/Berlin"
+    assert "Europe/Berlin" in page.inner_text("#lock-zones")  # the form says which zone
     start = (clock.now() + timedelta(days=2)).astimezone(BERLIN).replace(hour=22, minute=0, second=0, microsecond=0)
     end = start + timedelta(hours=4)
     page.select_option("#lock-form select[name=environment]", "production")
@@ -40,7 +41,8 @@ def test_a_lock_scheduled_from_the_form_shows_on_the_locks_page_and_the_strip(br
     page.fill("#lock-form input[name=starts_at]", start.strftime("%Y-%m-%dT%H:%M"))
     page.fill("#lock-form input[name=expires_at]", end.strftime("%Y-%m-%dT%H:%M"))
     page.click("#lock-form button[type=submit]")
-    page.wait_for_url(f"{server.url}/locks")
+    page.wait_for_url(f"{server.url}/locks?created=*")
+    assert "Scheduled" in page.inner_text("#lock-created")  # a lock ahead is not "refused now"
 
     row = page.locator('#scheduled-locks tr[data-state="scheduled"]')
     assert row.count() == 1 and "Launch freeze" in row.inner_text()

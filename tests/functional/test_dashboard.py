@@ -375,3 +375,23 @@ def test_huge_ids_in_dashboard_forms_are_4xx(client, people):
     for path in ("/deploys/99999999999999999999/health", "/locks/99999999999999999999/end"):
         r = client.post(path, data={"csrf": csrf, "state": "healthy"}, follow_redirects=False)
         assert r.status_code == 422, (path, r.status_code)
+
+
+def test_lock_form_defaults_to_production_speaks_plainly_and_confirms(client, people, alice):
+    alice.post("/api/v1/deploys", json={"service": "web", "environment": "staging", "sha": sha(1)})
+    alice.post("/api/v1/deploys", json={"service": "web", "environment": "production", "sha": sha(1)})
+    csrf = _login(client, "dana")
+    form = client.get("/locks").text
+    assert re.search(r'<option value="production" selected>', form) and not re.search(r'<option value="staging" selected>', form)
+    assert 'data-preset="1h"' in form and 'data-preset="monday"' in form
+    r = client.post("/locks", data={"environment": "production", "reason": "  ", "csrf": csrf})
+    assert r.status_code == 422
+    assert re.search(r'id="err-reason">Write a reason', r.text) and "Value error" not in r.text and "must not be blank" not in r.text
+    past = (clock.now() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    r = client.post("/locks", data={"environment": "production", "reason": "x", "expires_at": past, "csrf": csrf})
+    assert r.status_code == 422 and 'id="err-expires_at">Choose a time in the future' in r.text and "now is" not in r.text
+    assert 'value="x"' in r.text  # what was typed stays
+    r = client.post("/locks", data={"environment": "production", "reason": "release train", "csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/locks?created=")
+    page = client.get(r.headers["location"]).text
+    assert re.search(r'id="lock-created"[^>]*><strong>Locked production</strong> until someone unlocks it', page)

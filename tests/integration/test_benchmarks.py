@@ -40,6 +40,7 @@ RUNS: dict[str, tuple[list[str], str]] = {
         "checks: all passed",
     ),
     "dashboard.py": (["--db", "sqlite", "--deploys", "300", "--services", "5", "--runs", "2"], "GET / p95"),
+    "services_matrix.py": (["--db", "sqlite", "--services", "6", "--runs", "2"], "GET /services p95"),
     "gate_eval.py": (["--rules", "20", "--number", "10", "--scheduled-locks", "50"], "cold evaluation"),
     "hardening.py": (["--requests", "100", "--paths", "150"], "targets met"),
     "judge_accuracy.py": (

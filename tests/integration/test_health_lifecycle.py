@@ -100,7 +100,8 @@ def test_an_unhealthy_deploy_is_judged_locked_and_rolled_back_then_released(db, 
 
         locks = api(client, "GET", "/api/v1/locks?active=true").json()["items"]
         (auto,) = [lk for lk in locks if lk["kind"] == "auto"]
-        assert auto["reason"].startswith(f"web #{bad['id']} unhealthy: ") and auto["deploy_id"] == bad["id"]
+        assert auto["reason"].startswith(f"web #{bad['id']}: checkout_errors +") and auto["deploy_id"] == bad["id"]
+        assert "since deploy" in auto["reason"] and auto["service"] is None  # auto_lock_scope: environment (the default)
         kinds = {b["kind"] for b in api(client, "GET", "/api/v1/gate?environment=production&service=web").json()["blockers"]}
         assert kinds == {"lock", "unhealthy"}
 

@@ -173,7 +173,11 @@ def test_killing_a_replica_loses_no_acknowledged_write_and_the_balancer_keeps_se
     after = [code for at, code in answers if at > killed + 2]  # retried on the other replica, and soon marked down
     assert before and set(before) == {201}, errors
     assert after and set(after) == {201}, "the balancer stopped serving after a replica died"
-    assert len([code for code in answers if code[1] != 201]) <= 4  # at most the requests in flight at the kill
+    # Only the requests in flight at the kill, and retries that reached the dead replica before the
+    # balancer saw it go, may fail: every failure is within a second of the kill, and there are few.
+    failed = [at for at, code in answers if code != 201]
+    assert all(killed <= at <= killed + 1 for at in failed), failed
+    assert len(failed) <= 12, failed
     listed = httpx.get(f"{cluster.balancer.url}/api/v1/deploys", params={"limit": 500}, headers=AUTH).json()
     ids = {d["id"] for d in listed["items"]}
     while listed.get("next_cursor") and len(ids) < len(acked):

@@ -212,7 +212,7 @@ def test_y_ticks_are_nice_and_cover_the_data():
 
 def test_huge_values_get_si_suffixes():
     root = parse(impact(baseline=minutes(T0, [1.2e6, 3.4e6]), current=minutes(DEPLOY, [2e6])))
-    assert all(label.endswith("M") for label in texts(root, "y"))
+    assert all(label.endswith("M") for label in texts(root, "y") if label != "0")  # the axis starts at zero
 
 
 def test_x_labels_are_utc_clock_times():
@@ -406,3 +406,28 @@ def test_any_trend_chart_parses_and_stays_in_the_plot(points, band_lines):
     assert_inside(root)
     drawn = find(root, "polyline", "trend") + find(root, "circle", "trend")
     assert sum(len(coords(e)) for e in drawn) == finite(points)
+
+
+def test_the_y_axis_starts_at_zero_unless_the_data_is_far_from_it():
+    near = parse(impact(baseline=minutes(T0, [400, 410]), current=minutes(DEPLOY, [420])))
+    assert float(texts(near, "y")[0]) == 0  # 400-420 ms of noise drawn from zero looks like what it is
+    far = parse(impact(baseline=minutes(T0, [100_000, 100_010]), current=minutes(DEPLOY, [100_020])))
+    assert float(texts(far, "y")[0].rstrip("k")) > 0  # a 0.02% spread: zero would flatten it
+    assert "does not start at zero" in far[1].text
+    negative = parse(impact(baseline=minutes(T0, [-5, 3]), current=minutes(DEPLOY, [1])))
+    assert float(texts(negative, "y")[0]) <= -5
+
+
+def test_the_healthy_band_is_in_the_legend():
+    root = parse(impact(band=(10, 30)))
+    assert "healthy range" in [t.text for t in find(root, "text", "legend")]
+    assert "healthy range" not in [t.text for t in find(parse(impact(band=None)), "text", "legend")]
+
+
+def test_the_time_axis_reads_in_the_pages_zone():
+    from zoneinfo import ZoneInfo
+
+    root = parse(impact(tz=ZoneInfo("Asia/Kolkata")))  # +05:30: 12:00 UTC is 17:30 there
+    labels = texts(root, "x")
+    assert labels[-1].endswith(" IST")
+    assert labels[0] == "17:30"

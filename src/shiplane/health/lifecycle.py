@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 from shiplane import clock, http
 from shiplane.clock import iso
 from shiplane.db import Database
-from shiplane.health import push
+from shiplane.health import push, words
 from shiplane.health import service as health_service
 from shiplane.health.sources.base import Point, SourceError, expand
 from shiplane.health.sources.common import per_step, spacing
@@ -146,17 +146,14 @@ def record_verdict(conn: Connection, item: Due, verdict: Any, final: bool, next_
     return state
 
 
-def _worst_metric(verdict: Any) -> str:
-    bad = [m for m in verdict.metrics if m.health in ("unhealthy", "ailing")]
-    return bad[0].reason if bad else verdict.reason
-
-
 def _act(conn: Connection, item: Due, state: str, verdict: Any, config: Config, now: datetime) -> None:
     threshold = config.health.auto_lock
     if threshold != "never" and _ORDER.get(state, 0) >= _ORDER[threshold]:
-        reason = f"{item.service} #{item.id} {state}: {_worst_metric(verdict)}"
+        units = {m.name: m.unit for m in config.metrics}
+        reason = words.lock_reason(item.service, item.id, state, [m.to_dict() for m in verdict.metrics], units)
+        scope = item.service if config.health.auto_lock_scope == "service" else None
         try:
-            locks.create_auto(conn, environment=item.environment, service=None, reason=reason[:1000], deploy_id=item.id, now=now)
+            locks.create_auto(conn, environment=item.environment, service=scope, reason=reason[:1000], deploy_id=item.id, now=now)
         except Exception as exc:  # noqa: BLE001 - an auto-lock must never undo the verdict
             log.warning("auto-lock for deploy %s failed: %s", item.id, exc)
         if config.health.rollback_webhook:

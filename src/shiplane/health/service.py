@@ -10,12 +10,14 @@ from sqlalchemy.engine import Connection
 
 from shiplane.clock import iso
 from shiplane.deploys import service as deploys_service
-from shiplane.errors import Invalid
+from shiplane.errors import DomainError, Invalid
 from shiplane.events import service as events
+from shiplane.locks import service as locks_service
 from shiplane.locks import watch
 from shiplane.tables.catalog import environments, services
 from shiplane.tables.deploys import deploys
 from shiplane.tables.health import incidents
+from shiplane.tables.locks import locks as lock_rows
 
 
 def set_health(
@@ -66,7 +68,22 @@ def manual_verdict(conn: Connection, deploy_id: int, state: str, note: str, *, a
     detail = {"manual": {"state": state, "note": note, "by": actor, "at": iso(now)}}
     row = deploys_service.get_row(conn, deploy_id)
     detail = (row.health_detail or {}) | detail
-    return set_health(conn, deploy_id, state, reason=reason, actor=actor, now=now, detail=detail)
+    out = set_health(conn, deploy_id, state, reason=reason, actor=actor, now=now, detail=detail)
+    if state == "healthy":
+        # The person vouches for this deploy: the automatic locks it caused end, in their name.
+        caused = conn.execute(
+            select(lock_rows.c.id).where(
+                lock_rows.c.deploy_id == deploy_id,
+                lock_rows.c.kind == "auto",
+                lock_rows.c.ended_at.is_(None),
+            )
+        ).scalars().all()
+        for lock_id in caused:
+            try:
+                locks_service.end(conn, lock_id, actor=actor, note=f"deploy #{deploy_id} marked healthy by {actor}", now=now)
+            except DomainError:  # expired meanwhile: nothing left to end
+                continue
+    return out
 
 
 def _latest_before(conn: Connection, environment: str, service: str | None, at: datetime) -> Any:

@@ -144,3 +144,12 @@ def load_by_ids(conn: Connection, schedule: Schedule, environment_id: int, servi
     if service_id is not None:
         in_progress, unhealthy, cooldown = _deploys(conn, schedule, env, environment_id, service_id)
     return GateInputs(env, svc, scoped, _lock_infos(conn, environment_id, service_id), in_progress, unhealthy, cooldown)
+
+
+def scope_deploys(
+    conn: Connection, schedule: Schedule, environment: str, environment_id: int, service_id: int
+) -> tuple[DeployInfo | None, DeployInfo | None, Cooldown | None]:
+    """The deploy in progress, the unhealthy latest counted deploy and the cooldown of one scope: what
+    ``load_by_ids`` reads for it, for a caller (the dashboard's overview) that already holds the
+    environment's locks."""
+    return _deploys(conn, schedule, environment, environment_id, service_id)

@@ -84,6 +84,7 @@ class MetricConfig(Scoped):
     critical: bool = False
     ailing_ratio: float = Field(1.2, ge=1.0)
     unhealthy_ratio: float = Field(1.5, ge=1.0)
+    unit: str = Field("", max_length=20)  # labels charts and reasons: "ms", "%", "req/s"
 
     @model_validator(mode="after")
     def _ratios(self) -> MetricConfig:
@@ -161,6 +162,7 @@ class HealthConfig(Section):
     step: Duration = timedelta(minutes=1)  # spacing of the points fetched and judged
     interval: Duration = timedelta(minutes=1)  # how often to look; defaults to step
     auto_lock: Literal["never", "ailing", "unhealthy"] = "unhealthy"
+    auto_lock_scope: Literal["environment", "service"] = "environment"  # what an automatic lock covers
     history_days: int = Field(7, ge=0, le=28)  # also compare with the same window on each of these earlier days
     rollback_webhook: str = ""
     rollback_secret: SecretStr | None = None

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 
 from shiplane.web.scales import (
     MAX_ABS,
@@ -37,6 +37,7 @@ from shiplane.web.scales import (
     series_points,
     tick_labels,
     time_ticks,
+    zone_name,
 )
 from shiplane.web.svg import (
     check_size,
@@ -51,6 +52,7 @@ from shiplane.web.svg import (
 BASELINE_COLOUR = "#6b7280"
 CURRENT_COLOUR = "#2563eb"
 BAND_COLOUR = "#16a34a"
+FAR_FROM_ZERO = 0.02  # a spread under 2% of the values' size: zero would flatten the line
 
 
 def impact_chart(
@@ -64,11 +66,15 @@ def impact_chart(
     width: int = 640,
     height: int = 200,
     verdict: str | None = None,
+    tz: tzinfo = UTC,
 ) -> str:
     """One metric around a deploy: baseline (dashed grey) before, current (solid blue) after.
 
     `band` is a (low, high) range in value units shaded behind the lines (e.g. the
     healthy range); an infinite end runs to the edge of the plot, NaN drops it.
+    The time axis reads in `tz` (the page's zone). The y-axis starts at zero (so
+    ordinary noise looks ordinary) unless the data is far from zero: its spread is
+    under `FAR_FROM_ZERO` of its size, where zero would flatten it into one line.
     """
     check_size(width, height, 300, 100)
     base, cur = series_points(baseline), series_points(current)
@@ -87,7 +93,14 @@ def impact_chart(
         return no_data_chart("impact-chart", width, height, title, desc, show_title=True, data_verdict=verdict)
 
     values = [v for _, v in base + cur] + [b for b in band or () if math.isfinite(b) and abs(b) <= MAX_ABS]
-    ticks = nice_ticks(min(values), max(values), 5)
+    lo, hi = min(values), max(values)
+    size = max(abs(lo), abs(hi))
+    from_zero = (lo >= 0 or hi <= 0) and not (size > 0 and (hi - lo) < FAR_FROM_ZERO * size)
+    if from_zero:
+        lo, hi = min(lo, 0.0), max(hi, 0.0)
+    else:
+        desc += "; the y-axis does not start at zero"
+    ticks = nice_ticks(lo, hi, 5)
     labels = tick_labels(ticks)
     y_dom = (min(ticks[0], *values), max(ticks[-1], *values))
     times = [t for t, _ in base + cur] + [deploy_t]
@@ -117,8 +130,8 @@ def impact_chart(
     if unit:
         body.append(element("text", fit(unit, left - 6), class_="unit", x=left - 6, y=top - 10, text_anchor="end",
                             font_size=10, fill_opacity="0.7"))
-    x_ticks = time_ticks(*x_dom, most=max(2, min(5, pw // 80)))
-    x_ticks[-1] = (x_ticks[-1][0], x_ticks[-1][1] + " UTC")
+    x_ticks = time_ticks(*x_dom, most=max(2, min(5, pw // 80)), tz=tz)
+    x_ticks[-1] = (x_ticks[-1][0], x_ticks[-1][1] + " " + zone_name(x_ticks[-1][0], tz))
     for t, label in x_ticks:
         half = text_width(label) / 2
         tx = min(max(x(t), half + 2), width - half - 2)  # keep edge labels on the canvas
@@ -147,6 +160,13 @@ def impact_chart(
         body.append(element("line", class_=f"legend {cls}", x1=lx - 22, x2=lx - 4, y1=10, y2=10, stroke=colour,
                             stroke_width=2, stroke_dasharray=dash))
         lx -= 22 + 14
+    if band is not None:
+        label = "healthy range"
+        lx -= text_width(label)
+        body.append(element("text", label, class_="legend healthy", x=lx, y=14))
+        body.append(element("rect", class_="legend healthy", x=lx - 20, y=5, width=16, height=10,
+                            fill=BAND_COLOUR, fill_opacity="0.25"))
+        lx -= 20 + 14
     body.append(element("text", fit(title, lx - 4), class_="title", x=4, y=14, font_weight=600))
     return document("impact-chart", width, height, title, desc, body, data_verdict=verdict)
 

@@ -40,6 +40,44 @@ def duration(seconds: float | None) -> str:
     return f"{s:.0f} s"
 
 
+def span(seconds: float | None) -> str:
+    """A length of time in two units at most: "2 h 10 min", "1 d 12 h", "5 min", "40 s"."""
+    if seconds is None:
+        return ""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s} s"
+    days, rest = divmod(s, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min"
+
+
+def _aware(value: datetime | str) -> datetime:
+    return parse_iso(value) if isinstance(value, str) else value
+
+
+def until(value: datetime | str | None, now: datetime) -> str:
+    """How far ``value`` is from ``now``: "in 1 d 12 h" or "3 min ago"."""
+    if value is None:
+        return ""
+    delta = (_aware(value) - now).total_seconds()
+    return f"in {span(delta)}" if delta >= 0 else f"{span(-delta)} ago"
+
+
+def held(since: datetime | str | None, now: datetime) -> str:
+    """How long something has been in place: "held 2 h 10 min"."""
+    return "" if since is None else span((now - _aware(since)).total_seconds())
+
+
+def span_to(start: datetime | str | None, end: datetime | str | None) -> str:
+    return "" if start is None or end is None else span((_aware(end) - _aware(start)).total_seconds())
+
+
 def utc(value: datetime | str | None) -> str:
     if value is None:
         return ""
@@ -94,7 +132,9 @@ def environment() -> Environment:
         auto_reload=False,
         finalize=_finalize,
     )
-    env.filters.update(ago=ago, duration=duration, utc=utc, when=when, percent=percent, in_zone=in_zone, wall=wall)
+    env.filters.update(
+        ago=ago, duration=duration, utc=utc, when=when, percent=percent, in_zone=in_zone, wall=wall, span=span, until=until, held=held, span_to=span_to
+    )
     return env
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo, available_timezones
 
 import anyio
 from fastapi import APIRouter, Request
@@ -21,6 +23,7 @@ from shiplane import clock
 from shiplane.auth import limits
 from shiplane.auth import service as auth_service
 from shiplane.context import AppContext, get_context
+from shiplane.deploys import service as deploys_service
 from shiplane.dora import explain as dora_explain
 from shiplane.dora import routes as dora_routes
 from shiplane.dora import service as dora_service
@@ -31,7 +34,8 @@ from shiplane.health import service as health_service
 from shiplane.locks import service as locks_service
 from shiplane.locks.schemas import LockIn
 from shiplane.schemas import in_range
-from shiplane.web import live, plan, sessions, views
+from shiplane.web import live, matrix, plan, sessions, views
+from shiplane.web import overview as overview_view
 from shiplane.web.links import Links
 from shiplane.web.render import render
 
@@ -84,9 +88,10 @@ async def _acting(request: Request) -> tuple[AppContext, sessions.Session, dict[
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, fields: dict[str, str] | None = None) -> None:
         self.status = status
         self.message = message
+        self.fields = fields or {}
 
 
 def _page(request: Request, template: str, session: sessions.Session | None, status: int = 200, **data: Any) -> HTMLResponse:
@@ -201,15 +206,26 @@ async def logout(request: Request) -> Response:
 
 
 @router.get("/")
-async def overview(request: Request, environment: str | None = None, partial: str | None = None) -> Response:
+async def overview(
+    request: Request, environment: str | None = None, partial: str | None = None,
+    ask_service: str | None = None, ask_environment: str | None = None,
+) -> Response:
     session = await viewer(request)
     ctx = get_context(request)
     if environment is not None and len(environment) > 64:
         environment = None
-    lanes = await ctx.db.run_read(views.overview, ctx.schedule, clock.now(), environment=environment)
+    now = clock.now()
+    order = [s.slug for s in ctx.settings.config.services]
+    lanes = await ctx.db.run_read(overview_view.overview, ctx.schedule, now, config_order=order, environment=environment)
     merging = await ctx.db.run_read(sync.progress, ctx.enforcement.targets) if ctx.enforcement and ctx.enforcement.targets else []
-    template = "_lanes.html" if partial == "lanes" else "overview.html"
-    return _page(request, template, session, lanes=lanes, only=environment, merging=merging)
+    if partial == "lanes":
+        return _page(request, "_lanes.html", session, lanes=lanes, only=environment, merging=merging)
+    catalog = await ctx.db.run_read(views.catalog)
+    answer = None
+    if ask_service in catalog["services"] and ask_environment in catalog["environments"]:
+        answer = await ctx.db.run_read(overview_view.ask, ctx.schedule, now, ask_environment, ask_service)
+    return _page(request, "overview.html", session, lanes=lanes, only=environment, merging=merging, catalog=catalog,
+                 answer=answer, ask_service=ask_service, ask_environment=ask_environment)
 
 
 @router.get("/deploys/{deploy_id}")
@@ -219,13 +235,48 @@ async def deploy_detail(request: Request, deploy_id: str) -> Response:
     if not deploy_id.isdigit() or not 0 < int(deploy_id) < 2**31:
         return _page(request, "error.html", session, 404, title="No such deploy", message=f"There is no deploy {deploy_id[:40]!r}.")
     try:
-        deploy = await ctx.db.run_read(views.deploy_page, int(deploy_id))
+        deploy = await ctx.db.run_read(views.deploy_page, int(deploy_id), clock.now())
     except DomainError:
         return _page(request, "error.html", session, 404, title="No such deploy", message=f"There is no deploy #{deploy_id}.")
     configs = {m.name: m for m in ctx.settings.config.metrics}
-    charts = {k: Markup(v) for k, v in views.impact_charts(deploy, configs).items()}
+    charts = {
+        name: {k: Markup(v) if k != "sentence" else v for k, v in chart.items()}
+        for name, chart in views.impact_charts(deploy, configs, _viewer_zone(request)).items()
+    }
     links = Links(ctx.settings.config, deploy["service"])
     return _page(request, "deploy.html", session, deploy=deploy, charts=charts, links=links)
+
+
+@router.get("/services")
+async def services_page(request: Request, q: str = "", drift: str = "") -> Response:
+    session = await viewer(request)
+    ctx = get_context(request)
+    q = q.strip()[:64]
+    order = [s.slug for s in ctx.settings.config.services]
+    data = await ctx.db.run_read(matrix.services_matrix, clock.now(), config_order=order, query=q)
+    if drift:
+        data["rows"] = [r for r in data["rows"] if r.drift]
+    return _page(request, "services.html", session, q=q, drift=bool(drift), **data)
+
+
+@router.get("/deploys")
+async def deploys_page(
+    request: Request, service: str = "", environment: str = "", cursor: str = ""
+) -> Response:
+    session = await viewer(request)
+    ctx = get_context(request)
+    catalog = await ctx.db.run_read(views.catalog)
+    service = service if service in catalog["services"] else ""
+    environment = environment if environment in catalog["environments"] else ""
+    try:
+        page = await ctx.db.run_read(
+            deploys_service.list_deploys, service=service or None, environment=environment or None, limit=50,
+            cursor=cursor[:200] or None,
+        )
+    except DomainError:
+        page = await ctx.db.run_read(deploys_service.list_deploys, service=service or None, environment=environment or None, limit=50)
+    return _page(request, "deploys.html", session, page=page, service=service, environment=environment, catalog=catalog,
+                 first_page=not cursor)
 
 
 @router.post("/deploys/{deploy_id}/health")
@@ -246,32 +297,66 @@ async def deploy_verdict(request: Request, deploy_id: Annotated[int, PathParam(g
 
 
 @router.get("/locks")
-async def locks_page(request: Request) -> Response:
+async def locks_page(request: Request, created: str | None = None) -> Response:
     session = await viewer(request)
     ctx = get_context(request)
     data = await ctx.db.run_read(plan.locks_page, clock.now(), ctx.schedule)
-    return _page(request, "locks.html", session, error=None, form={}, **data)
+    made = [*data["active"], *data["scheduled"]]
+    done = next((lk for lk in made if str(lk["id"]) == created), None) if created else None
+    return _page(request, "locks.html", session, error=None, errors={}, form={}, created=done, **data)
+
+
+# What people read next to a field, instead of a validator's wording.
+_FRIENDLY = {
+    "reason": "Write a reason: everyone the lock stops will read it (up to 1,000 characters).",
+    "environment": "Choose the environment to lock.",
+    "service": "Choose a service, or all services.",
+    "starts_at": "Choose a start in the future, or leave it empty to lock now.",
+    "expires_at": "Choose a time in the future (after the start, if there is one), or leave it empty to lock until someone unlocks.",
+}
 
 
 @router.post("/locks")
 async def lock(request: Request) -> Response:
     ctx, session, form = await _acting(request)
+    now = clock.now()
     try:
         # The API's own body model and lock rules: blank reason, past expiry, unknown
         # environment and a second lock are refused here exactly as over HTTP.
         body = _lock_body(form, ctx.schedule.timezone(form.get("environment", "").strip()))
-        await ctx.db.run_write(
+        created = await ctx.db.run_write(
             locks_service.create, environment=body.environment, service=body.service, reason=body.reason,
-            actor=session.principal.name, now=clock.now(), expires_at=body.expires_at, starts_at=body.starts_at,
+            actor=session.principal.name, now=now, expires_at=body.expires_at, starts_at=body.starts_at,
             auto_create=False, cache=ctx.catalog,
         )
     except (_Refused, DomainError) as exc:
-        message = exc.message if isinstance(exc, _Refused) else str(exc)
-        status = exc.status if isinstance(exc, _Refused) else exc.status_code
-        data = await ctx.db.run_read(plan.locks_page, clock.now(), ctx.schedule)
-        return _page(request, "locks.html", session, status, error=message, form=form, **data)
+        if isinstance(exc, _Refused):
+            status, message, fields = exc.status, exc.message, exc.fields
+        else:
+            status, message, fields = exc.status_code, str(exc), dict(exc.extra.get("fields") or {})
+            if exc.status_code == 404:  # an environment or service that is not there: say which
+                fields |= {k: f"There is no {k} {exc.extra[k]!r}." for k in ("environment", "service") if k in exc.extra}
+        errors = {f: _FRIENDLY.get(f, reason) if status == 422 else reason for f, reason in fields.items()}
+        data = await ctx.db.run_read(plan.locks_page, now, ctx.schedule)
+        general = None if errors else message
+        return _page(request, "locks.html", session, status, error=general, errors=errors, form=form, created=None, **data)
     ctx.gate_may_have_changed()
-    return RedirectResponse("/locks", status_code=303)
+    return RedirectResponse(f"/locks?created={created['id']}", status_code=303)
+
+
+@router.get("/locks/{lock_id}/unlock")
+async def unlock_confirm(request: Request, lock_id: str, next: str | None = None) -> Response:
+    """The confirmation step before a lock ends: what it is, and a note for the record."""
+    session = await viewer(request)
+    ctx = get_context(request)
+    if not lock_id.isdigit() or not 0 < int(lock_id) <= MAX_ID:
+        return _page(request, "error.html", session, 404, title="No such lock", message=f"There is no lock {lock_id[:40]!r}.")
+    now = clock.now()
+    try:
+        row = await ctx.db.run_read(locks_service.get_row, int(lock_id))
+    except DomainError:
+        return _page(request, "error.html", session, 404, title="No such lock", message=f"There is no lock #{lock_id}.")
+    return _page(request, "unlock.html", session, lk=locks_service.to_dict(row, now), next=_safe_next(next or "/locks"))
 
 
 @router.post("/locks/{lock_id}/edit")
@@ -290,7 +375,7 @@ async def edit_lock(request: Request, lock_id: Annotated[int, PathParam(ge=1, le
         message = exc.message if isinstance(exc, _Refused) else str(exc)
         status = exc.status if isinstance(exc, _Refused) else exc.status_code
         data = await ctx.db.run_read(plan.locks_page, clock.now(), ctx.schedule)
-        return _page(request, "locks.html", session, status, error=message, form={}, **data)
+        return _page(request, "locks.html", session, status, error=message, errors={}, form={}, created=None, **data)
     ctx.gate_may_have_changed()
     return RedirectResponse("/locks", status_code=303)
 
@@ -303,7 +388,7 @@ async def unlock(request: Request, lock_id: Annotated[int, PathParam(ge=1, le=MA
         await ctx.db.run_write(locks_service.end, lock_id, actor=session.principal.name, note=note, now=clock.now())
     except DomainError as exc:
         data = await ctx.db.run_read(plan.locks_page, clock.now(), ctx.schedule)
-        return _page(request, "locks.html", session, exc.status_code, error=str(exc), form={}, **data)
+        return _page(request, "locks.html", session, exc.status_code, error=str(exc), errors={}, form={}, created=None, **data)
     ctx.gate_may_have_changed()
     return RedirectResponse(_safe_next(form.get("next")) if form.get("next") else "/locks", status_code=303)
 
@@ -423,6 +508,17 @@ async def live_updates(request: Request) -> Response:
 # ---------------------------------------------------------------- helpers
 
 
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _viewer_zone(request: Request) -> tzinfo:
+    """The zone the viewer's browser reported (the ``tz`` cookie live.js sets); UTC until it has."""
+    name = request.cookies.get("tz", "")
+    return ZoneInfo(name) if len(name) <= 64 and name in _zones() else UTC
+
+
 def _limiter(request: Request) -> limits.LoginLimiter:
     state = request.app.state
     if getattr(state, "login_limiter", None) is None:
@@ -447,8 +543,9 @@ def _lock_body(form: dict[str, str], zone: str) -> LockIn:
             expires_at=_parse_wall(form, "expires_at", zone),
         )
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise _Refused(422, f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+        fields = {".".join(str(p) for p in e["loc"]): e["msg"] for e in exc.errors()}
+        first = next(iter(fields.items()))
+        raise _Refused(422, f"{first[0]}: {first[1]}", fields) from None
 
 
 def _parse_wall(form: dict[str, str], field: str, zone: str) -> datetime | None:
@@ -459,7 +556,8 @@ def _parse_wall(form: dict[str, str], field: str, zone: str) -> datetime | None:
     try:
         return in_range(plan.wall_time(value, zone))
     except (ValueError, OverflowError) as exc:
-        raise _Refused(422, f"{field}: not a date and time we can use: {value[:40]!r} ({exc})") from None
+        raise _Refused(422, f"{field}: not a date and time we can use: {value[:40]!r} ({exc})",
+                       {field: "not a date and time we can use"}) from None
 
 
 async def login_required_handler(request: Request, exc: LoginRequired) -> Response:

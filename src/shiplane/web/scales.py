@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 # No real metric gets near this; staying far from the float limits keeps the
 # tick maths exact (hi - lo cannot overflow, 10**k cannot either).
@@ -106,16 +106,20 @@ def tick_labels(ticks: list[float]) -> list[str]:
     return [format_value(t, digits=digits) for t in ticks]
 
 
-def time_ticks(t0: float, t1: float, most: int = 5) -> list[tuple[float, str]]:
-    """Up to `most` round instants in [t0, t1] (aligned to UTC) with labels."""
-    for step in _TIME_STEPS if t1 > t0 else ():
-        first, last = math.ceil(t0 / step), math.floor(t1 / step)
+def time_ticks(t0: float, t1: float, most: int = 5, tz: tzinfo = UTC) -> list[tuple[float, str]]:
+    """Up to `most` round instants in [t0, t1] (round on the wall clock of `tz`) with labels in `tz`."""
+    # Round in local time: shift by the zone's offset (read once, at t0: a chart spans hours), tick, shift back.
+    shift = (_EPOCH + timedelta(seconds=t0)).astimezone(tz).utcoffset() or timedelta()
+    s = shift.total_seconds()
+    a, b = t0 + s, t1 + s
+    for step in _TIME_STEPS if b > a else ():
+        first, last = math.ceil(a / step), math.floor(b / step)
         if 2 <= last - first + 1 <= most:
-            return [(i * step, _time_label(i * step, step, t1 - t0)) for i in range(first, last + 1)]
+            return [(i * step - s, _time_label(i * step, step, b - a)) for i in range(first, last + 1)]
     # a single instant, a second or two, or months: the ends and the middle
     labels: dict[str, float] = {}
-    for t in (t0, (t0 + t1) / 2, t1):
-        labels.setdefault(_time_label(t, t1 - t0, t1 - t0), t)
+    for t in (a, (a + b) / 2, b):
+        labels.setdefault(_time_label(t, b - a, b - a), t - s)
     return [(t, label) for label, t in labels.items()]
 
 
@@ -128,6 +132,11 @@ def _time_label(t: float, step: float, span: float) -> str:
         return day
     clock = f"{moment:%H:%M:%S}" if 0 < step < _MINUTE else f"{moment:%H:%M}"
     return clock if span < _DAY else f"{day} {clock}"
+
+
+def zone_name(t: float, tz: tzinfo) -> str:
+    """The zone's abbreviation at `t` ("CET", "UTC"), or its offset when it has none ("+04")."""
+    return (_EPOCH + timedelta(seconds=t)).astimezone(tz).tzname() or "UTC"
 
 
 def epoch_seconds(moment: date | datetime) -> float:
