@@ -329,6 +329,7 @@ def make_worker(ctx: AppContext) -> Any:
         timed=(gates,),
         handlers=enforcement.handlers() | {ROLLBACK_JOB: health.call_rollback} | notifier.handlers(),
         pacers=enforcement.pacers,
+        first=enforcement.first_kinds(),
         periodic=(
             ChangeTracker(ctx.settings.config, ctx.db).tick,
             health.tick,

@@ -46,3 +46,30 @@ def test_it_wakes_at_once_when_unpaced_jobs_are_due(db, db_url):
         queue.enqueue_many(conn, [queue.Job("notify", {}, run_at=clock.now() + timedelta(milliseconds=200))], clock.now())
     pause = anyio.run(worker.tick)
     assert 0.0 <= pause <= 0.25
+
+
+def test_a_first_kind_finishes_before_the_ticks_other_jobs_start(db, db_url):
+    # merge_freeze = "both": the branch freeze (one write) goes out before the statuses.
+    seen: list[str] = []
+
+    async def freeze(payload):
+        seen.append("freeze started")
+        await anyio.sleep(0.2)  # a slow forge: the statuses must still wait for it
+        seen.append("freeze written")
+
+    async def status(payload):
+        seen.append("status")
+
+    handlers = {"freeze:fake": freeze, "status:fake": status}
+    worker = Worker(Settings(database_url=db_url), db, handlers=handlers, first=frozenset({"freeze:fake"}))
+    now = clock.now() - timedelta(seconds=1)
+    with db.write() as conn:
+        queue.enqueue_many(conn, [queue.Job("status:fake", {"n": n}) for n in range(3)] + [queue.Job("freeze:fake", {})], now)
+    anyio.run(worker.tick)
+    assert seen == ["freeze started", "freeze written", "status", "status", "status"]
+    # Without it, the statuses run beside the freeze and the first of them goes out first.
+    seen.clear()
+    with db.write() as conn:
+        queue.enqueue_many(conn, [queue.Job("status:fake", {"n": 9}), queue.Job("freeze:fake", {"again": 1})], now)
+    anyio.run(Worker(Settings(database_url=db_url), db, handlers=handlers).tick)
+    assert seen.index("status") < seen.index("freeze written")

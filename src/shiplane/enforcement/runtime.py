@@ -107,6 +107,11 @@ class Enforcement:
             out[PROTECTION_JOB] = self.answer_protection_rule
         return out
 
+    def first_kinds(self) -> frozenset[str]:
+        """The job kinds a worker tick runs to the end before the others: the branch freezes, so in
+        ``both`` mode the one write that closes the merge button goes out before any status."""
+        return frozenset(freeze.job(name) for name in self.forges)
+
     def reaction(self, conn: Any, change: Any, now: datetime) -> None:
         if self.targets:
             sync.on_gate_change(conn, change, now, self.targets)

@@ -53,6 +53,7 @@ class Worker:
         handlers: dict[str, Handler] | None = None,
         pacers: dict[str, SharedPacer] | None = None,
         periodic: tuple[Callable[[], Awaitable[int]], ...] = (),
+        first: frozenset[str] = frozenset(),
     ) -> None:
         self.settings = settings
         self.db = db
@@ -60,6 +61,9 @@ class Worker:
         self.handlers = handlers or {}
         self.pacers = pacers or {}
         self.periodic = periodic  # other due work (e.g. change tracking); each returns how much it did
+        # Kinds whose jobs of a tick finish before the tick's other jobs start (a branch freeze:
+        # one write that closes the merge button goes out before the statuses that explain it).
+        self.first = first
         self.limiter = anyio.CapacityLimiter(IN_FLIGHT)
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.wakeup = anyio.Event()
@@ -90,10 +94,11 @@ class Worker:
         claimed: list[queue.Claimed] = []
         for kind in self.handlers:
             claimed.extend(await self.db.run_write(self._claim, now, kind))
-        if claimed:
-            async with anyio.create_task_group() as tg:
-                for job in claimed:
-                    tg.start_soon(self._run, job)
+        for phase in ([j for j in claimed if j.kind in self.first], [j for j in claimed if j.kind not in self.first]):
+            if phase:
+                async with anyio.create_task_group() as tg:
+                    for job in phase:
+                        tg.start_soon(self._run, job)
         return len(claimed)
 
     def _claim(self, conn: Any, now: datetime, kind: str) -> list[queue.Claimed]:
