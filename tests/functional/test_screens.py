@@ -116,3 +116,16 @@ def test_every_page_has_its_own_title_and_the_empty_install_shows_the_first_comm
     assert "curl -X POST https://ship.example.com/api/v1/deploys" in empty
     assert "shiplane deploy --url https://ship.example.com" in empty
     assert re.search(r"No deploys to staging yet", empty)
+
+
+def test_a_rollback_through_a_health_blocker_says_so_on_its_page(client):
+    deploy(client, "web", "production", 1)
+    bad = deploy(client, "web", "production", 2)
+    assert client.post(f"/api/v1/deploys/{bad['id']}/health", json={"state": "unhealthy", "note": "5xx up"}, headers=AUTH).status_code == 200
+    r = client.post("/api/v1/deploys", json={"service": "web", "environment": "production", "sha": sha(1), "status": "started"}, headers=AUTH)
+    assert r.status_code == 201, r.text  # a rollback passes the unhealthy blocker (SPEC 8.1)
+    said = soup(client, f"/deploys/{r.json()['id']}").select_one("[data-rollback-allowed]")
+    assert said is not None and said.get_text(" ", strip=True).startswith("↩ Rollback allowed through:")
+    assert f"#{bad['id']}" in said.get_text() and "unhealthy" in said.get_text()
+    # An ordinary deploy page has no such line.
+    assert soup(client, f"/deploys/{bad['id']}").select_one("[data-rollback-allowed]") is None

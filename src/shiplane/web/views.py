@@ -48,6 +48,8 @@ def deploy_page(conn: Connection, deploy_id: int, now: datetime) -> dict[str, An
         conn.execute(select(deploys.c.id, deploys.c.sha, deploys.c.deployed_at, deploys.c.version).where(deploys.c.id == row.rollback_of)).first()
         if row.rollback_of else None
     )
+    # A rollback that went through health blockers (SPEC §8.1) says which.
+    out["rollback_allowed"] = next((e["data"] for e in out["timeline"] if e["kind"] == "rollback_allowed"), None)
     out["locks_caused"] = [
         locks_service.to_dict(r, now) for r in conn.execute(locks_service.joined().where(locks.c.deploy_id == deploy_id).order_by(locks.c.created_at))
     ]
