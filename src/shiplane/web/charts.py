@@ -217,8 +217,10 @@ def trend_chart(
     left, right, top, bottom = 4, 4, 6, 30
     pw, ph = width - left - right, height - top - bottom
 
+    inset = 16  # the first and last points sit inside the plot, so their dates can centre under them
+
     def x(t: float) -> float:
-        return scale(t, (buckets[0][0], buckets[-1][0]), (left, left + pw))
+        return scale(t, (buckets[0][0], buckets[-1][0]), (left + inset, left + pw - inset))
 
     def y(v: float) -> float:
         return scale(v, y_dom, (top + ph, top))
@@ -271,6 +273,6 @@ def _bucket_ticks(starts: list[float], x: Callable[[float], float], width: int) 
             half = text_width(label, 9) / 2
             mid = min(max(x(t), half + 1), width - half - 1)
             spans.append((mid - half, mid + half))
-        if all(b[0] - a[1] >= 8 for a, b in itertools.pairwise(spans)):
+        if all(b[0] - a[1] >= 6 for a, b in itertools.pairwise(spans)):
             return list(zip(chosen, labels, strict=True))
     return []
