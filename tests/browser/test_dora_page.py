@@ -71,3 +71,24 @@ def test_an_empty_install_shows_a_neutral_dora_page(browser, server):
     assert page.locator(".band-low").count() == 0
     shot(page, "dora-empty")
     page.close()
+
+
+def test_hovering_a_trend_point_reaches_its_dated_tooltip(browser, server):
+    now = clock.now()
+    noon = (now - timedelta(days=2)).replace(hour=12, minute=0, second=0, microsecond=0)  # one whole UTC day
+    for n in range(3):
+        _deploy(server.url, n, noon + timedelta(minutes=n))
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, device_scale_factor=2)
+    login(page, server.url, "vic")
+    page.goto(f"{server.url}/dora?days=7&bucket=day")
+    chart = page.locator(".keys section", has_text="Deploy frequency").locator("svg.trend-chart")
+    assert chart.locator("text.tick.x").count() >= 2  # a dated axis
+    # What the pointer meets over a point is that bucket's hover region, not the line or another element.
+    for day, expected in ((noon, "3 a day"), (now, "0 a day")):
+        box = chart.locator("rect.bucket", has=page.locator(f"title:text-matches('^{day:%Y-%m-%d}:')")).bounding_box()
+        hit = page.evaluate(
+            "([x, y]) => { const e = document.elementFromPoint(x, y); return [e.getAttribute('class'), e.textContent]; }",
+            [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+        )
+        assert hit == ["bucket", f"{day:%Y-%m-%d}: {expected}"]
+    page.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -395,3 +395,62 @@ def test_lock_form_defaults_to_production_speaks_plainly_and_confirms(client, pe
     assert r.status_code == 303 and r.headers["location"].startswith("/locks?created=")
     page = client.get(r.headers["location"]).text
     assert re.search(r'id="lock-created"[^>]*><strong>Locked production</strong> until someone unlocks it', page)
+
+
+def _trend_charts(html: str) -> list:
+    """The /dora page's trend charts, in page order (deploys, lead time, failure rate), parsed."""
+    import xml.etree.ElementTree as ET
+
+    return [ET.fromstring(svg) for svg in re.findall(r'<svg[^>]*class="chart trend-chart".*?</svg>', html, re.S)]
+
+
+def _tooltips(svg) -> list[str]:
+    ns = "{http://www.w3.org/2000/svg}"
+    return [r.find(f"{ns}title").text for r in svg.iter(f"{ns}rect") if r.get("class") == "bucket"]
+
+
+def _axis(svg) -> list[str]:
+    ns = "{http://www.w3.org/2000/svg}"
+    return [t.text for t in svg.iter(f"{ns}text") if t.get("class") == "tick x"]
+
+
+def test_dora_trend_charts_have_dated_axes_and_tooltips_in_the_headlines_units(client, people, bob, db, monkeypatch):
+    from shiplane.tables.deploys import deploys
+
+    now = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)  # a Wednesday: the week of Nov 16 is partial
+    monkeypatch.setattr(clock, "now", lambda: now)
+    seed = [  # (deployed at, lead time, health); weeks start on Mondays: Nov 2, 9, 16
+        (datetime(2026, 11, 3, 9, tzinfo=UTC), timedelta(hours=2), "healthy"),  # tracking begins on Nov 3
+        (datetime(2026, 11, 4, 9, tzinfo=UTC), timedelta(hours=2), "unhealthy"),
+        (datetime(2026, 11, 4, 10, tzinfo=UTC), timedelta(hours=2), "healthy"),
+        (datetime(2026, 11, 17, 9, tzinfo=UTC), timedelta(minutes=30), "healthy"),
+        (datetime(2026, 11, 17, 10, tzinfo=UTC), timedelta(minutes=30), "healthy"),
+    ]
+    for n, (at, lead, state) in enumerate(seed):
+        commit = {"revision": sha(f"c{n}"), "message": "change", "date": (at - lead).isoformat()}
+        r = bob.post("/api/v1/deploys", json={"service": "web", "environment": "production", "sha": sha(n),
+                                              "status": "succeeded", "finished_at": at.isoformat(), "commits": [commit]})
+        assert r.status_code == 201, r.text
+        with db.write() as conn:
+            conn.execute(deploys.update().where(deploys.c.id == r.json()["id"]).values(health_state=state))
+    _login(client, "vic")
+    page = client.get("/dora", params={"days": 30, "bucket": "week"}).text
+    assert ">2.0 h</a> <small>median" in page
+    assert ">0.32</a> <small>a day" in page  # the headline: 5 deploys over Nov 3 .. Nov 18 12:00, 15.5 days
+    frequency, lead, failure = _trend_charts(page)
+    # Deploys a day, like the headline: each week's count over its days inside the range (Nov 3 .. Nov 18 12:00).
+    assert _tooltips(frequency) == ["Week of 2026-11-02: 0.5 a day", "Week of 2026-11-09: 0 a day",
+                                    "Week of 2026-11-16: 0.8 a day"]
+    assert _tooltips(lead) == ["Week of 2026-11-02: 2 h", "Week of 2026-11-09: no data", "Week of 2026-11-16: 0.5 h"]
+    assert _tooltips(failure) == ["Week of 2026-11-02: 33.3%", "Week of 2026-11-09: no data",
+                                  "Week of 2026-11-16: 0%"]
+    for chart in (frequency, lead, failure):
+        assert _axis(chart) == ["Nov 2", "Nov 9", "Nov 16"]
+    assert 'data-partial-bucket="2026-11-16T00:00:00Z"' in page and ">2026-11-16</time>, is partial" in page
+
+    days = _trend_charts(client.get("/dora", params={"days": 30, "bucket": "day"}).text)[0]
+    tips = _tooltips(days)
+    assert len(tips) == 16 and tips[0] == "2026-11-03: 1 a day" and tips[1] == "2026-11-04: 2 a day"
+    assert tips[-1] == "2026-11-18: 0 a day"  # half a day so far, none yet
+    axis = _axis(days)
+    assert axis[-1] == "Nov 18" and 3 <= len(axis) < 16  # the newest day, and not all sixteen crammed in

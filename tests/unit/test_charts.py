@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shiplane.web.charts import MAX_ABS, format_value, impact_chart, nice_ticks, scale, trend_chart
+from shiplane.web.scales import day_labels
 
 NS = "{http://www.w3.org/2000/svg}"
 NAN, INF = float("nan"), float("inf")
@@ -364,6 +365,71 @@ def test_trend_takes_dates_and_datetimes_alike():
     assert as_dates == as_datetimes
 
 
+def tooltips(root):
+    return [(r, r.find(f"{NS}title").text) for r in find(root, "rect", "bucket")]
+
+
+def test_every_bucket_has_a_tooltip_with_its_start_and_value():
+    root = parse(trend(list(zip(WEEKS, [1.25, 2.0, None, 3.0, NAN, 2.5, 2.0, 40.0], strict=True)), unit="%", bucket="week"))
+    tips = tooltips(root)
+    assert [text for _, text in tips] == [
+        "Week of 2024-05-06: 1.25%", "Week of 2024-05-13: 2%", "Week of 2024-05-20: no data", "Week of 2024-05-27: 3%",
+        "Week of 2024-06-03: no data", "Week of 2024-06-10: 2.5%", "Week of 2024-06-17: 2%", "Week of 2024-06-24: 40%",
+    ]
+    # each hover region holds its own bucket's point; together they tile the plot
+    x0, y0, x1, y1 = plot_area(root)
+    edges = [(float(r.get("x")), float(r.get("x")) + float(r.get("width"))) for r, _ in tips]
+    assert edges[0][0] == x0 and edges[-1][1] == pytest.approx(x1, abs=0.11)  # coordinates have one decimal
+    assert all(a[1] == pytest.approx(b[0], abs=0.11) for a, b in zip(edges, edges[1:]))  # noqa: B905
+    points = [x for e in find(root, "polyline", "trend") + find(root, "circle", "trend") for x, _ in coords(e)]
+    for x in points:
+        assert any(a - 0.11 <= x <= b + 0.11 for a, b in edges)
+    assert all(float(r.get("y")) == y0 and float(r.get("height")) == pytest.approx(y1 - y0, abs=0.11) for r, _ in tips)
+
+
+def test_a_day_bucket_is_named_by_its_date_and_a_datetime_by_its_time():
+    days = [date(2026, 11, 1) + timedelta(days=i) for i in range(3)]
+    assert [t for _, t in tooltips(parse(trend(list(zip(days, [1, 2, 3], strict=True)), unit="a day", bucket="day")))] == [
+        "2026-11-01: 1 a day", "2026-11-02: 2 a day", "2026-11-03: 3 a day"]
+    hours = [datetime(2026, 11, 1, 6, 30, tzinfo=UTC), datetime(2026, 11, 1, 7, 30, tzinfo=UTC)]
+    assert [t for _, t in tooltips(parse(trend(list(zip(hours, [1, 2], strict=True)))))] == [
+        "2026-11-01 06:30 UTC: 1", "2026-11-01 07:30 UTC: 2"]
+
+
+def test_the_x_axis_labels_bucket_starts_from_the_newest_without_overlap():
+    root = parse(trend(list(zip(WEEKS, range(8), strict=True))))
+    assert texts(root, "x") == ["May 6", "May 13", "May 20", "May 27", "Jun 3", "Jun 10", "Jun 17", "Jun 24"]
+    year = [date(2026, 1, 1) + timedelta(days=i) for i in range(365)]
+    root = parse(trend([(d, float(i % 7)) for i, d in enumerate(year)]))
+    labels = texts(root, "x")
+    assert labels[-1] == "Dec 31" and 3 <= len(labels) <= 8
+    assert_labels_readable(root)
+
+
+@pytest.mark.parametrize(
+    "days, expected",
+    [
+        ([date(2026, 12, 21), date(2026, 12, 28), date(2027, 1, 4)], ["Dec 21", "Dec 28", "Jan 4 2027"]),
+        ([date(2026, 11, 1), date(2026, 12, 1), date(2027, 1, 1), date(2027, 2, 1)], ["Nov", "Dec", "Jan 2027", "Feb"]),
+        ([date(2026, 11, 1), date(2026, 11, 2)], ["Nov 1", "Nov 2"]),  # days that happen to start on the 1st
+        ([], []),
+    ],
+)
+def test_day_labels_say_the_year_where_it_changes(days, expected):
+    assert day_labels(days) == expected
+
+
+def assert_labels_readable(root):
+    """x-axis labels on the canvas, in order, with a gap between neighbours (by the layout's own width estimate)."""
+    width = float(root.get("viewBox").split()[2])
+    spans = []
+    for t in find(root, "text", "x"):
+        half = len(t.text) * 9 * 0.6 / 2
+        spans.append((float(t.get("x")) - half, float(t.get("x")) + half))
+    assert all(0 <= a and b <= width for a, b in spans), spans
+    assert all(b[0] - a[1] >= 5.9 for a, b in zip(spans, spans[1:])), spans  # noqa: B905
+
+
 # --- properties ----------------------------------------------------------------
 
 values = st.one_of(st.floats(-MAX_ABS, MAX_ABS), st.floats(allow_nan=True, allow_infinity=True), st.none())
@@ -406,6 +472,10 @@ def test_any_trend_chart_parses_and_stays_in_the_plot(points, band_lines):
     assert_inside(root)
     drawn = find(root, "polyline", "trend") + find(root, "circle", "trend")
     assert sum(len(coords(e)) for e in drawn) == finite(points)
+    if finite(points):
+        assert len(tooltips(root)) == len(points)
+        assert_labels_readable(root)
+        assert texts(root, "x"), "the axis has at least one date"
 
 
 def test_the_y_axis_starts_at_zero_unless_the_data_is_far_from_it():
@@ -431,3 +501,27 @@ def test_the_time_axis_reads_in_the_pages_zone():
     labels = texts(root, "x")
     assert labels[-1].endswith(" IST")
     assert labels[0] == "17:30"
+
+
+def test_dora_trend_points_are_local_bucket_days_in_the_headlines_units():
+    from shiplane.web.views import trend_charts
+
+    # Weeks of Europe/Berlin start at local midnight: 23:00 UTC the day before (CET, +01:00).
+    report = {
+        "since": "2026-11-03T23:00:00Z",  # tracking began on Wednesday Nov 4, local time
+        "until": "2026-11-18T11:00:00Z",  # Wednesday Nov 18, 12:00 local: the last week is 2.5 days old
+        "lead_time": {"median_seconds": 45 * 60},  # the headline says "45 min": so does the chart
+        "series": [
+            {"start": "2026-11-01T23:00:00Z", "deploys": 5, "failed": 1, "median_lead_time_seconds": 3600.0},
+            {"start": "2026-11-08T23:00:00Z", "deploys": 0, "failed": 0, "median_lead_time_seconds": None},
+            {"start": "2026-11-15T23:00:00Z", "deploys": 1, "failed": 0, "median_lead_time_seconds": 1800.0},
+        ],
+    }
+    charts = {k: parse(v) for k, v in trend_charts(report, bucket="week", tz="Europe/Berlin").items()}
+    assert [t for _, t in tooltips(charts["deploys"])] == [
+        "Week of 2026-11-02: 1 a day", "Week of 2026-11-09: 0 a day", "Week of 2026-11-16: 0.4 a day"]
+    assert [t for _, t in tooltips(charts["failed"])] == [
+        "Week of 2026-11-02: 20%", "Week of 2026-11-09: no data", "Week of 2026-11-16: 0%"]
+    assert [t for _, t in tooltips(charts["lead"])] == [
+        "Week of 2026-11-02: 60 min", "Week of 2026-11-09: no data", "Week of 2026-11-16: 30 min"]
+    assert texts(charts["lead"], "x") == ["Nov 2", "Nov 9", "Nov 16"]

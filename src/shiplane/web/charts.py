@@ -21,12 +21,14 @@ are in ``shiplane.web.scales``; elements, escaping and the SVG root in
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, tzinfo
 
 from shiplane.web.scales import (
     MAX_ABS,
+    day_labels,
     epoch_seconds,
     format_value,
     instant_text,
@@ -47,6 +49,7 @@ from shiplane.web.svg import (
     fit,
     no_data_chart,
     text_width,
+    with_tooltip,
 )
 
 BASELINE_COLOUR = "#6b7280"
@@ -177,15 +180,21 @@ def trend_chart(
     title: str,
     unit: str = "",
     width: int = 320,
-    height: int = 80,
+    height: int = 96,
     band_lines: Sequence[tuple[float, str]] = (),
+    bucket: str = "",
 ) -> str:
     """A sparkline of a bucketed series; a None (or NaN) bucket is a gap in the line.
 
+    Each point is a bucket's start (a day: pass the local date of the bucket's
+    start) and its value in `unit`. Every bucket gets a hover region whose
+    ``<title>`` tooltip names its start and value ("Week of 2026-11-02: 1.43 a day";
+    `bucket` is the word for the bucket, e.g. "week"). The x-axis labels bucket
+    starts, as many as fit without overlapping, always including the newest.
     `band_lines` are (value, label) reference lines, drawn when they fall inside
     the data's (rounded-out) range so they never flatten the trend itself.
     """
-    check_size(width, height, 80, 40)
+    check_size(width, height, 80, 60)
     buckets = sorted(((epoch_seconds(t), plottable(v)) for t, v in points), key=lambda p: p[0])
     known = [(t, v) for t, v in buckets if v is not None]
     lines = [(v, label) for value, label in band_lines if (v := plottable(value)) is not None]
@@ -205,11 +214,13 @@ def trend_chart(
 
     ticks = nice_ticks(lo, hi, 3)
     y_dom = (min(ticks[0], lo), max(ticks[-1], hi))
-    left, right, top, bottom = 4, 4, 6, 18
+    left, right, top, bottom = 4, 4, 6, 30
     pw, ph = width - left - right, height - top - bottom
 
+    inset = 16  # the first and last points sit inside the plot, so their dates can centre under them
+
     def x(t: float) -> float:
-        return scale(t, (buckets[0][0], buckets[-1][0]), (left, left + pw))
+        return scale(t, (buckets[0][0], buckets[-1][0]), (left + inset, left + pw - inset))
 
     def y(v: float) -> float:
         return scale(v, y_dom, (top + ph, top))
@@ -232,5 +243,36 @@ def trend_chart(
             body.append(data_line(segment, "trend", CURRENT_COLOUR, stroke_width=1.5))
             segment = []
     body.append(element("circle", class_="last", cx=x(known[-1][0]), cy=y(last), r=2.5, fill=CURRENT_COLOUR))
+    for t, label in _bucket_ticks([t for t, _ in buckets], x, width):
+        half = text_width(label, 9) / 2
+        body.append(element("line", class_="tick x", x1=x(t), x2=x(t), y1=top + ph, y2=top + ph + 3,
+                            stroke="currentColor", stroke_opacity="0.4"))
+        body.append(element("text", label, class_="tick x", x=min(max(x(t), half + 1), width - half - 1),
+                            y=top + ph + 12, text_anchor="middle", font_size=9))
+    # hover regions last, so they sit on top: each bucket from halfway to its neighbours
+    xs = [x(t) for t, _ in buckets]
+    edges = [left, *((a + b) / 2 for a, b in itertools.pairwise(xs)), left + pw]
+    word = f"{bucket.capitalize()} of " if bucket and bucket != "day" else ""  # a day is its date
+    for (t, v), x0, x1 in zip(buckets, edges, edges[1:], strict=False):
+        shown = format_value(v, unit) if v is not None else "no data"
+        body.append(with_tooltip("rect", f"{word}{instant_text(t)}: {shown}", class_="bucket", x=x0, y=top,
+                                 width=max(x1 - x0, 0.0), height=ph, fill="currentColor", fill_opacity="0"))
     body.append(element("text", fit(summary, width - 8, 10), class_="summary", x=left, y=height - 5, font_size=10))
     return document("trend-chart", width, height, title, desc, body)
+
+
+def _bucket_ticks(starts: list[float], x: Callable[[float], float], width: int) -> list[tuple[float, str]]:
+    """Bucket starts to label on the x-axis: every k-th counted back from the newest, with
+    the smallest k whose labels (kept on the canvas) leave a gap between neighbours."""
+    unique = sorted(set(starts))
+    for k in range(1, len(unique) + 1):
+        chosen = unique[::-1][::k][::-1]
+        labels = day_labels([datetime.fromtimestamp(t, UTC).date() for t in chosen])
+        spans = []
+        for t, label in zip(chosen, labels, strict=True):
+            half = text_width(label, 9) / 2
+            mid = min(max(x(t), half + 1), width - half - 1)
+            spans.append((mid - half, mid + half))
+        if all(b[0] - a[1] >= 6 for a, b in itertools.pairwise(spans)):
+            return list(zip(chosen, labels, strict=True))
+    return []

@@ -418,11 +418,13 @@ async def dora_page(
         error = None  # nothing deployed there yet: the neutral empty state, not an error
     except DomainError as exc:
         error = str(exc)
-    trends = {k: Markup(v) for k, v in views.trend_charts(report).items()} if report else {}
+    trends = {k: Markup(v) for k, v in views.trend_charts(report, bucket=bucket, tz=config.timezone).items()} if report else {}
     # The last bucket is partial when the range ends inside it (always so for a range up to now).
     partial = bool(report and report["series"]) and bucket_starts(until, until + timedelta(seconds=1), bucket, config.timezone)[0] != until
+    partial_day = views.bucket_day(report["series"][-1]["start"], config.timezone) if partial and report else None
     return _page(request, "dora.html", session, report=report, error=error, service=service, days=span, trends=trends,
-                 bucket=bucket, catalog=catalog, bands=BANDS, environment=environment, partial=partial)
+                 bucket=bucket, catalog=catalog, bands=BANDS, environment=environment, partial=partial,
+                 partial_day=partial_day)
 
 
 @router.get("/dora/deploys")

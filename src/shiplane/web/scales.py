@@ -134,6 +134,21 @@ def _time_label(t: float, step: float, span: float) -> str:
     return clock if span < _DAY else f"{day} {clock}"
 
 
+def day_labels(days: Sequence[date]) -> list[str]:
+    """Short axis labels for bucket start days, in order: "Nov 2", or "Nov" when every
+    day is the 1st and they are 28 days or more apart (month buckets). A label in a
+    different year from the one before carries the year ("Jan 4 2027", "Jan 2027"), so
+    an axis that crosses New Year's Day stays unambiguous; the page states the range's
+    first date in full.
+    """
+    monthly = len(days) > 1 and all(d.day == 1 for d in days) and (days[1] - days[0]).days >= 28
+    out: list[str] = []
+    for i, d in enumerate(days):
+        label = _MONTHS[d.month - 1] + ("" if monthly else f" {d.day}")
+        out.append(f"{label} {d.year}" if i and d.year != days[i - 1].year else label)
+    return out
+
+
 def zone_name(t: float, tz: tzinfo) -> str:
     """The zone's abbreviation at `t` ("CET", "UTC"), or its offset when it has none ("+04")."""
     return (_EPOCH + timedelta(seconds=t)).astimezone(tz).tzname() or "UTC"

@@ -38,6 +38,11 @@ def element(tag: str, text: str | None = None, /, **attrs: object) -> str:
     return "".join(parts) + f">{escape(_clean(text))}</{tag}>"
 
 
+def with_tooltip(tag: str, tooltip: str, /, **attrs: object) -> str:
+    """An element with a ``<title>`` child: the browser shows it as a tooltip on hover."""
+    return element(tag, **attrs)[:-2] + ">" + element("title", tooltip) + f"</{tag}>"
+
+
 def document(kind: str, width: int, height: int, title: str, desc: str, body: list[str], **attrs: object) -> str:
     root = element(
         "svg",

@@ -5,8 +5,9 @@ Plain functions of a connection and ``now``; the routes render what they return.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Connection
@@ -123,19 +124,49 @@ def impact_charts(deploy: dict[str, Any], metric_configs: dict[str, Any], tz: tz
     return out
 
 
-def trend_charts(report: dict[str, Any]) -> dict[str, str]:
+def bucket_day(start: str, tz: str) -> str:
+    """The local date (zone `tz`) a bucket of the DORA series starts on: "2026-11-02"."""
+    return parse_iso(start).astimezone(ZoneInfo(tz)).date().isoformat()
+
+
+# The lead-time chart's unit follows the headline's (render.duration): the median's own scale.
+_LEAD_UNITS = ((86400.0, "d"), (3600.0, "h"), (60.0, "min"), (1.0, "s"))
+
+
+def trend_charts(report: dict[str, Any], *, bucket: str = "week", tz: str = "UTC") -> dict[str, str]:
+    """The /dora trend charts, in the headline's unit for each metric.
+
+    Points sit at each bucket's start as a local date of the DORA zone `tz` (the
+    series gives UTC instants: 2026-11-01T23:00:00Z is November 2 in Berlin).
+    Deploys are per day, like the headline: a bucket's count over the days of it
+    inside the range, so the partial last bucket and a first one cut by `since`
+    are not drawn low. The failure rate is in percent; the lead time in the unit
+    the headline median is shown in (d, h, min or s).
+    """
     series = report.get("series", [])
-    starts = [date.fromisoformat(s["start"][:10]) for s in series]
+    zone = ZoneInfo(tz)
+    since, until = parse_iso(report["since"]), parse_iso(report["until"])
+    instants = [parse_iso(s["start"]) for s in series]
+    starts = [t.astimezone(zone).date() for t in instants]  # as bucket_day
+    ends = [*instants[1:], until]
+    per_day = []
+    for s, begin, end in zip(series, instants, ends, strict=True):
+        days = (min(end, until) - max(begin, since)).total_seconds() / 86400
+        per_day.append(s["deploys"] / days if days > 0 else None)
+    median = report.get("lead_time", {}).get("median_seconds")
+    size, lead_unit = next(((f, u) for f, u in _LEAD_UNITS if median is not None and median >= f), (3600.0, "h"))
     lead = [s["median_lead_time_seconds"] for s in series]
+    failed = [100 * s["failed"] / s["deploys"] if s["deploys"] else None for s in series]
     return {
-        "deploys": trend_chart(points=list(zip(starts, [float(s["deploys"]) for s in series])), title="Deploys per bucket"),
-        "failed": trend_chart(
-            # In percent, like the headline ("3.2%", not "0.032"): one unit per metric.
-            points=list(zip(starts, [100 * s["failed"] / s["deploys"] if s["deploys"] else None for s in series])),
-            title="Failure rate per bucket",
-            unit="%",
-        ),
+        "deploys": trend_chart(points=list(zip(starts, per_day, strict=True)), title="Deploys a day per bucket",
+                               unit="a day", bucket=bucket),
+        # In percent, like the headline ("3.2%", not "0.032"): one unit per metric.
+        "failed": trend_chart(points=list(zip(starts, failed, strict=True)), title="Failure rate per bucket", unit="%",
+                              bucket=bucket),
         "lead": trend_chart(
-            points=list(zip(starts, [v / 3600 if v is not None else None for v in lead])), title="Median lead time", unit="h"
+            points=list(zip(starts, [v / size if v is not None else None for v in lead], strict=True)),
+            title="Median lead time per bucket",
+            unit=lead_unit,
+            bucket=bucket,
         ),
     }
