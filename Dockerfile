@@ -22,7 +22,14 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     /opt/shiplane/bin/pip install --no-compile . \
  && /opt/shiplane/bin/pip uninstall -y -q pip setuptools \
  && find /opt/shiplane/lib -depth -type d -name tests -path '*/site-packages/*/tests' -exec rm -rf {} + \
- && find /opt/shiplane/lib -name '*.pyi' -delete
+ && find /opt/shiplane/lib -name '*.pyi' -delete \
+ && for d in /opt/shiplane/lib/python3*/site-packages/botocore/data/*/; do \
+      case "$(basename "$d")" in cloudwatch|sts|sso|sso-oidc) ;; *) rm -rf "$d" ;; esac; \
+    done \
+ && find /opt/shiplane/lib -path '*/site-packages/swagger_ui_bundle/*' -name '*.map' -delete
+# botocore carries the API models of ~450 AWS services (~28 MB); Shiplane calls CloudWatch, and
+# the credential chain may call STS and SSO: only those stay. Swagger UI's source maps (~5 MB)
+# serve only a browser's developer tools.
 # Byte-compile what the commands load, by loading it: the imports of serve, worker and the
 # judge, and the migrations (a `db upgrade` of a throwaway file). The rest compiles in memory
 # when used: the non-root user cannot write __pycache__ under /opt, and compiling every module
