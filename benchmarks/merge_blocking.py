@@ -13,7 +13,7 @@ The merge-freeze parts, paced as on GitHub.com (80 writes a minute, 500 an hour)
 - merge_freeze = "branch": lock → branch frozen (the fake refuses a merge into
   main) and unlock → unfrozen, timed, with the writes each sent (targets: ≤ 2 s,
   ≤ 2 writes);
-- merge_freeze = "both": the first write after the lock must be the ruleset,
+- merge_freeze = "both": the first write the lock causes must be the ruleset,
   then the statuses, and no 60-second (3,600-second) window of the whole run may
   hold more than 80 (500) writes; runs for --paced-seconds after the lock;
 - beside them, today's statuses-only time to the last blocked pull request:
@@ -240,9 +240,16 @@ async def freeze_both(pulls: int, latency: float, seconds: float) -> None:
     after = [c for c in fake.requests[mark:] if c.method in MUTATING]
     blocked = sum(1 for c in after if c.path.startswith(f"/repos/{REPO}/statuses/") and (c.json or {}).get("state") == "pending")
     minute, hour = worst_window(fake.writes, 60), worst_window(fake.writes, 3600)
-    first = f"{after[0].method} {after[0].path}" if after else "none"
+    # What the lock caused: the ruleset and the `pending` statuses. A `success` status of the listing
+    # before the lock may still be draining through the pacer; it is not a write of the lock.
+    caused = [
+        c for c in after
+        if c.path == f"/repos/{REPO}/rulesets" or (c.path.startswith(f"/repos/{REPO}/statuses/") and (c.json or {}).get("state") == "pending")
+    ]
+    first = f"{caused[0].method} {caused[0].path}" if caused else "none"
     print(
-        f"both    lock   {pulls} PRs: first write {first} at +{after[0].time - lock_at:.2f} s (frozen after {elapsed:.2f} s), "
+        f"both    lock   {pulls} PRs: first write of the lock {first} at +{caused[0].time - lock_at if caused else 0:.2f} s "
+        f"(frozen after {elapsed:.2f} s; {len(after) - len(caused)} earlier success statuses still draining), "
         f"then {blocked} blocking statuses in {seconds:.0f} s"
         + check(first == f"POST /repos/{REPO}/rulesets" and elapsed <= 2.0, "both: the freeze first, within 2 s")
     )

@@ -13,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
+from shiplane.db import conflict_insert
 from shiplane.errors import Conflict, Invalid
 from shiplane.tables.auth import api_tokens, users
 
@@ -55,7 +56,9 @@ def ensure_bootstrap_token(conn: Connection, token: str, now: datetime) -> None:
     digest = hash_token(token)
     row = conn.execute(select(api_tokens.c.id, api_tokens.c.role).where(api_tokens.c.token_hash == digest)).first()
     if row is None:
-        conn.execute(insert(api_tokens).values(name="bootstrap", role="admin", token_hash=digest, created_at=now))
+        # A server and a worker starting together both get here: the second insert does nothing.
+        values = {"name": "bootstrap", "role": "admin", "token_hash": digest, "created_at": now}
+        conn.execute(conflict_insert(conn.dialect.name, api_tokens).values(**values).on_conflict_do_nothing(index_elements=["token_hash"]))
     elif row.role != "admin":
         conn.execute(update(api_tokens).where(api_tokens.c.id == row.id).values(role="admin"))
 
