@@ -39,12 +39,13 @@ slug = "production"
 
 @pytest.fixture(scope="module")
 def image() -> str:
+    # CI must run this test: where podman cannot run, it fails and says why (it never skips).
     reason = podman.why_podman_cannot_run()
     if reason:
-        pytest.skip(reason)
+        pytest.fail(f"the container test cannot run: {reason}", pytrace=False)
     info = subprocess.run(["podman", "info"], env=podman.env(), capture_output=True, text=True)
     if info.returncode != 0:
-        pytest.skip(f"podman cannot run here: {info.stderr.strip()[-500:]}")
+        pytest.fail(f"podman cannot run here: {info.stderr.strip()[-500:]}", pytrace=False)
     return podman.build("localhost/shiplane:test")
 
 
