@@ -32,6 +32,7 @@ from shiplane.compat import sleuth
 from shiplane.context import AppContext
 from shiplane.db import Database
 from shiplane.deploys.routes import router as deploys_router
+from shiplane.dora import metrics as dora_metrics
 from shiplane.dora import refresh as dora_refresh
 from shiplane.dora import service as dora
 from shiplane.dora.routes import router as dora_router
@@ -232,7 +233,7 @@ def _gauge_values(conn: Any, settings: Settings) -> dict[str, float | None]:
             since=since,
             until=until,
             tz=settings.config.dora.timezone,
-            failure_states=tuple(settings.config.dora.failure_states),
+            failure_states=dora_metrics.failure_rule(settings.config.dora.failure, settings.config.dora.failure_states),
         )
     except DomainError:  # no production environment yet
         report = None
@@ -336,7 +337,11 @@ def make_worker(ctx: AppContext) -> Any:
             checker.tick,
             notifier.tick,
             # fold written deploys into the DORA day roll-ups (at most every 60 s)
-            dora_refresh.refresher(ctx.db, ctx.settings.config.dora.timezone, ctx.settings.config.dora.failure_states).tick,
+            dora_refresh.refresher(
+                ctx.db,
+                ctx.settings.config.dora.timezone,
+                dora_metrics.failure_rule(ctx.settings.config.dora.failure, ctx.settings.config.dora.failure_states),
+            ).tick,
         ),
     )
 

@@ -9,6 +9,7 @@ import pytest
 
 from shiplane.dora.metrics import (
     BANDS,
+    DEFAULT_FAILURE_STATES,
     Change,
     Deploy,
     Incident,
@@ -16,7 +17,10 @@ from shiplane.dora.metrics import (
     bands,
     bucket_starts,
     compute,
+    fails,
+    failure_rule,
     percentile,
+    restores,
 )
 
 Z = UTC
@@ -98,6 +102,30 @@ def test_it_computes_the_worked_example_from_the_module_docstring():
             {"start": "2026-03-08T00:00:00Z", "deploys": 0, "failed": 0, "median_lead_time_seconds": None},
         ],
     }
+
+
+def test_under_the_incident_rule_only_incidents_fail_and_only_their_resolution_recovers():
+    # The worked example's deploys 3 (unhealthy) and 7 (incident, resolved at 18:00), plus a
+    # deploy rolled back with a DORA failure: only 7 fails, and the pending 8 cannot restore it
+    # either way; its recovery is the incident's 2 h.
+    deploys = [
+        dep(2, 10),
+        dep(3, 33, health="unhealthy"),
+        dep(4, 33.5, rollback=True),
+        dep(6, 59, status="rolled_back"),
+        dep(7, 112, health="incident"),
+        dep(8, 113),  # healthy: under the health rule it would restore 7 after 1 h
+    ]
+    incidents = [inc(7, 114, 112.3)]
+    rule = failure_rule("incident", DEFAULT_FAILURE_STATES)
+    got = week(deploys, (), incidents, failure_states=rule)
+    assert got["change_failure_rate"] == {"rate": 1 / 6, "failed": 1, "total": 6, "band": "medium"}
+    assert got["recovery_time"]["median_seconds"] == 2 * H
+    assert got["rework_rate"]["count"] == 2  # the rollback 4, and 8 deployed while 7 was failing
+    health = week(deploys, (), incidents)
+    assert health["change_failure_rate"]["failed"] == 3  # 3, 6 (rolled back) and 7
+    assert [d.id for d in deploys if fails(d, frozenset(rule))] == [7]
+    assert not any(restores(d, frozenset(rule)) for d in deploys)
 
 
 def test_it_reports_nothing_for_an_empty_range():

@@ -139,9 +139,16 @@ def register(conn: Connection, body: DeployIn, *, actor: str, now: datetime, int
     if gate_changed:
         watch.mark_scope_due(conn, env.id, svc.id, now)
     if body.commits:
+        # A commit listed twice is stored once, as first listed: otherwise which of its dates a
+        # lead time reads would depend on the database's row order.
+        listed, seen = [], set()
+        for c in body.commits:
+            if c.revision.lower() not in seen:
+                seen.add(c.revision.lower())
+                listed.append(c)
         conn.execute(
             insert(deploy_commits),
-            [_commit_row(deploy_id, i, c, intake.issue_pattern) for i, c in enumerate(body.commits)],
+            [_commit_row(deploy_id, i, c, intake.issue_pattern) for i, c in enumerate(listed)],
         )
     if gate.override_reason:
         events.record(

@@ -163,7 +163,7 @@ def _failed_candidates(one_service: bool, failing: tuple[str, ...], rollbacks: b
             deploys.c.status.in_(rows.COUNTED),
             or_(
                 deploys.c.health_state.in_(failing),
-                deploys.c.dora_failure.is_not(None),
+                *([] if metrics.BY_INCIDENT in failing else [deploys.c.dora_failure.is_not(None)]),
                 had_incident,
                 *([deploys.c.rollback_of.is_not(None)] if rollbacks else []),
             ),
@@ -212,11 +212,12 @@ def contribution(f: Shipped, row: Any, commits: list[Any], attached: list[Any], 
             unknown += 1
         else:
             leads.append({"sha": c.sha, "committed_at": iso(c.committed_at), "seconds": max(0.0, f.at - c.committed_at.timestamp())})
+    by_incident = metrics.BY_INCIDENT in failing
     because = []
     if row.health_state in failing and not (row.health_state == "incident" and attached):
         because.append(f"health: {row.health_state}")
     because += [f"incident {i.key}" for i in attached]
-    if row.dora_failure:
+    if row.dora_failure and not by_incident:
         because.append(row.dora_failure)
     recovered_by = None
     if f.recovery is not None:

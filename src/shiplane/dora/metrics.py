@@ -39,6 +39,13 @@ restoring deploy
     ``pending`` does not (we do not know yet). This is exactly "counted, not
     failed, not pending", so the three classes never overlap.
 
+The incident rule (``[dora] failure = "incident"``, `failure_rule`)
+    A counted deploy fails only when an incident is attached to it (health
+    ``incident``); its health verdict, rollbacks and reverts do not fail it. No
+    deploy restores service: a failure recovers when its first incident is
+    resolved (Apache DevLake measures recovery the same way). Everything else
+    below is unchanged.
+
 Deployment frequency
     ``count`` = counted deploys in range; ``per_day`` = count / length of the
     range in days (elapsed time, so 36 hours is 1.5 days, and a local calendar
@@ -142,6 +149,7 @@ __all__ = [
     "BANDS",
     "BUCKETS",
     "COUNTED_STATUSES",
+    "BY_INCIDENT",
     "DEFAULT_FAILURE_STATES",
     "Change",
     "Deploy",
@@ -154,7 +162,10 @@ __all__ = [
     "bucket_starts",
     "compute",
     "day_starts",
+    "failure_rule",
+    "fails",
     "percentile",
+    "restores",
     "shipped",
     "summarize",
     "tally",
@@ -165,6 +176,10 @@ DAY = 86400.0
 # Statuses of deploys that reached production (see "counted deploy" above).
 COUNTED_STATUSES = frozenset({"succeeded", "rolled_back"})
 DEFAULT_FAILURE_STATES: tuple[str, ...] = ("unhealthy", "incident")
+# `[dora] failure = "incident"` (SPEC §8.9, Apache DevLake's definitions): only an incident
+# fails a deploy, and only its resolution recovers it. Its failure rule is this marker with
+# the state "incident"; the default "health" rule is just the health states that fail.
+BY_INCIDENT = "by-incident"
 BUCKETS: tuple[str, ...] = ("day", "week", "month")
 Bucket = Literal["day", "week", "month"]
 
@@ -195,6 +210,37 @@ class Incident:
     deploy_id: int  # the deploy it attached to
     started_at: datetime
     resolved_at: datetime | None
+
+
+# --- The failure rule -------------------------------------------------------------
+
+
+def failure_rule(failure: str, failure_states: Iterable[str]) -> tuple[str, ...]:
+    """The failure rule of ``[dora] failure`` and ``failure_states``: what `fails` and `restores` read.
+
+    ``"health"``: the health states that fail a deploy (a DORA failure, `Deploy.failure`,
+    fails it too). ``"incident"``: `BY_INCIDENT` and ``"incident"``, whatever the states.
+    """
+    if failure == "incident":
+        return (BY_INCIDENT, "incident")
+    return tuple(sorted(set(failure_states)))
+
+
+def fails(d: Deploy, failing: frozenset[str]) -> bool:
+    """A counted deploy that failed under the rule `failing` (see "failed deploy" above)."""
+    if BY_INCIDENT in failing:
+        return d.health == "incident"
+    return d.failure is not None or d.health in failing
+
+
+def restores(d: Deploy, failing: frozenset[str]) -> bool:
+    """A counted deploy that restores service after earlier failures (see "restoring deploy").
+
+    Under the incident rule none does: a failure recovers when its incident is resolved.
+    """
+    if BY_INCIDENT in failing:
+        return False
+    return d.status == "succeeded" and d.failure is None and d.health != "pending" and d.health not in failing
 
 
 # --- Helpers -----------------------------------------------------------------
@@ -344,11 +390,8 @@ def shipped(
         # Ties on the instant are broken by id, so "next" and "previous" are total.
         scope.sort(key=lambda d: (_ts(d.deployed_at), d.id))
         ts = [d.deployed_at.timestamp() for d in scope]
-        failed = [d.failure is not None or d.health in failing for d in scope]
-        restores = [
-            d.status == "succeeded" and d.failure is None and d.health != "pending" and d.health not in failing
-            for d in scope
-        ]
+        failed = [fails(d, failing) for d in scope]
+        restoring = [restores(d, failing) for d in scope]
 
         # One backward pass gives, for every deploy, when the next restoring
         # deploy after it went out; recovery is then O(1) per failure.
@@ -362,7 +405,7 @@ def shipped(
                 recovered_at[i] = at if at != math.inf else None
                 if next_restore != math.inf and next_restore <= by_incident:
                     restored_by[i] = next_restore_id
-            if restores[i]:
+            if restoring[i]:
                 next_restore, next_restore_id = ts[i], scope[i].id
 
         for i, d in enumerate(scope):

@@ -130,17 +130,21 @@ def dirty(conn: Connection, marks: Iterable[Mark], failure_states: Sequence[str]
     """Per scope, the spans of deploy times whose facts the marked changes may have changed.
 
     A span runs from the last restoring deploy before the marks (or the
-    scope's first deploy) to the first counted deploy after them; ties on the
+    scope's first deploy; under the incident rule, the earliest mark) to the
+    first counted deploy after them; ties on the
     instant are inside. Computed on the data as it is now, which is enough:
     every deploy that differs from when the rows were built carries a mark.
     """
     statement = _expand_statement(failure_states)
+    by_incident = metrics.BY_INCIDENT in failure_states
     out: dict[Scope, list[tuple[datetime, datetime]]] = {}
     for (eid, sid), spans in _clusters(marks).items():
         out[(eid, sid)] = []
         for lo, hi in spans:
             restored, first, after = conn.execute(statement, {"eid": eid, "sid": sid, "lo": lo, "hi": hi}).one()
-            start = min(x for x in (restored or first, lo) if x is not None)
+            # Under the incident rule a deploy's recovery is its own: only the marked deploys and
+            # the next one (a fix-forward?) can change, so the span starts at the marks.
+            start = lo if by_incident else min(x for x in (restored or first, lo) if x is not None)
             out[(eid, sid)].append((start, after or hi))
     return out
 

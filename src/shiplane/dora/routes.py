@@ -10,7 +10,7 @@ from shiplane import clock
 from shiplane.auth import deps
 from shiplane.auth.service import Principal
 from shiplane.context import AppContext, context
-from shiplane.dora import explain, refresh, service
+from shiplane.dora import explain, metrics, refresh, service
 from shiplane.errors import Invalid
 from shiplane.schemas import SLUG_PATTERN, in_range
 
@@ -52,7 +52,7 @@ async def dora(
     config = ctx.settings.config.dora
     # Fold outstanding marks into the roll-ups first, so that this report and
     # the next ones read them instead of recomputing those days.
-    await refresh.refresher(ctx.db, config.timezone, config.failure_states).before_report()
+    await refresh.refresher(ctx.db, config.timezone, metrics.failure_rule(config.failure, config.failure_states)).before_report()
     body = await ctx.db.run_long_read(
         service.report,
         since=start,
@@ -61,7 +61,7 @@ async def dora(
         service=service_,
         bucket=bucket,
         tz=config.timezone,
-        failure_states=tuple(config.failure_states),
+        failure_states=metrics.failure_rule(config.failure, config.failure_states),
     )
     return JSONResponse(body)
 
@@ -88,7 +88,7 @@ async def dora_deploys(
         environment=environment,
         service=service_,
         tz=config.timezone,
-        failure_states=tuple(config.failure_states),
+        failure_states=metrics.failure_rule(config.failure, config.failure_states),
         limit=limit,
         cursor=cursor,
     )

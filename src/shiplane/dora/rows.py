@@ -21,7 +21,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, not_, or_, select
+from sqlalchemy import and_, bindparam, exists, false, not_, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -114,7 +114,10 @@ def restoring(table: Any, failing: Sequence[str]) -> ColumnElement[bool]:
     """SQL for "a restoring deploy" (metrics: succeeded, health settled and not failing).
 
     A deploy with an incident attached counts with health ``incident`` (see `facts`).
+    Under the incident rule no deploy restores (`metrics.restores`).
     """
+    if metrics.BY_INCIDENT in failing:
+        return false()
     bad = sorted({*failing, "pending"})
     had_incident = exists().where(incidents.c.deploy_id == table.c.id)
     settled = table.c.health_state.not_in(bad)
@@ -174,7 +177,8 @@ def facts(
     failing = frozenset(failure_states)
     known = [_deploy(r, had_incident) for r in [*previous, *in_range]]
 
-    open_ends = _ending_unrecovered(known, failing)
+    # A recovery after the range comes from a later restoring deploy; under the incident rule there is none.
+    open_ends = [] if metrics.BY_INCIDENT in failing else _ending_unrecovered(known, failing)
     if open_ends:
         key = tuple(sorted(failing))
         if key not in _NEXT:
@@ -219,9 +223,9 @@ def _ending_unrecovered(known: Iterable[metrics.Deploy], failing: frozenset[str]
     for service, scope in by_service.items():
         scope.sort(key=lambda d: (d.deployed_at, d.id))
         for d in reversed(scope):
-            if d.status == "succeeded" and d.failure is None and d.health != "pending" and d.health not in failing:
+            if metrics.restores(d, failing):
                 break  # restoring: every failure before it is recovered within range
-            if d.failure is not None or d.health in failing:
+            if metrics.fails(d, failing):
                 out.append(int(service))
                 break
     return out

@@ -34,6 +34,9 @@ class ChangesConfig(Section):
 
 class DoraConfig(Section):
     timezone: TimeZoneName = "UTC"
+    # What fails a deploy for DORA (SPEC §8.9): "health" (its health in failure_states, a rollback
+    # or a revert) or "incident" (only an incident attached to it; its resolution recovers it).
+    failure: Literal["health", "incident"] = "health"
     failure_states: list[Literal["ailing", "unhealthy", "incident"]] = ["unhealthy", "incident"]
     # A merged revert pull request or a pushed revert commit fails the deploy that shipped the change.
     reverts: bool = True

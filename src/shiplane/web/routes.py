@@ -25,6 +25,7 @@ from shiplane.auth import service as auth_service
 from shiplane.context import AppContext, get_context
 from shiplane.deploys import service as deploys_service
 from shiplane.dora import explain as dora_explain
+from shiplane.dora import metrics as dora_metrics
 from shiplane.dora import routes as dora_routes
 from shiplane.dora import service as dora_service
 from shiplane.dora.metrics import BANDS, bucket_starts
@@ -412,7 +413,7 @@ async def dora_page(
         report = await ctx.db.run_long_read(
             dora_service.report, since=until - timedelta(days=span), until=until, service=service, bucket=bucket,
             environment=environment,
-            tz=config.timezone, failure_states=tuple(config.failure_states),
+            tz=config.timezone, failure_states=dora_metrics.failure_rule(config.failure, config.failure_states),
         )
     except UnknownEnvironment:
         error = None  # nothing deployed there yet: the neutral empty state, not an error
@@ -424,7 +425,7 @@ async def dora_page(
     partial_day = views.bucket_day(report["series"][-1]["start"], config.timezone) if partial and report else None
     return _page(request, "dora.html", session, report=report, error=error, service=service, days=span, trends=trends,
                  bucket=bucket, catalog=catalog, bands=BANDS, environment=environment, partial=partial,
-                 partial_day=partial_day)
+                 partial_day=partial_day, failure=config.failure)
 
 
 @router.get("/dora/deploys")
@@ -452,7 +453,7 @@ async def dora_deploys_page(
         )
         listing = await ctx.db.run_long_read(
             dora_explain.deploys_behind, metric=metric, since=start, until=end, environment=environment, service=service,
-            tz=config.timezone, failure_states=tuple(config.failure_states), limit=50, cursor=cursor or None,
+            tz=config.timezone, failure_states=dora_metrics.failure_rule(config.failure, config.failure_states), limit=50, cursor=cursor or None,
         )
     except DomainError as exc:
         error = str(exc)
