@@ -114,6 +114,16 @@ def test_a_cooldown_follows_each_finished_deploy_of_the_service(bob):
 
 
 @with_config(COOL)
+def test_a_deploy_registered_as_finished_closes_a_cached_open_gate_at_once(bob):
+    """The gate's answer is cached for up to a second; a finished deploy must not wait for that."""
+    gate = {"environment": "production", "service": "web"}
+    assert bob.get("/api/v1/gate", params=gate).json()["allowed"] is True  # now cached as open
+    d = deploy(bob, 1, finished_at=datetime.now(UTC).isoformat()).json()
+    g = bob.get("/api/v1/gate", params=gate).json()
+    assert g["allowed"] is False and [(b["kind"], b["deploy_id"]) for b in g["blockers"]] == [("cooldown", d["id"])]
+
+
+@with_config(COOL)
 def test_an_old_deploy_leaves_no_cooldown(bob):
     finished = datetime.now(UTC) - timedelta(minutes=16)
     deploy(bob, 1, finished_at=finished.isoformat(), started_at=(finished - timedelta(minutes=1)).isoformat())

@@ -38,7 +38,9 @@ class LiveServer:
         env.update(self.extra_env)
         return env
 
-    def start(self, timeout: float = 20.0) -> LiveServer:
+    def start(self, timeout: float = 90.0) -> LiveServer:
+        # Generous: a loaded 2-core CI machine has taken over 20 s to start a server; a server that
+        # exits early is reported at once (poll below), so only a hung start waits this long.
         cmd = [str(BIN / "shiplane"), "serve", *self.args]
         if self.config:
             cmd += ["--config", self.config]

@@ -34,6 +34,7 @@ class Intake:
     issue_pattern: str = DEFAULT_ISSUE_PATTERN
     judged: Callable[[str, str], bool] | None = None  # (environment, service) -> has metrics to judge
     rollback_passes: frozenset[str] = frozenset()  # [gate] rollback_passes: blocker kinds a rollback goes through
+    cooled: frozenset[str] = frozenset()  # environments with a cooldown: a finished deploy closes their gate
 
 
 def blocker_check_for(ctx: AppContext) -> BlockerCheck:
@@ -66,5 +67,6 @@ def intake_for(ctx: AppContext) -> Intake:
             issue_pattern=config.changes.issue_pattern,
             judged=judged,
             rollback_passes=frozenset(config.gate.rollback_passes),
+            cooled=frozenset(e.slug for e in config.environments if e.cooldown is not None),
         )
     return ctx.intake

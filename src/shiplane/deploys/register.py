@@ -133,9 +133,13 @@ def register(conn: Connection, body: DeployIn, *, actor: str, now: datetime, int
     deploy_id = _store(conn, body, values, registered, svc.id, env.id, now)
 
     watch.watch_scope(conn, env.id, svc.id, now, intake.cache)
-    # The scope's gate reads differently only if a deploy is now in progress,
-    # or this deploy replaces an unhealthy latest one.
-    gate_changed = body.status == "started" or (live is not None and live.health_state in GATE_BLOCKING_HEALTH)
+    # The scope's gate reads differently only if a deploy is now in progress, this deploy
+    # replaces an unhealthy latest one, or it finished where a cooldown follows a deploy.
+    gate_changed = (
+        body.status == "started"
+        or (live is not None and live.health_state in GATE_BLOCKING_HEALTH)
+        or (body.status != "started" and env.slug in intake.cooled)
+    )
     if gate_changed:
         watch.mark_scope_due(conn, env.id, svc.id, now)
     if body.commits:
