@@ -71,7 +71,7 @@ def fit(text: str, width: float, size: float = 11) -> str:
 
 
 def no_data_chart(kind: str, width: int, height: int, title: str, desc: str, show_title: bool, **attrs: object) -> str:
-    body = [element("rect", class_="plot", x=0.5, y=0.5, width=width - 1, height=height - 1, fill="none",
+    body = [element("rect", class_="plot", x=1, y=1, width=width - 2, height=height - 2, fill="none",
                     stroke="currentColor", stroke_opacity="0.2")]
     if show_title:
         body.append(element("text", fit(title, width - 8), class_="title", x=4, y=14, font_weight=600))
