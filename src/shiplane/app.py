@@ -48,7 +48,7 @@ from shiplane.health.incidents.registry import HOOKS as INCIDENT_HOOKS
 from shiplane.health.lifecycle import ROLLBACK_JOB, HealthJudge
 from shiplane.health.routes import router as health_router
 from shiplane.jobs import queue
-from shiplane.jobs.worker import Worker
+from shiplane.jobs.worker import DonePruner, Worker
 from shiplane.locks import watch
 from shiplane.locks.cache import GateCache
 from shiplane.locks.calendar import compile_schedule
@@ -212,6 +212,7 @@ async def healthz(_: Request) -> JSONResponse:
 
 
 JOBS_PENDING = Gauge("shiplane_jobs_pending", "Durable jobs waiting to be delivered")
+JOBS_DEAD = Gauge("shiplane_jobs_dead", "Durable jobs that gave up (see `shiplane jobs dead`)")
 DORA_GAUGES = {
     "deploys_per_day": Gauge("shiplane_dora_deploys_per_day", "Deploy frequency, production, last 30 days"),
     "lead_time_median_seconds": Gauge("shiplane_dora_lead_time_median_seconds", "Median lead time for changes, last 30 days"),
@@ -237,7 +238,7 @@ def _gauge_values(conn: Any, settings: Settings) -> dict[str, float | None]:
         )
     except DomainError:  # no production environment yet
         report = None
-    values: dict[str, float | None] = {"jobs": queue.depth(conn)}
+    values: dict[str, float | None] = {"jobs": queue.depth(conn), "jobs_dead": queue.dead_count(conn)}
     if report:
         values |= {
             "deploys_per_day": report["deploy_frequency"]["per_day"],
@@ -255,6 +256,7 @@ async def metrics(request: Request) -> PlainTextResponse:
         values = await ctx.db.run_long_read(_gauge_values, ctx.settings)
         ctx._gauges = (time.monotonic() + _GAUGE_TTL, values)
         JOBS_PENDING.set(values["jobs"])
+        JOBS_DEAD.set(values["jobs_dead"])
         for key, gauge in DORA_GAUGES.items():
             gauge.set(values.get(key) if values.get(key) is not None else float("nan"))
     return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
@@ -336,6 +338,7 @@ def make_worker(ctx: AppContext) -> Any:
             health.tick,
             checker.tick,
             notifier.tick,
+            DonePruner(ctx.db).tick,  # delivered jobs older than a week
             # fold written deploys into the DORA day roll-ups (at most every 60 s)
             dora_refresh.refresher(
                 ctx.db,

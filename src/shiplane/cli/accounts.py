@@ -8,21 +8,7 @@ from typing import Annotated
 import typer
 
 from shiplane import clock
-from shiplane.cli.common import ConfigOpt, fail, out, settings_or_exit
-from shiplane.settings import Settings
-
-
-def _database(settings: Settings):
-    """For commands that write to the database directly (token, user): schema only, no side effects."""
-    from shiplane.app import OutdatedSchema, ensure_schema
-    from shiplane.db import Database
-
-    db = Database(settings.database_url, pool_size=2)
-    try:
-        ensure_schema(db)
-    except OutdatedSchema as exc:
-        fail(str(exc), 3)
-    return db
+from shiplane.cli.common import ConfigOpt, direct_database, fail, out, settings_or_exit
 
 
 def token_create(
@@ -34,7 +20,7 @@ def token_create(
     from shiplane.auth import service
     from shiplane.errors import DomainError
 
-    db = _database(settings_or_exit(config))
+    db = direct_database(settings_or_exit(config))
     try:
         with db.write() as conn:
             token = service.create_token(conn, name, role, clock.now())
@@ -57,7 +43,7 @@ def user_create(
     if not password_stdin:
         fail("pass --password-stdin and the password on standard input", 2)
     password = sys.stdin.readline().rstrip("\r\n")
-    db = _database(settings_or_exit(config))
+    db = direct_database(settings_or_exit(config))
     try:
         with db.write() as conn:
             service.create_user(conn, username, role, password, clock.now())

@@ -31,3 +31,16 @@ def settings_or_exit(config: str | None, **overrides: Any) -> Settings:
         for line in exc.lines():
             err.print(line, markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
+
+
+def direct_database(settings: Settings) -> Any:
+    """For commands that work on the database directly (token, user, jobs): schema only, no side effects."""
+    from shiplane.app import OutdatedSchema, ensure_schema
+    from shiplane.db import Database
+
+    db = Database(settings.database_url, pool_size=2)
+    try:
+        ensure_schema(db)
+    except OutdatedSchema as exc:
+        fail(str(exc), 3)
+    return db

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from shiplane.db import conflict_insert
@@ -148,3 +148,46 @@ def next_due(conn: Connection, kinds: tuple[str, ...] = ()) -> datetime | None:
 
 def depth(conn: Connection) -> int:
     return conn.execute(select(func.count()).select_from(jobs).where(jobs.c.state == "pending")).scalar_one()
+
+
+def dead_count(conn: Connection) -> int:
+    return conn.execute(select(func.count()).select_from(jobs).where(jobs.c.state == "dead")).scalar_one()
+
+
+def dead(conn: Connection, *, kind: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """Jobs that gave up, newest first: what, how often tried, and the last error (not the payload)."""
+    query = (
+        select(jobs.c.id, jobs.c.kind, jobs.c.attempts, jobs.c.created_at, jobs.c.finished_at, jobs.c.last_error)
+        .where(jobs.c.state == "dead")
+        .order_by(jobs.c.id.desc())
+        .limit(limit)
+    )
+    if kind:
+        query = query.where(jobs.c.kind == kind)
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def retry(conn: Connection, job_id: int, now: datetime) -> dict[str, Any] | None:
+    """Queue a dead job again from scratch (attempts 0, due now); None unless it is dead.
+
+    Its dedupe key was released when it died, so the delivery may have been queued again
+    since: the handlers are idempotent, and a second delivery of the same state is harmless.
+    """
+    row = conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id, jobs.c.state == "dead")
+        .values(state="pending", attempts=0, run_at=now, finished_at=None, claimed_until=None, claimed_by=None)
+        .returning(jobs.c.id, jobs.c.kind, jobs.c.last_error)
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+# Delivered jobs are kept this long (to look into a delivery), then deleted in batches.
+KEEP_DONE = timedelta(days=7)
+PRUNE_BATCH = 5000
+
+
+def prune(conn: Connection, now: datetime, keep: timedelta = KEEP_DONE, batch: int = PRUNE_BATCH) -> int:
+    """Delete up to `batch` jobs delivered before ``now - keep``; dead ones stay until retried."""
+    ids = select(jobs.c.id).where(jobs.c.state == "done", jobs.c.finished_at < now - keep).limit(batch)
+    return conn.execute(delete(jobs).where(jobs.c.id.in_(ids.scalar_subquery()))).rowcount or 0

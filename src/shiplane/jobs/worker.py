@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -154,3 +155,28 @@ class Worker:
                 with anyio.move_on_after(pause):
                     await self.wakeup.wait()
             self.wakeup = anyio.Event()
+
+
+class DonePruner:
+    """A periodic task: delete delivered jobs older than `queue.KEEP_DONE`, a batch at most every `every` seconds.
+
+    Without it the outbox grows by every status and message ever sent. Dead jobs stay
+    (``shiplane jobs dead`` lists them, ``shiplane jobs retry`` queues them again).
+    """
+
+    def __init__(self, db: Database, every: float = 600.0) -> None:
+        self.db = db
+        self.every = every
+        self._last = -every
+
+    async def tick(self) -> int:
+        if time.monotonic() - self._last < self.every:
+            return 0
+        self._last = time.monotonic()
+        deleted = await self.db.run_write(queue.prune, clock.now())
+        if deleted:
+            log.info("pruned %d delivered jobs older than %s", deleted, queue.KEEP_DONE)
+        # A full batch means more are due: ask to run again soon rather than in `every` seconds.
+        if deleted >= queue.PRUNE_BATCH:
+            self._last = -self.every
+        return 0
