@@ -20,15 +20,16 @@ import json
 import random
 from datetime import timedelta
 
+import anyio
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from shiplane import clock
 from shiplane.notify import messages
 from shiplane.settings import Config
 from shiplane.tables.enforcement import branch_freezes, merge_groups
-from shiplane.tables.jobs import jobs
+from shiplane.tables.jobs import budget_spends, jobs
 from tests.conftest import sha
 from tests.fakes import FakeBitbucket, FakeGitHub, FakeGitLab
 from tests.integration.test_merge_blocking import GH, WEBHOOK_SECRET, Harness, gh_headers, open_pulls
@@ -331,6 +332,32 @@ def test_status_writes_of_an_older_gate_state_are_settled_not_paced(make, github
     assert len(superseded) == 7 and {j.state for j in superseded} == {"done"}
     pending = [j for j in h.jobs(kind="status:github") if j.state == "pending"]
     assert len(pending) == 12 and {j.payload["status"]["state"] for j in pending} == {"pending"}
+
+
+def test_a_status_write_waiting_for_its_send_window_is_dropped_when_a_lock_supersedes_it(make, github):
+    """A `success` claimed before a lock, still waiting in the pacer when the lock comes, must not go out
+    after it: it is checked again when its slot comes, right before the write."""
+    open_pulls(github, 8)
+    h = make(github, paced(config(merge_freeze="statuses"), 5, 0))
+    h.drain()
+    assert len(writes(github)) == 5  # the minute's budget is spent; three successes still queued
+    (waiting, *_) = [j for j in h.jobs(kind="status:github") if j.state == "pending"]
+    assert waiting.payload["status"]["state"] == "success"
+    before = len(github.requests)
+
+    async def go():
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(h.ctx.enforcement.post_status, waiting.payload)  # waits for a slot
+            await anyio.sleep(0.3)
+            lock(h)
+            await h.worker.scheduled(clock.now())  # the gate closes: a newer desired state
+            with h.db.write() as conn:
+                conn.execute(delete(budget_spends))  # the window moves on: the slot comes
+
+    anyio.run(go)
+    assert writes(github, before) == []  # no stale success after the lock
+    h.drain()
+    assert github.latest_status("acme/web", waiting.payload["sha"], "shiplane")["state"] == "pending"
 
 
 # ---------------------------------------------------------------- exemptions

@@ -166,6 +166,10 @@ class Enforcement:
             return  # superseded by a newer gate state; that sync queues its own writes
         desired = DesiredStatus(**payload["status"])
         await self._sends[target.forge].slot()
+        # The slot can take seconds to come (pacing): a lock may have superseded this write meanwhile,
+        # and a stale `success` posted after it would open the merge button until the next write.
+        if not await self.db.run_read(sync.still_wanted, target.service, payload["signature"]):
+            return
         await self._guard(target, self.forges[target.forge].post_status(target.repo, payload["sha"], desired))
         await self.db.run_write(sync.record_posted, target, payload["sha"], desired, clock.now(), payload["signature"])
 
