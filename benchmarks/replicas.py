@@ -46,22 +46,10 @@ from api import (
     spawn,
 )
 
+sys.path.insert(0, str(ROOT))
+from tests.integration.replicas import HAPROXY, haproxy_config  # noqa: E402 - one HAProxy config for the test and this
+
 TARGET_P99_MS = 50.0
-HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
-EXAMPLE = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
-
-
-def haproxy_config(port: int, backends: list[int]) -> str:
-    """The documented example with this run's ports (as tests/integration/replicas.py does)."""
-    lines = []
-    for line in EXAMPLE.read_text().splitlines():
-        if line.strip().startswith("bind "):
-            line = f"    bind {HOST}:{port}"
-        elif line.strip().startswith("server "):
-            continue
-        lines.append(line)
-    lines += [f"    server r{n} {HOST}:{p} check inter 500ms fall 2 rise 1" for n, p in enumerate(backends)]
-    return "\n".join(lines) + "\n"
 
 
 def spawn_haproxy(name: str, backends: list[Server], workdir: Path) -> Server:
