@@ -61,6 +61,16 @@ def test_a_later_deploy_does_not_recover_an_open_incident(bob, db):
     assert dora(bob)["recovery_time"]["median_seconds"] == pytest.approx(2 * H)
 
 
+def test_a_persons_incident_verdict_is_not_an_incident(bob, db):
+    a = deploy(bob, 1, T0)
+    r = bob.post(f"/api/v1/deploys/{a['id']}/health", json={"state": "incident", "note": "paged"})
+    assert r.status_code == 200, r.text
+    d = dora(bob)
+    assert d["change_failure_rate"]["failed"] == 0 and d["recovery_time"]["open"] == 0
+    listed = bob.get("/api/v1/dora/deploys", params={"metric": "failed", "since": "2026-11-02", "until": "2026-11-09"})
+    assert listed.json()["items"] == []
+
+
 def test_the_page_says_which_rule_counts(bob, client, db):
     with db.write() as conn:
         auth_service.create_user(conn, "vic", "viewer", PASSWORD, clock.now())

@@ -347,8 +347,13 @@ def test_a_status_write_waiting_for_its_send_window_is_dropped_when_a_lock_super
 
     async def go():
         async with anyio.create_task_group() as tg:
-            tg.start_soon(h.ctx.enforcement.post_status, waiting.payload)  # waits for a slot
-            await anyio.sleep(0.3)
+            tg.start_soon(h.ctx.enforcement.post_status, waiting.payload)
+            for _ in range(200):  # until it passed its first check and waits for a slot
+                if h.ctx.enforcement._sends["github"].turn.locked():
+                    break
+                await anyio.sleep(0.02)
+            else:
+                raise AssertionError("the status write never waited for a slot")
             lock(h)
             await h.worker.scheduled(clock.now())  # the gate closes: a newer desired state
             with h.db.write() as conn:

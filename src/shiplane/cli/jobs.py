@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from typing import Annotated
 
 import typer
@@ -21,7 +22,7 @@ def jobs_dead(
     db = direct_database(settings_or_exit(config))
     with db.read() as conn:
         rows = queue.dead(conn, kind=kind, limit=limit)
-        total = queue.dead_count(conn)
+        total = queue.dead_count(conn, kind)
     if not rows:
         out.print("no dead jobs", markup=False)
         return
@@ -42,13 +43,17 @@ def jobs_retry(
     from shiplane.jobs import queue
 
     db = direct_database(settings_or_exit(config))
+    try:
+        actor = f"cli:{getpass.getuser()}"  # who ran it, as the operating system knows them
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        actor = "cli"
     missing = []
-    for job_id in ids:
+    for job_id in dict.fromkeys(ids):  # each id once
         now = clock.now()
         with db.write() as conn:
             row = queue.retry(conn, job_id, now)
             if row is not None:
-                events.record(conn, "job_retried", now, actor="cli", data={"job_id": job_id, "kind": row["kind"],
+                events.record(conn, "job_retried", now, actor=actor, data={"job_id": job_id, "kind": row["kind"],
                                                                           "last_error": row["last_error"]})
         if row is None:
             missing.append(job_id)

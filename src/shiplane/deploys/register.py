@@ -143,16 +143,9 @@ def register(conn: Connection, body: DeployIn, *, actor: str, now: datetime, int
     if gate_changed:
         watch.mark_scope_due(conn, env.id, svc.id, now)
     if body.commits:
-        # A commit listed twice is stored once, as first listed: otherwise which of its dates a
-        # lead time reads would depend on the database's row order.
-        listed, seen = [], set()
-        for c in body.commits:
-            if c.revision.lower() not in seen:
-                seen.add(c.revision.lower())
-                listed.append(c)
         conn.execute(
             insert(deploy_commits),
-            [_commit_row(deploy_id, i, c, intake.issue_pattern) for i, c in enumerate(listed)],
+            [_commit_row(deploy_id, i, c, intake.issue_pattern) for i, c in enumerate(first_listed(body.commits))],
         )
     if gate.override_reason:
         events.record(
@@ -350,6 +343,13 @@ def _health_columns(body: DeployIn, judged: Callable[[str, str], bool] | None) -
     return {"health_state": "pending", "health_final": False}
 
 
+def first_listed(commits: list[Any]) -> list[Any]:
+    """Each revision once, as first listed: a commit sent twice with two dates must not make the
+    lead time it gets depend on the database's row order."""
+    seen: set[str] = set()
+    return [c for c in commits if not (c.revision in seen or seen.add(c.revision))]
+
+
 def _change_columns(body: DeployIn, latest: Any, tracked: frozenset[str]) -> dict[str, Any]:
     """Where this deploy's change list comes from, decided at intake when it can be.
 
@@ -358,7 +358,7 @@ def _change_columns(body: DeployIn, latest: Any, tracked: frozenset[str]) -> dic
     now, so only tracked services leave work (changes_source NULL) for the worker.
     """
     if body.commits is not None:
-        count, files = changes_service.body_stats(body.commits)
+        count, files = changes_service.body_stats(first_listed(body.commits))
         return {"changes_source": "body", "commit_count": count, "files_changed": files}
     if latest is None:
         return {"changes_source": "none", "changes_note": changes_service.first_deploy_note(body.service, body.environment)}

@@ -162,8 +162,9 @@ def _failed_candidates(one_service: bool, failing: tuple[str, ...], rollbacks: b
             or_(deploys.c.deployed_at < bindparam("cat"), deploys.c.id < bindparam("cid")),
             deploys.c.status.in_(rows.COUNTED),
             or_(
-                deploys.c.health_state.in_(failing),
-                *([] if metrics.BY_INCIDENT in failing else [deploys.c.dora_failure.is_not(None)]),
+                # Under the incident rule only an attached incident fails a deploy.
+                *([] if metrics.BY_INCIDENT in failing else [deploys.c.health_state.in_(failing),
+                                                               deploys.c.dora_failure.is_not(None)]),
                 had_incident,
                 *([deploys.c.rollback_of.is_not(None)] if rollbacks else []),
             ),
@@ -214,7 +215,7 @@ def contribution(f: Shipped, row: Any, commits: list[Any], attached: list[Any], 
             leads.append({"sha": c.sha, "committed_at": iso(c.committed_at), "seconds": max(0.0, f.at - c.committed_at.timestamp())})
     by_incident = metrics.BY_INCIDENT in failing
     because = []
-    if row.health_state in failing and not (row.health_state == "incident" and attached):
+    if not by_incident and row.health_state in failing and not (row.health_state == "incident" and attached):
         because.append(f"health: {row.health_state}")
     because += [f"incident {i.key}" for i in attached]
     if row.dora_failure and not by_incident:

@@ -175,10 +175,11 @@ def facts(
             incident_rows += conn.execute(_INCIDENTS_OF, {"ids": [r.id for r in previous]}).all()
     had_incident = {r.deploy_id for r in incident_rows}
     failing = frozenset(failure_states)
-    known = [_deploy(r, had_incident) for r in [*previous, *in_range]]
+    by_incident = metrics.BY_INCIDENT in failing
+    known = [_deploy(r, had_incident, by_incident) for r in [*previous, *in_range]]
 
     # A recovery after the range comes from a later restoring deploy; under the incident rule there is none.
-    open_ends = [] if metrics.BY_INCIDENT in failing else _ending_unrecovered(known, failing)
+    open_ends = [] if by_incident else _ending_unrecovered(known, failing)
     if open_ends:
         key = tuple(sorted(failing))
         if key not in _NEXT:
@@ -187,7 +188,7 @@ def facts(
         if after:
             # Restoring as SQL saw it, incidents included (they may count as a settled health).
             attached = {r.deploy_id for r in conn.execute(_INCIDENTS_OF, {"ids": [r.id for r in after]})}
-            known += [_deploy(r, attached) for r in after]
+            known += [_deploy(r, attached, by_incident) for r in after]
 
     changes = (
         [metrics.Change(r.deploy_id, r.committed_at, r.sha) for r in conn.execute(_RANGE_CHANGES[one], params)]
@@ -198,7 +199,7 @@ def facts(
     return metrics.shipped(known, changes, found, since=lo, until=hi, failure_states=failing)
 
 
-def _deploy(row: Any, had_incident: set[int]) -> metrics.Deploy:
+def _deploy(row: Any, had_incident: set[int], by_incident: bool) -> metrics.Deploy:
     d = metrics.Deploy(
         id=row.id,
         service=str(row.service_id),
@@ -211,7 +212,13 @@ def _deploy(row: Any, had_incident: set[int]) -> metrics.Deploy:
     )
     # A deploy that had an incident failed, even after the incident was
     # resolved and its health restored.
-    return replace(d, health="incident") if row.id in had_incident else d
+    if row.id in had_incident:
+        return replace(d, health="incident")
+    if by_incident and d.health == "incident":
+        # A person's "incident" verdict with no incident behind it: under the incident rule a
+        # verdict fails nothing, and there would be no resolution to recover it.
+        return replace(d, health="unhealthy")
+    return d
 
 
 def _ending_unrecovered(known: Iterable[metrics.Deploy], failing: frozenset[str]) -> list[int]:

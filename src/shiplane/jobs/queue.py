@@ -150,8 +150,11 @@ def depth(conn: Connection) -> int:
     return conn.execute(select(func.count()).select_from(jobs).where(jobs.c.state == "pending")).scalar_one()
 
 
-def dead_count(conn: Connection) -> int:
-    return conn.execute(select(func.count()).select_from(jobs).where(jobs.c.state == "dead")).scalar_one()
+def dead_count(conn: Connection, kind: str | None = None) -> int:
+    query = select(func.count()).select_from(jobs).where(jobs.c.state == "dead")
+    if kind:
+        query = query.where(jobs.c.kind == kind)
+    return conn.execute(query).scalar_one()
 
 
 def dead(conn: Connection, *, kind: str | None = None, limit: int = 50) -> list[dict[str, Any]]:

@@ -169,14 +169,19 @@ class DonePruner:
         self.every = every
         self._last = -every
 
+    BACKLOG = 10.0  # seconds between batches while a backlog remains (after an upgrade)
+
     async def tick(self) -> int:
         if time.monotonic() - self._last < self.every:
             return 0
         self._last = time.monotonic()
-        deleted = await self.db.run_write(queue.prune, clock.now())
+        try:
+            deleted = await self.db.run_write(queue.prune, clock.now())
+        except Exception:  # noqa: BLE001 - housekeeping must not stop the worker's other periodic tasks
+            log.warning("pruning delivered jobs failed; trying again later", exc_info=True)
+            return 0
         if deleted:
             log.info("pruned %d delivered jobs older than %s", deleted, queue.KEEP_DONE)
-        # A full batch means more are due: ask to run again soon rather than in `every` seconds.
-        if deleted >= queue.PRUNE_BATCH:
-            self._last = -self.every
+        if deleted >= queue.PRUNE_BATCH:  # more are due: the next batch in BACKLOG seconds, not `every`
+            self._last = time.monotonic() - self.every + self.BACKLOG
         return 0
