@@ -92,6 +92,8 @@ def test_a_pushed_commit_with_the_trailer_fails_the_first_shipper(db, db_url):
         push = {"ref": "refs/heads/main", "after": sha("revert"), "repository": {"full_name": "acme/web"},
                 "commits": [{"id": sha("revert"), "message": f'Revert "bad"\n\nThis reverts commit {sha("bad")}.',
                              "timestamp": "2026-11-03T10:00:00Z", "author": {"name": "Bo"}, "added": [], "modified": [], "removed": []}]}
+        hook(client, "push", push | {"ref": "refs/heads/revert-12-bad"})  # GitHub's Revert button: not merged yet
+        assert get(client, first["id"])["dora_failure"] is None
         hook(client, "push", push)
         assert get(client, first["id"])["dora_failure"] == f"reverted by commit {sha('revert')[:7]}"
         assert get(client, again["id"])["dora_failure"] is None

@@ -105,6 +105,8 @@ class _GateOutcome:
 
 
 def register(conn: Connection, body: DeployIn, *, actor: str, now: datetime, intake: Intake = Intake()) -> Registration:
+    if body.commits:
+        body = body.model_copy(update={"commits": first_listed(body.commits)})
     svc = catalog_service.service(conn, body.service, auto_create=intake.auto_create, now=now, cache=intake.cache)
     env = catalog_service.environment(conn, body.environment, auto_create=intake.auto_create, now=now, cache=intake.cache)
     at = _deploy_time(body, now)
@@ -145,7 +147,7 @@ def register(conn: Connection, body: DeployIn, *, actor: str, now: datetime, int
     if body.commits:
         conn.execute(
             insert(deploy_commits),
-            [_commit_row(deploy_id, i, c, intake.issue_pattern) for i, c in enumerate(first_listed(body.commits))],
+            [_commit_row(deploy_id, i, c, intake.issue_pattern) for i, c in enumerate(body.commits)],
         )
     if gate.override_reason:
         events.record(
@@ -358,7 +360,7 @@ def _change_columns(body: DeployIn, latest: Any, tracked: frozenset[str]) -> dic
     now, so only tracked services leave work (changes_source NULL) for the worker.
     """
     if body.commits is not None:
-        count, files = changes_service.body_stats(first_listed(body.commits))
+        count, files = changes_service.body_stats(body.commits)
         return {"changes_source": "body", "commit_count": count, "files_changed": files}
     if latest is None:
         return {"changes_source": "none", "changes_note": changes_service.first_deploy_note(body.service, body.environment)}

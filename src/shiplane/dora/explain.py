@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, exists, or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.engine import Connection
 
 from shiplane.clock import iso
@@ -154,20 +154,13 @@ def _failed_candidates(one_service: bool, failing: tuple[str, ...], rollbacks: b
     `rows.facts` decides; with `rollbacks`, rollbacks too), newest first, at most ``n``."""
     key = (one_service, failing, rollbacks)
     if key not in _FAILED:
-        had_incident = exists().where(incidents.c.deploy_id == deploys.c.id)
         where = [
             deploys.c.environment_id == bindparam("eid"),
             deploys.c.deployed_at >= bindparam("lo"),
             deploys.c.deployed_at <= bindparam("cat"),  # an index range; the tie is settled by id below
             or_(deploys.c.deployed_at < bindparam("cat"), deploys.c.id < bindparam("cid")),
             deploys.c.status.in_(rows.COUNTED),
-            or_(
-                # Under the incident rule only an attached incident fails a deploy.
-                *([] if metrics.BY_INCIDENT in failing else [deploys.c.health_state.in_(failing),
-                                                               deploys.c.dora_failure.is_not(None)]),
-                had_incident,
-                *([deploys.c.rollback_of.is_not(None)] if rollbacks else []),
-            ),
+            or_(rows.failed(deploys, failing), *([deploys.c.rollback_of.is_not(None)] if rollbacks else [])),
         ]
         if one_service:
             where.append(deploys.c.service_id == bindparam("sid"))

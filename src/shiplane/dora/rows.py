@@ -125,6 +125,17 @@ def restoring(table: Any, failing: Sequence[str]) -> ColumnElement[bool]:
     return and_(table.c.status == "succeeded", table.c.dora_failure.is_(None), health)
 
 
+def failed(table: Any, failing: Sequence[str]) -> ColumnElement[bool]:
+    """SQL for "a failed deploy" (`metrics.fails` on the deploy as `facts` builds it): an attached
+    incident counts as health ``incident``; under the incident rule nothing else fails a deploy."""
+    had_incident = exists().where(incidents.c.deploy_id == table.c.id)
+    if metrics.BY_INCIDENT in failing:
+        return had_incident
+    by_health = and_(not_(had_incident), table.c.health_state.in_(sorted(failing)))
+    by_incident = [had_incident] if "incident" in failing else []
+    return or_(table.c.dora_failure.is_not(None), by_health, *by_incident)
+
+
 def _next_restoring(failing: Sequence[str]) -> Any:
     return select(*_DEPLOY_COLUMNS).where(
         deploys.c.id.in_(

@@ -99,9 +99,12 @@ def _act(conn: Connection, forge: str, event: ev.WebhookEvent, now: datetime, ct
         return [f"pull #{event.number} approved={event.approved}"]
     if isinstance(event, ev.Pushed):
         out = []
+        # A revert counts once it is on a service's own branch (SPEC §8.7: merged), not on the
+        # `revert-…` branch GitHub's Revert button pushes before anyone merges it.
+        counts = ctx.reverts and bool(_targets(ctx, forge, event.repo, event.branch))
         for c in event.commits:
             _save_commit(conn, forge, event.repo, event.branch, c, now)
-            shas = parse.reverted_commits(c.message) if ctx.reverts else []
+            shas = parse.reverted_commits(c.message) if counts else []
             if shas:
                 marked = reverts.mark_reverted(conn, shas, origin=f"commit {c.sha[:7]}", actor=f"{forge}:push", now=now)
                 out += [f"revert: deploy {i} failed" for i in marked]

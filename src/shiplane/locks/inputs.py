@@ -94,19 +94,36 @@ _LATEST_FINISHED = select(*_LATEST_COLUMNS).where(*_SCOPE, deploys.c.status != "
 _LATEST_COUNTED = select(*_LATEST_COLUMNS).where(*_SCOPE, deploys.c.status.in_(COUNTED)).order_by(*_NEWEST).limit(1)
 
 
-def _deploys(
-    conn: Connection, schedule: Schedule, environment: str, environment_id: int, service_id: int
-) -> tuple[DeployInfo | None, DeployInfo | None, Cooldown | None]:
-    ids = {"sid": service_id, "eid": environment_id}
-    started = conn.execute(_STARTED, ids).first()
+ScopeDeploys = tuple[DeployInfo | None, DeployInfo | None, Cooldown | None]
+
+
+def scope_deploys(schedule: Schedule, environment: str, started: Any, latest: Any, live: Any) -> ScopeDeploys:
+    """The deploy in progress, the unhealthy blocker and the cooldown of one scope, from its rows: the
+    deploy in progress (``started``), the latest finished one (``latest``) and the latest counted one
+    (``live``). Pure: `_deploys` reads the rows; the dashboard's overview passes rows it already holds."""
     in_progress = (
         DeployInfo(started.id, started.sha, started.started_at or started.registered_at, started.registered_by)
         if started
         else None
     )
-    latest = conn.execute(_LATEST_FINISHED, ids).first()
-    live = latest if latest is None or latest.status in COUNTED else conn.execute(_LATEST_COUNTED, ids).first()
     return in_progress, _unhealthy(live), _cooldown(schedule, environment, latest)
+
+
+def needs_live(latest: Any) -> bool:
+    """Whether the latest counted deploy must be read apart: the latest finished one did not go live."""
+    return latest is not None and latest.status not in COUNTED
+
+
+def latest_counted(conn: Connection, environment_id: int, service_id: int) -> Any:
+    return conn.execute(_LATEST_COUNTED, {"sid": service_id, "eid": environment_id}).first()
+
+
+def _deploys(conn: Connection, schedule: Schedule, environment: str, environment_id: int, service_id: int) -> ScopeDeploys:
+    ids = {"sid": service_id, "eid": environment_id}
+    started = conn.execute(_STARTED, ids).first()
+    latest = conn.execute(_LATEST_FINISHED, ids).first()
+    live = latest_counted(conn, environment_id, service_id) if needs_live(latest) else latest
+    return scope_deploys(schedule, environment, started, latest, live)
 
 
 def load(
@@ -146,10 +163,3 @@ def load_by_ids(conn: Connection, schedule: Schedule, environment_id: int, servi
     return GateInputs(env, svc, scoped, _lock_infos(conn, environment_id, service_id), in_progress, unhealthy, cooldown)
 
 
-def scope_deploys(
-    conn: Connection, schedule: Schedule, environment: str, environment_id: int, service_id: int
-) -> tuple[DeployInfo | None, DeployInfo | None, Cooldown | None]:
-    """The deploy in progress, the unhealthy latest counted deploy and the cooldown of one scope: what
-    ``load_by_ids`` reads for it, for a caller (the dashboard's overview) that already holds the
-    environment's locks."""
-    return _deploys(conn, schedule, environment, environment_id, service_id)

@@ -166,15 +166,19 @@ def overview(
                                                         latest.get((env.id, s.id))) if i is not None]
         full = {r.id: r for r in conn.execute(_ROWS.where(deploys.c.id.in_(shown_ids)))} if shown_ids else {}
         for s in present[:limit]:
+            key = (env.id, s.id)
             row_gate = None
             if gate.allowed:
-                # What load_by_ids reads for this scope, with the environment's locks already in hand.
+                # What load_by_ids reads for this scope, from the rows and locks already in hand: only a
+                # scope whose latest finished deploy never went live needs its latest counted one read.
+                started_row, latest_row = full.get(started.get(key)), full.get(latest.get(key))
+                live_row = (gate_inputs.latest_counted(conn, env.id, s.id) if gate_inputs.needs_live(latest_row)
+                            else latest_row)
                 scoped = gate_mod.GateInputs(
                     env.slug, s.slug, schedule.for_scope(env.slug, s.slug), gate_inputs.lock_infos(env_locks, s.id),
-                    *gate_inputs.scope_deploys(conn, schedule, env.slug, env.id, s.id),
+                    *gate_inputs.scope_deploys(schedule, env.slug, started_row, latest_row, live_row),
                 )
                 row_gate = gate_mod.evaluate(scoped, now)
-            key = (env.id, s.id)
             shown = [card(full[i], now) if i is not None else None for i in (live.get(key), started.get(key), latest.get(key))]
             row = Row(s.slug, s.name or s.slug, row_gate, *shown)
             if row.latest is not None and row.live is not None and row.latest["id"] == row.live["id"]:
